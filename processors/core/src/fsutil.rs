@@ -1,0 +1,113 @@
+//! Small filesystem helpers with the project's safety defaults: create-new, no link
+//! following, fixed modes, and errors that name the path.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Creates a new file (fails if anything exists at `p`, link or not), mode 0644.
+pub fn create_new(p: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(|e| Error::io("create", p, e))
+}
+
+/// Opens a file for reading, refusing a symbolic link at the last component.
+pub fn open_nofollow(p: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(|e| Error::io("open", p, e))
+}
+
+/// Creates a directory and its parents, mode 0755. Existing links are never followed:
+/// every component that exists must be a real directory.
+pub fn create_dir_all(p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(Error::io(
+                "create directory",
+                p,
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "exists and is not a directory",
+                ),
+            ))
+        }
+        Err(_) => {}
+    }
+    if let Some(parent) = p.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_dir_all(parent)?;
+        }
+    }
+    match std::fs::DirBuilder::new().mode(0o755).create(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(Error::io("create directory", p, e)),
+        },
+        Err(e) => Err(Error::io("create directory", p, e)),
+    }
+}
+
+/// Copies `r` into `w`; write errors name `dest`. Read errors are returned as I/O errors
+/// on `dest` too; the source walker reports its own read faults first.
+pub fn copy(r: &mut dyn Read, w: &mut File, dest: &Path) -> Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read data for", dest, e)),
+        };
+        w.write_all(&buf[..k])
+            .map_err(|e| Error::io("write", dest, e))?;
+        n += k as u64;
+    }
+    Ok(n)
+}
+
+/// Size and sha256 (hex) of a file.
+pub fn hash_file(p: &Path) -> Result<(u64, String)> {
+    let mut f = open_nofollow(p)?;
+    hash_reader(&mut f).map_err(|e| Error::io("read", p, e))
+}
+
+/// Size and sha256 (hex) of everything a reader yields.
+pub fn hash_reader(r: &mut dyn Read) -> io::Result<(u64, String)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+/// Flushes a directory's entries (after a rename into it) to disk.
+pub fn sync_dir(p: &Path) -> Result<()> {
+    File::open(p)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", p, e))
+}
