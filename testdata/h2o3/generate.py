@@ -1,0 +1,703 @@
+#!/usr/bin/env python3
+"""Generate the H2O-3 MOJO sample artifacts in this folder with the REAL tools.
+
+What it does
+------------
+* starts a local single-node H2O (h2o.init, max_mem_size=1G, nthreads=1),
+* builds small deterministic synthetic data sets with numpy (fixed seed; no
+  network, nothing downloaded),
+* trains SMALL models (few trees, shallow depth, a few hundred rows) and exports
+  each one as a MOJO with ``model.download_mojo(path=..., get_genmodel_jar=True)``,
+* writes ``<name>.input.csv`` (~30 scoring rows, header = the model's input
+  columns as listed in the MOJO's model.ini, with missing values as empty cells
+  and, for models with categorical inputs, levels never seen in training),
+* scores that file with h2o-genmodel's own ``hex.genmodel.tools.PredictCsv`` on
+  the exported MOJO and writes ``<name>.predictions.csv``.  PredictCsv is run
+  WITHOUT ``--decimal`` so it prints every double as an exact Java hex float
+  (Double.toHexString); each hex float is then rewritten as Python ``repr`` of
+  the same double (shortest decimal that round-trips), so every number in the
+  predictions files is the exact double that genmodel computed.  Non-numeric
+  cells (class labels) and genmodel's ``NA`` are kept as written.  (PredictCsv
+  is also run with ``--decimal`` as a cross-check: every value must parse to
+  the same double.)
+* as a sanity check compares with ``h2o.predict`` on the same rows (uploaded to
+  the running H2O) and prints the max abs difference,
+* writes ``expected.json`` (algo, category, input schema, output columns per MOJO),
+  derived from the MOJO's model.ini / domains and from the PredictCsv header.
+
+Word2vec is the one exception: PredictCsv has no WordEmbedding branch, so its
+reference vectors come from a tiny Java driver (embedded below) that calls
+genmodel's ``EasyPredictModelWrapper.predictWord2Vec`` on the MOJO.
+
+How to run (versions used for the committed files: Python 3.11.7, OpenJDK 17.0.15,
+h2o 3.46.0.11 from PyPI -- 3.46.0.12 refuses MOJO export -- numpy 2.x):
+
+    python3 -m venv /tmp/h2o-venv
+    /tmp/h2o-venv/bin/pip install h2o==3.46.0.11 requests tabulate numpy pandas
+    /tmp/h2o-venv/bin/python testdata/h2o3/generate.py
+
+Options: ``--out DIR`` (default: this folder), ``--work DIR`` (scratch dir for
+training CSVs and the genmodel jar; default /tmp/h2o3-testdata-work),
+``--port N`` (default 54777).  The h2o-genmodel.jar is left in the work dir and
+copied to /tmp/h2o-genmodel.jar; it is never written into this folder.
+MOJO zips embed a timestamp and uuid, so re-running changes the zip bytes but
+the models and predictions are reproducible.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import h2o
+from h2o.estimators import (
+    H2OGradientBoostingEstimator,
+    H2ORandomForestEstimator,
+    H2OGeneralizedLinearEstimator,
+    H2OIsolationForestEstimator,
+    H2OExtendedIsolationForestEstimator,
+    H2OKMeansEstimator,
+    H2ODeepLearningEstimator,
+    H2OXGBoostEstimator,
+    H2OStackedEnsembleEstimator,
+    H2OPrincipalComponentAnalysisEstimator,
+    H2OGeneralizedLowRankEstimator,
+    H2OWord2vecEstimator,
+)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED = 1234
+HEX_RE = re.compile(r"^-?0x[0-9a-fA-F]+(\.[0-9a-fA-F]*)?p[-+]?\d+$")
+COLORS = ["red", "green", "blue", "yellow"]
+
+# ----------------------------------------------------------------------------
+# synthetic data
+# ----------------------------------------------------------------------------
+
+
+def num(v, nd=3):
+    """Round to a short decimal so CSV text <-> double is unambiguous."""
+    return float(round(float(v), nd))
+
+
+def make_features(rng, n, with_color=True):
+    """Rows with x1 (normal, ~10% NA), x2 (uniform 0..10, ~5% NA), x3 (count),
+    color (categorical, 4 levels, ~8% NA). NA is None."""
+    rows = []
+    for _ in range(n):
+        x1 = num(rng.normal(0.0, 1.0))
+        x2 = num(rng.uniform(0.0, 10.0))
+        x3 = float(rng.poisson(3.0))
+        color = COLORS[int(rng.integers(0, 4))]
+        if rng.random() < 0.10:
+            x1 = None
+        if rng.random() < 0.05:
+            x2 = None
+        if rng.random() < 0.08:
+            color = None
+        r = {"x1": x1, "x2": x2, "x3": x3}
+        if with_color:
+            r["color"] = color
+        rows.append(r)
+    return rows
+
+
+COLOR_EFFECT = {"red": 0.8, "green": -0.5, "blue": 0.2, "yellow": -1.0, None: 0.0}
+
+
+def lin(r):
+    x1 = 0.0 if r["x1"] is None else r["x1"]
+    x2 = 5.0 if r["x2"] is None else r["x2"]
+    return 1.3 * x1 - 0.25 * (x2 - 5.0) + 0.3 * (r["x3"] - 3.0) + COLOR_EFFECT[r.get("color")]
+
+
+def binomial_data(rng, n, labels=("no", "yes"), resp="label"):
+    rows = make_features(rng, n)
+    for r in rows:
+        p = 1.0 / (1.0 + math.exp(-lin(r)))
+        r[resp] = labels[1] if rng.random() < p else labels[0]
+    return rows
+
+
+def regression_data(rng, n):
+    rows = make_features(rng, n)
+    for r in rows:
+        r["y"] = num(3.0 * lin(r) + 10.0 + rng.normal(0.0, 0.5))
+    return rows
+
+
+def multinomial_data(rng, n):
+    rows = make_features(rng, n)
+    for r in rows:
+        x1 = 0.0 if r["x1"] is None else r["x1"]
+        x2 = 5.0 if r["x2"] is None else r["x2"]
+        c = COLOR_EFFECT[r.get("color")]
+        s = np.array([1.5 * x1 + c, -0.6 * (x2 - 5.0), 0.4 * (r["x3"] - 3.0) - c])
+        p = np.exp(s - s.max())
+        p /= p.sum()
+        r["species"] = ["setosa", "versicolor", "virginica"][int(rng.choice(3, p=p))]
+    return rows
+
+
+def poisson_data(rng, n):
+    rows = make_features(rng, n)
+    for r in rows:
+        r["count"] = float(rng.poisson(math.exp(0.5 + 0.3 * lin(r))))
+    return rows
+
+
+def tweedie_data(rng, n):
+    rows = make_features(rng, n)
+    for r in rows:
+        k = rng.poisson(math.exp(-0.2 + 0.3 * lin(r)))
+        r["claim"] = num(rng.gamma(2.0, 50.0, size=k).sum()) if k > 0 else 0.0
+    return rows
+
+
+def anomaly_data(rng, n, with_color=True):
+    rows = make_features(rng, n, with_color=with_color)
+    for r in rows[:8]:  # a few outliers
+        r["x1"] = num(rng.normal(6.0, 1.0))
+        r["x3"] = float(rng.poisson(15.0))
+    return rows
+
+
+def cluster_data(rng, n):
+    rows = []
+    centers = [(-3.0, 2.0, "red"), (0.0, 8.0, "green"), (3.0, 4.0, "blue")]
+    for i in range(n):
+        c = centers[i % 3]
+        color = c[2] if rng.random() < 0.8 else COLORS[int(rng.integers(0, 4))]
+        r = {"x1": num(rng.normal(c[0], 0.7)), "x2": num(rng.normal(c[1], 0.7)),
+             "x3": float(rng.poisson(3.0)), "color": color}
+        if rng.random() < 0.05:
+            r["x1"] = None
+        if rng.random() < 0.05:
+            r["color"] = None
+        rows.append(r)
+    return rows
+
+
+W2V_TOPICS = [
+    ["cat", "dog", "pet", "fur", "paw", "bark"],
+    ["car", "road", "wheel", "engine", "drive", "fuel"],
+    ["rain", "cloud", "sun", "wind", "storm", "sky"],
+]
+
+
+def word2vec_data(rng, n_sentences):
+    rows = []
+    for i in range(n_sentences):
+        topic = W2V_TOPICS[i % 3]
+        for _ in range(int(rng.integers(4, 8))):
+            rows.append({"words": topic[int(rng.integers(0, len(topic)))]})
+        rows.append({"words": None})  # NA separates sentences
+    return rows
+
+
+def scoring_rows(rows, cat_cols, numeric_cols):
+    """Take generated rows and inject deliberate missing values/unseen levels."""
+    rows = [dict(r) for r in rows]
+    if numeric_cols:
+        rows[3][numeric_cols[0]] = None
+        rows[9][numeric_cols[-1]] = None
+        rows[17][numeric_cols[0]] = None
+        rows[17][numeric_cols[-1]] = None
+    for c in cat_cols:
+        rows[5][c] = None
+        rows[7][c] = "purple"       # never seen in training
+        rows[21][c] = "UNSEEN_LEVEL"  # never seen in training
+    for c in list(rows[13].keys()):  # one row that is entirely missing
+        rows[13][c] = None
+    return rows
+
+
+# ----------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------
+
+
+def cell(v, na_token=""):
+    if v is None:
+        return na_token
+    if isinstance(v, float):
+        if math.isnan(v):
+            return na_token
+        return repr(v)
+    return str(v)
+
+
+def write_csv(path, cols, rows, na_token=""):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([cell(r.get(c), na_token) for c in cols])
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        rd = csv.reader(f)
+        header = next(rd)
+        return header, [row for row in rd]
+
+
+def read_mojo_ini(zpath):
+    info, cols, domains = {}, [], {}
+    with zipfile.ZipFile(zpath) as z:
+        text = z.read("model.ini").decode("utf-8")
+        sec = None
+        for line in text.splitlines():
+            s = line.strip()
+            if not s:
+                continue
+            if s.startswith("[") and s.endswith("]"):
+                sec = s[1:-1]
+                continue
+            if sec == "info":
+                k, _, v = s.partition("=")
+                info[k.strip()] = v.strip()
+            elif sec == "columns":
+                cols.append(s)
+            elif sec == "domains":
+                idx, rest = s.split(":", 1)
+                _, fname = rest.split()
+                domains[int(idx)] = z.read("domains/" + fname).decode("utf-8").splitlines()
+    return info, cols, domains
+
+
+def hex_to_repr(s):
+    if HEX_RE.match(s):
+        return repr(float.fromhex(s))
+    return s
+
+
+class Generator:
+    def __init__(self, out, work):
+        self.out = out
+        self.work = work
+        self.jar = os.path.join(work, "h2o-genmodel.jar")
+        self.expected = []
+        self.failures = []
+        self.sizes = []
+
+    # -- data upload -----------------------------------------------------
+    def frame(self, name, rows, cols, types, na_token=""):
+        path = os.path.join(self.work, name + ".train.csv")
+        write_csv(path, cols, rows, na_token=na_token)
+        kw = {"na_strings": [na_token]} if na_token else {}
+        return h2o.upload_file(path, destination_frame=name,
+                               col_types={c: types[c] for c in cols},
+                               header=1, **kw)
+
+    # -- export + reference predictions -----------------------------------
+    def export(self, name, model, score_rows, compare=True, extra=None):
+        """extra: optional (suffix, [PredictCsv flags]) -> also writes
+        <name>.<suffix>.predictions.csv; that output is the one compared with
+        h2o.predict (used for GLRM, whose h2o.predict returns the reconstruction)."""
+        try:
+            tmp = model.download_mojo(path=self.work, get_genmodel_jar=True)
+        except Exception as e:  # noqa: BLE001
+            self.fail(name, "MOJO export failed: %s" % str(e).splitlines()[0])
+            return
+        zpath = os.path.join(self.out, name + ".zip")
+        shutil.move(tmp, zpath)
+        info, cols, domains = read_mojo_ini(zpath)
+        supervised = info.get("supervised") == "true"
+        n_features = int(info.get("n_features", len(cols)))
+        in_cols = cols[:n_features]
+        if supervised:
+            assert n_features == len(cols) - 1, (name, n_features, cols)
+        inputs = [{"name": c, "type": "String" if i in domains else "Float64"}
+                  for i, c in enumerate(in_cols)]
+        in_path = os.path.join(self.out, name + ".input.csv")
+        write_csv(in_path, in_cols, score_rows)
+
+        pred_path = os.path.join(self.out, name + ".predictions.csv")
+        header, conv = self.reference(name, zpath, in_path, pred_path, [])
+        extra_entry = None
+        cmp_header, cmp_rows = header, conv
+        if extra:
+            suffix, flags = extra
+            xfile = "%s.%s.predictions.csv" % (name, suffix)
+            xh, xr = self.reference(name + "." + suffix, zpath, in_path, os.path.join(self.out, xfile), flags)
+            extra_entry = {"predictions": xfile, "predict_csv_flags": flags, "outputs": xh}
+            cmp_header, cmp_rows = xh, xr
+
+        entry = {
+            "name": name,
+            "mojo": name + ".zip",
+            "input": name + ".input.csv",
+            "predictions": name + ".predictions.csv",
+            "algo": info.get("algo"),
+            "algorithm": info.get("algorithm"),
+            "category": info.get("category"),
+            "supervised": supervised,
+            "mojo_version": info.get("mojo_version"),
+            "h2o_version": info.get("h2o_version"),
+            "inputs": inputs,
+            "outputs": header,
+            "domains": {c: domains[i] for i, c in enumerate(in_cols) if i in domains},
+            "n_rows": len(conv),
+        }
+        if supervised:
+            entry["response"] = cols[-1]
+            entry["response_domain"] = domains.get(len(cols) - 1)
+        if extra_entry:
+            entry["extra"] = extra_entry
+        self.expected.append(entry)
+        if compare:
+            self.compare(name, model, in_path, inputs, cmp_header, cmp_rows)
+        self.sizes.append(name + ".zip")
+
+    def reference(self, tag, zpath, in_path, pred_path, flags):
+        """Run PredictCsv (hex output) -> exact doubles; cross-check with --decimal."""
+        hex_path = os.path.join(self.work, tag + ".predictions.hex.csv")
+        dec_path = os.path.join(self.work, tag + ".predictions.decimal.csv")
+        self.predict_csv(zpath, in_path, hex_path, flags)
+        self.predict_csv(zpath, in_path, dec_path, flags + ["--decimal"])
+        header, rows = read_csv(hex_path)
+        _, drows = read_csv(dec_path)
+        assert len(rows) == len(drows)
+        conv = [[hex_to_repr(v) for v in r] for r in rows]
+        # cross-check: --decimal output parses to the very same doubles
+        for r, h, d in zip(conv, rows, drows):
+            assert len(r) == len(header), (tag, header, r)
+            for a, hx, b in zip(r, h, d):
+                if HEX_RE.match(hx):
+                    assert float(a) == float(b), (tag, a, b)
+                else:
+                    assert a == b, (tag, a, b)
+        with open(pred_path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(conv)
+        return header, conv
+
+    def predict_csv(self, zpath, in_path, out_path, flags):
+        cmd = ["java", "-cp", self.jar, "hex.genmodel.tools.PredictCsv",
+               "--mojo", zpath, "--input", in_path, "--output", out_path] + flags
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0 or "error" in r.stdout.lower():
+            raise RuntimeError("PredictCsv failed: %s\n%s\n%s" % (cmd, r.stdout, r.stderr))
+        if r.stdout.strip():
+            print("   PredictCsv says: " + r.stdout.strip().replace("\n", " | "))
+
+    def compare(self, name, model, in_path, inputs, g_header, g_rows):
+        types = {i["name"]: ("enum" if i["type"] == "String" else "real") for i in inputs}
+        fr = h2o.upload_file(in_path, destination_frame=name + "_score", col_types=types, header=1)
+        pred = model.predict(fr)
+        h_rows = pred.as_data_frame(use_pandas=False, header=True)
+        h_header, h_rows = h_rows[0], h_rows[1:]
+        idx = {}
+        for j, c in enumerate(g_header):
+            if c in h_header:
+                idx[j] = h_header.index(c)
+            elif len(h_header) == len(g_header):
+                idx[j] = j
+        maxdiff, label_mismatch, na_only_genmodel = 0.0, 0, 0
+        for gr, hr in zip(g_rows, h_rows):
+            for j, k in idx.items():
+                a, b = gr[j], hr[k]
+                if a == "NA" and b in ("", "NA", "nan"):
+                    continue  # missing on both sides
+                if a == "NA":
+                    na_only_genmodel += 1
+                    continue
+                try:
+                    fa, fb = float(a), float(b)
+                except ValueError:
+                    label_mismatch += (a != b)
+                    continue
+                if math.isnan(fa) and math.isnan(fb):
+                    continue
+                maxdiff = max(maxdiff, abs(fa - fb))
+        print("   sanity vs h2o.predict: h2o cols=%s genmodel cols=%s max|diff|=%.3g label mismatches=%d"
+              " cells NA in genmodel only=%d" % (h_header, g_header, maxdiff, label_mismatch, na_only_genmodel))
+
+    def fail(self, name, why):
+        print("!! %s: %s" % (name, why))
+        self.failures.append({"name": name, "reason": why})
+
+
+W2V_JAVA = r"""
+import hex.genmodel.MojoModel;
+import hex.genmodel.easy.EasyPredictModelWrapper;
+import hex.genmodel.easy.RowData;
+import hex.genmodel.easy.prediction.Word2VecPrediction;
+import java.io.*;
+import java.util.*;
+
+/** Scores a one-column CSV of words with a word2vec MOJO (PredictCsv lacks WordEmbedding). */
+public class W2VPredict {
+  public static void main(String[] a) throws Exception {
+    EasyPredictModelWrapper m = new EasyPredictModelWrapper(
+        new EasyPredictModelWrapper.Config().setModel(MojoModel.load(a[0])));
+    BufferedReader in = new BufferedReader(new FileReader(a[1]));
+    String col = in.readLine().trim();
+    int vs = -1;
+    List<String> out = new ArrayList<>();
+    String line;
+    while ((line = in.readLine()) != null) {
+      String w = line.trim();
+      if (w.equals("\"\"")) w = "";
+      RowData row = new RowData();
+      if (!w.isEmpty()) row.put(col, w);
+      Word2VecPrediction p = m.predictWord2Vec(row);
+      float[] v = p.wordEmbeddings == null ? null : p.wordEmbeddings.get(col);
+      StringBuilder sb = new StringBuilder();
+      if (v == null) { out.add(null); continue; }
+      vs = v.length;
+      for (int i = 0; i < v.length; i++) {
+        if (i > 0) sb.append(',');
+        sb.append(Double.toHexString((double) v[i]));
+      }
+      out.add(sb.toString());
+    }
+    if (vs < 0) throw new RuntimeException("no known word in input");
+    PrintWriter pw = new PrintWriter(new FileWriter(a[2]));
+    StringBuilder h = new StringBuilder();
+    for (int i = 0; i < vs; i++) { if (i > 0) h.append(','); h.append("C").append(i + 1); }
+    pw.println(h);
+    for (String s : out) {
+      if (s == null) { String[] na = new String[vs]; Arrays.fill(na, "NA"); pw.println(String.join(",", na)); }
+      else pw.println(s);
+    }
+    pw.close();
+  }
+}
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=HERE)
+    ap.add_argument("--work", default="/tmp/h2o3-testdata-work")
+    ap.add_argument("--port", type=int, default=54777)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.work, exist_ok=True)
+    g = Generator(os.path.abspath(args.out), os.path.abspath(args.work))
+
+    h2o.init(max_mem_size="1G", nthreads=1, port=args.port, strict_version_check=False)
+    h2o.no_progress()
+    try:
+        run_all(g)
+    finally:
+        h2o.cluster().shutdown()
+
+    shutil.copyfile(g.jar, "/tmp/h2o-genmodel.jar")
+    with open(os.path.join(g.out, "expected.json"), "w") as f:
+        json.dump({"generator": "testdata/h2o3/generate.py",
+                   "h2o_version": h2o.__version__,
+                   "predict_csv": "java -cp h2o-genmodel.jar hex.genmodel.tools.PredictCsv "
+                                  "--mojo <name>.zip --input <name>.input.csv --output <out> "
+                                  "(hex floats converted to shortest round-trip decimal)",
+                   "models": g.expected,
+                   "skipped": g.failures}, f, indent=2)
+        f.write("\n")
+    print("\n| file | bytes |\n| --- | --- |")
+    for fn in sorted(os.listdir(g.out)):
+        print("| %s | %d |" % (fn, os.path.getsize(os.path.join(g.out, fn))))
+    if g.failures:
+        print("\nSkipped/failed:")
+        for x in g.failures:
+            print(" - %s: %s" % (x["name"], x["reason"]))
+
+
+FEAT = ["x1", "x2", "x3", "color"]
+TYPES = {"x1": "real", "x2": "real", "x3": "real", "color": "enum", "label": "enum",
+         "target": "enum", "y": "real", "species": "enum", "count": "real", "claim": "real",
+         "words": "string"}
+
+
+def run_all(g):
+    rng = np.random.default_rng(SEED)
+    score_src = make_features(np.random.default_rng(SEED + 1), 30)
+    score_mixed = scoring_rows(score_src, ["color"], ["x1", "x2", "x3"])
+    score_numeric = scoring_rows([{k: r[k] for k in ("x1", "x2", "x3")} for r in score_src],
+                                 [], ["x1", "x2", "x3"])
+
+    def step(name, fn):
+        print("== %s" % name)
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            g.fail(name, "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else ""))
+
+    # ---------------- frames
+    binom = binomial_data(rng, 400)
+    fb = g.frame("binom", binom, FEAT + ["label"], TYPES)
+    binom01 = binomial_data(rng, 400, labels=(0, 1), resp="target")
+    fb01 = g.frame("binom01", binom01, FEAT + ["target"], TYPES)
+    reg = regression_data(rng, 400)
+    fr = g.frame("reg", reg, FEAT + ["y"], TYPES)
+    multi = multinomial_data(rng, 450)
+    fm = g.frame("multi", multi, FEAT + ["species"], TYPES)
+    pois = poisson_data(rng, 400)
+    fp = g.frame("pois", pois, FEAT + ["count"], TYPES)
+    twd = tweedie_data(rng, 400)
+    ft = g.frame("tweedie", twd, FEAT + ["claim"], TYPES)
+    anom = anomaly_data(rng, 300)
+    fa = g.frame("anom", anom, FEAT, TYPES)
+    anom_num = anomaly_data(rng, 300, with_color=False)
+    fan = g.frame("anom_num", anom_num, ["x1", "x2", "x3"], TYPES)
+    binom_se = binomial_data(rng, 150)  # smaller: the MOJO carries 4 models' metrics JSON
+    fse = g.frame("binom_se", binom_se, FEAT + ["label"], TYPES)
+    clus = cluster_data(rng, 300)
+    fc = g.frame("clus", clus, FEAT, TYPES)
+    words = word2vec_data(rng, 60)
+
+    def tr(model, frame, y=None, x=FEAT):
+        model.train(x=x, y=y, training_frame=frame)
+        return model
+
+    # ---------------- GBM
+    step("gbm_binomial", lambda: g.export("gbm_binomial", tr(H2OGradientBoostingEstimator(
+        model_id="gbm_binomial", ntrees=5, max_depth=3, min_rows=5, seed=SEED), fb, "label"), score_mixed))
+    step("gbm_binomial_numlabels", lambda: g.export("gbm_binomial_numlabels", tr(H2OGradientBoostingEstimator(
+        model_id="gbm_binomial_numlabels", ntrees=5, max_depth=3, min_rows=5, seed=SEED), fb01, "target"),
+        score_mixed))
+    step("gbm_regression", lambda: g.export("gbm_regression", tr(H2OGradientBoostingEstimator(
+        model_id="gbm_regression", ntrees=5, max_depth=3, min_rows=5, seed=SEED), fr, "y"), score_mixed))
+    step("gbm_multinomial", lambda: g.export("gbm_multinomial", tr(H2OGradientBoostingEstimator(
+        model_id="gbm_multinomial", ntrees=4, max_depth=3, min_rows=5, seed=SEED), fm, "species"), score_mixed))
+
+    # ---------------- DRF
+    step("drf_multinomial", lambda: g.export("drf_multinomial", tr(H2ORandomForestEstimator(
+        model_id="drf_multinomial", ntrees=4, max_depth=4, min_rows=5, seed=SEED), fm, "species"), score_mixed))
+    step("drf_binomial", lambda: g.export("drf_binomial", tr(H2ORandomForestEstimator(
+        model_id="drf_binomial", ntrees=5, max_depth=4, min_rows=5, seed=SEED), fb, "label"), score_mixed))
+    step("drf_regression", lambda: g.export("drf_regression", tr(H2ORandomForestEstimator(
+        model_id="drf_regression", ntrees=5, max_depth=4, min_rows=5, seed=SEED), fr, "y"), score_mixed))
+
+    # ---------------- GLM
+    step("glm_binomial", lambda: g.export("glm_binomial", tr(H2OGeneralizedLinearEstimator(
+        model_id="glm_binomial", family="binomial", lambda_=1e-4, seed=SEED), fb, "label"), score_mixed))
+    step("glm_regression", lambda: g.export("glm_regression", tr(H2OGeneralizedLinearEstimator(
+        model_id="glm_regression", family="gaussian", lambda_=1e-4, seed=SEED), fr, "y"), score_mixed))
+    step("glm_multinomial", lambda: g.export("glm_multinomial", tr(H2OGeneralizedLinearEstimator(
+        model_id="glm_multinomial", family="multinomial", lambda_=1e-4, seed=SEED), fm, "species"), score_mixed))
+    step("glm_poisson", lambda: g.export("glm_poisson", tr(H2OGeneralizedLinearEstimator(
+        model_id="glm_poisson", family="poisson", link="log", lambda_=1e-4, seed=SEED), fp, "count"),
+        score_mixed))
+    step("glm_tweedie", lambda: g.export("glm_tweedie", tr(H2OGeneralizedLinearEstimator(
+        model_id="glm_tweedie", family="tweedie", link="tweedie", tweedie_variance_power=1.5,
+        tweedie_link_power=0.0, lambda_=1e-4, seed=SEED), ft, "claim"), score_mixed))
+
+    # ---------------- anomaly detection
+    step("isolation_forest", lambda: g.export("isolation_forest", tr(H2OIsolationForestEstimator(
+        model_id="isolation_forest", ntrees=10, max_depth=6, sample_size=64, seed=SEED), fa), score_mixed))
+    step("extended_isolation_forest", lambda: g.export("extended_isolation_forest", tr(
+        H2OExtendedIsolationForestEstimator(model_id="extended_isolation_forest", ntrees=10, sample_size=64,
+                                            extension_level=1, seed=SEED), fan, x=["x1", "x2", "x3"]),
+        score_numeric))
+
+    # ---------------- clustering
+    step("kmeans", lambda: g.export("kmeans", tr(H2OKMeansEstimator(
+        model_id="kmeans", k=3, standardize=True, seed=SEED, max_iterations=20), fc), score_mixed))
+
+    # ---------------- deep learning
+    dl = dict(hidden=[5, 5], epochs=5, reproducible=True, seed=SEED)
+    step("deeplearning_binomial", lambda: g.export("deeplearning_binomial", tr(H2ODeepLearningEstimator(
+        model_id="deeplearning_binomial", **dl), fb, "label"), score_mixed))
+    step("deeplearning_regression", lambda: g.export("deeplearning_regression", tr(H2ODeepLearningEstimator(
+        model_id="deeplearning_regression", **dl), fr, "y"), score_mixed))
+    step("deeplearning_autoencoder", lambda: g.export("deeplearning_autoencoder", tr(H2ODeepLearningEstimator(
+        model_id="deeplearning_autoencoder", autoencoder=True, activation="Tanh", hidden=[3], epochs=5,
+        reproducible=True, seed=SEED), fa), score_mixed))
+
+    # ---------------- XGBoost
+    if H2OXGBoostEstimator.available():
+        step("xgboost_binomial", lambda: g.export("xgboost_binomial", tr(H2OXGBoostEstimator(
+            model_id="xgboost_binomial", ntrees=5, max_depth=3, seed=SEED, backend="cpu"), fb, "label"),
+            score_mixed))
+        step("xgboost_regression", lambda: g.export("xgboost_regression", tr(H2OXGBoostEstimator(
+            model_id="xgboost_regression", ntrees=5, max_depth=3, seed=SEED, backend="cpu"), fr, "y"),
+            score_mixed))
+    else:
+        g.fail("xgboost_binomial", "XGBoost not available in this h2o build")
+        g.fail("xgboost_regression", "XGBoost not available in this h2o build")
+
+    # ---------------- stacked ensemble
+    def se():
+        cv = dict(nfolds=3, fold_assignment="Modulo", keep_cross_validation_predictions=True, seed=SEED)
+        b1 = tr(H2OGradientBoostingEstimator(model_id="se_base_gbm", ntrees=5, max_depth=3, min_rows=5, **cv),
+                fse, "label")
+        b2 = tr(H2OGeneralizedLinearEstimator(model_id="se_base_glm", family="binomial", lambda_=1e-4, **cv),
+                fse, "label")
+        m = H2OStackedEnsembleEstimator(model_id="stacked_ensemble_binomial", base_models=[b1, b2],
+                                        metalearner_algorithm="glm", seed=SEED)
+        m.train(x=FEAT, y="label", training_frame=fse)
+        g.export("stacked_ensemble_binomial", m, score_mixed)
+    step("stacked_ensemble_binomial", se)
+
+    # ---------------- dimensionality reduction
+    step("pca", lambda: g.export("pca", tr(H2OPrincipalComponentAnalysisEstimator(
+        model_id="pca", k=2, transform="standardize", seed=SEED, impute_missing=True), fa), score_mixed))
+    step("glrm", lambda: g.export("glrm", tr(H2OGeneralizedLowRankEstimator(
+        model_id="glrm", k=2, transform="standardize", loss="quadratic", max_iterations=50, seed=SEED), fa),
+        score_mixed, extra=("reconstruct", ["--glrmReconstruct"])))
+
+    # ---------------- word2vec (PredictCsv has no WordEmbedding branch -> small Java driver)
+    def w2v():
+        fw = g.frame("w2v", words, ["words"], TYPES, na_token="NA")  # NA rows separate sentences
+        m = H2OWord2vecEstimator(model_id="word2vec", vec_size=4, window_size=2, epochs=5, min_word_freq=1,
+                                 sent_sample_rate=0.0, init_learning_rate=0.025)
+        m.train(training_frame=fw)
+        tmp = m.download_mojo(path=g.work, get_genmodel_jar=True)
+        zpath = os.path.join(g.out, "word2vec.zip")
+        shutil.move(tmp, zpath)
+        info, cols, domains = read_mojo_ini(zpath)
+        qwords = ["cat", "dog", "car", "engine", "rain", "sky", "pet", "road", None, "unknownword",
+                  "storm", "fur", "wheel", "cloud", "bark", "drive", "sun", "paw", "fuel", "wind",
+                  "zebra", None, "cat", "fur", "storm", "engine", "sky", "dog", "road", "rain"]
+        in_col = cols[0]  # "words", the training column listed in model.ini
+        in_path = os.path.join(g.out, "word2vec.input.csv")
+        write_csv(in_path, [in_col], [{in_col: w} for w in qwords])
+        src = os.path.join(g.work, "W2VPredict.java")
+        with open(src, "w") as f:
+            f.write(W2V_JAVA)
+        subprocess.run(["javac", "-cp", g.jar, "-d", g.work, src], check=True)
+        hex_path = os.path.join(g.work, "word2vec.predictions.hex.csv")
+        subprocess.run(["java", "-cp", g.jar + os.pathsep + g.work, "W2VPredict", zpath, in_path, hex_path],
+                       check=True)
+        header, rows = read_csv(hex_path)
+        conv = [[hex_to_repr(v) for v in r] for r in rows]
+        with open(os.path.join(g.out, "word2vec.predictions.csv"), "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(conv)
+        # sanity: h2o's own transform on the same words
+        qf = h2o.upload_file(in_path, col_types={in_col: "string"}, header=1)
+        hv = m.transform(qf, aggregate_method="NONE").as_data_frame(use_pandas=False, header=True)[1:]
+        md = 0.0
+        for a, b in zip(conv, hv):
+            for x, y in zip(a, b):
+                if x != "NA" and y not in ("", "NA", "nan"):
+                    md = max(md, abs(float(x) - float(y)))
+        print("   sanity vs h2o transform: max|diff|=%.3g" % md)
+        g.expected.append({
+            "name": "word2vec", "mojo": "word2vec.zip", "input": "word2vec.input.csv",
+            "predictions": "word2vec.predictions.csv", "algo": info.get("algo"),
+            "algorithm": info.get("algorithm"), "category": info.get("category"),
+            "supervised": info.get("supervised") == "true", "mojo_version": info.get("mojo_version"),
+            "h2o_version": info.get("h2o_version"),
+            "inputs": [{"name": in_col, "type": "String"}], "outputs": header, "domains": {},
+            "n_rows": len(conv),
+            "note": "reference produced by EasyPredictModelWrapper.predictWord2Vec (PredictCsv does not "
+                    "support WordEmbedding); vectors are float32 widened to double; NA = unknown/missing word",
+        })
+        g.sizes.append("word2vec.zip")
+    step("word2vec", w2v)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
