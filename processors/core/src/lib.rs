@@ -16,6 +16,7 @@ pub mod processor;
 pub mod publish;
 pub mod schema;
 pub mod source;
+pub mod zipwrite;
 
 pub use error::{Classify, Error, ErrorClass, Result};
 pub use limits::Limits;
