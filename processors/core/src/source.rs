@@ -523,7 +523,9 @@ fn bad_archive(path: &Path, detail: impl Into<String>) -> Error {
 
 /// The end-of-central-directory record must end the file exactly, and its comment must
 /// not hide another archive.
-fn check_zip_tail(path: &Path, f: &mut File, len: u64) -> Result<()> {
+/// Returns the number of entries the end-of-central-directory record declares
+/// (`None` for zip64 archives, whose count lives in another record).
+fn check_zip_tail(path: &Path, f: &mut File, len: u64) -> Result<Option<u64>> {
     let tail_len = len.min(22 + 65535);
     let mut tail = vec![0u8; tail_len as usize];
     f.seek(SeekFrom::Start(len - tail_len))
@@ -547,7 +549,8 @@ fn check_zip_tail(path: &Path, f: &mut File, len: u64) -> Result<()> {
                     "the archive comment holds another zip record",
                 ));
             }
-            return Ok(());
+            let count = u16::from_le_bytes([tail[i + 10], tail[i + 11]]);
+            return Ok((count != u16::MAX).then_some(count as u64));
         }
     }
     Err(bad_archive(
@@ -574,10 +577,22 @@ fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()>
         .metadata()
         .map_err(|e| Error::io("stat", path, e))?
         .len();
-    check_zip_tail(path, &mut raw, len)?;
+    let declared = check_zip_tail(path, &mut raw, len)?;
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut archive = zip::ZipArchive::new(BufReader::with_capacity(1 << 16, file))
         .map_err(|e| bad_archive(path, e.to_string()))?;
+    // The zip crate keys entries by name, so a repeated name would silently vanish.
+    if let Some(n) = declared {
+        if n != archive.len() as u64 {
+            return Err(bad_archive(
+                path,
+                format!(
+                    "duplicate entry: the central directory lists {n} entries but only {} distinct names",
+                    archive.len()
+                ),
+            ));
+        }
+    }
 
     // Pass 1: metadata only. Everything that can be refused without inflating is refused here.
     let mut metas = Vec::with_capacity(archive.len());

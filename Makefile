@@ -1,0 +1,47 @@
+# Artifact processor toolkit. `make demo` runs the main job on the bundled samples,
+# `make test` runs every check CI runs.
+
+CARGO ?= cargo
+RELEASE := target/release
+DEMO_OUT ?= target/demo
+# Conformance corpus (real H2O artifacts); tests skip it when unset.
+CONFORMANCE_DIR ?= $(wildcard $(abspath ../shared/conformance))
+ifneq ($(CONFORMANCE_DIR),)
+export CONFORMANCE_DIR
+endif
+
+.PHONY: all build demo test lint fmt clippy unit bench images clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace --locked
+
+## Process every bundled sample artifact and print each summary.
+demo: build
+	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	@set -e; for f in testdata/h2o3/*.zip; do \
+	  n=$$(basename $$f .zip); \
+	  echo "=== h2o3/mojo: $$f"; \
+	  $(RELEASE)/h2o3-mojo-processor --source $$f --target $(DEMO_OUT)/h2o3-$$n; \
+	  $(RELEASE)/h2o3-mojo-processor verify $(DEMO_OUT)/h2o3-$$n; \
+	done
+	@echo "demo: model directories are in $(DEMO_OUT)"
+
+## Everything CI checks: formatting, lints, unit and integration tests (with the
+## conformance corpus when CONFORMANCE_DIR exists).
+test: fmt clippy unit
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	@echo "conformance corpus: $(if $(CONFORMANCE_DIR),$(CONFORMANCE_DIR),not found (those tests are skipped))"
+	$(CARGO) test --workspace --locked
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DEMO_OUT)

@@ -1,0 +1,539 @@
+//! Runs the real `h2o3-mojo-processor` binary on testdata MOJOs, the conformance corpus
+//! and hostile or broken inputs built here, in temp dirs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_h2o3-mojo-processor");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn testdata() -> PathBuf {
+    repo().join("testdata/h2o3")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("SOURCE_PATH")
+        .env_remove("TARGET_PATH")
+        .output()
+        .expect("binary runs")
+}
+
+fn process(source: &Path, target: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--source",
+        source.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn manifest(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap()
+}
+
+fn expected() -> Value {
+    serde_json::from_slice(&std::fs::read(testdata().join("expected.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_testdata_mojo_is_processed_with_its_expected_schema() {
+    let exp = expected();
+    let models = exp["models"].as_array().expect("models list");
+    assert!(models.len() >= 20, "testdata has {} models", models.len());
+    for m in models {
+        let name = m["name"].as_str().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let src = testdata().join(m["mojo"].as_str().unwrap());
+        let o = process(&src, &target, &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let v = run(&["verify", target.to_str().unwrap()]);
+        assert!(v.status.success(), "{name}: verify: {}", stderr(&v));
+        let man = manifest(&target);
+        assert_eq!(man["input_schema"], m["inputs"], "{name}: input schema");
+        let outs: Vec<&str> = man["output_schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = m["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(outs, want, "{name}: output names");
+        assert_eq!(man["model_type"], "h2o3_mojo");
+        assert_eq!(man["artifact_type"], "h2o3/mojo");
+        assert_eq!(man["metadata"]["algo"], m["algo"], "{name}");
+        assert_eq!(man["metadata"]["category"], m["category"], "{name}");
+        assert_eq!(man["payload"], "model.mojo");
+        // The payload is the MOJO byte for byte.
+        assert_eq!(
+            std::fs::read(target.join("model.mojo")).unwrap(),
+            std::fs::read(&src).unwrap(),
+            "{name}: payload"
+        );
+        if let Some(resp) = m.get("response_domain") {
+            assert_eq!(&man["metadata"]["response_domain"], resp, "{name}");
+        }
+    }
+}
+
+#[test]
+fn output_types_follow_the_category() {
+    let cases = [
+        ("gbm_binomial.zip", vec!["String", "Float64", "Float64"]),
+        ("gbm_regression.zip", vec!["Float64"]),
+        ("kmeans.zip", vec!["Int32"]),
+        ("isolation_forest.zip", vec!["Float64", "Float64"]),
+    ];
+    for (file, types) in cases {
+        let o = run(&["inspect", "--json", testdata().join(file).to_str().unwrap()]);
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let got: Vec<&str> = d["output_schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, types, "{file}");
+    }
+}
+
+#[test]
+fn manifest_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = testdata().join("stacked_ensemble_binomial.zip");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(process(&src, &a, &[]).status.success());
+    assert!(process(&src, &b, &[]).status.success());
+    assert_eq!(
+        std::fs::read(a.join("model.json")).unwrap(),
+        std::fs::read(b.join("model.json")).unwrap()
+    );
+}
+
+/// Writes the entries of a zip into a folder (the test's own trusted data).
+fn unpack_trusted(zip_path: &Path, dest: &Path) {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip_path).unwrap()).unwrap();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let p = dest.join(f.name().unwrap().to_string());
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let mut out = std::fs::File::create(&p).unwrap();
+        std::io::copy(&mut f, &mut out).unwrap();
+    }
+}
+
+#[test]
+fn unpacked_folder_becomes_a_zip_payload_with_the_same_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = testdata().join("gbm_multinomial.zip");
+    let folder = tmp.path().join("mojo-folder");
+    unpack_trusted(&src, &folder);
+    let (from_zip, from_dir) = (tmp.path().join("z"), tmp.path().join("d"));
+    assert!(process(&src, &from_zip, &[]).status.success());
+    let o = process(&folder, &from_dir, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (mz, md) = (manifest(&from_zip), manifest(&from_dir));
+    assert_eq!(mz["input_schema"], md["input_schema"]);
+    assert_eq!(mz["output_schema"], md["output_schema"]);
+    assert_eq!(md["source"]["kind"], "directory");
+    // The packed payload is itself a valid MOJO zip.
+    let again = tmp.path().join("again");
+    let o = process(&from_dir.join("model.mojo"), &again, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(manifest(&again)["output_schema"], mz["output_schema"]);
+}
+
+#[test]
+fn runs_from_environment_variables_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("out");
+    std::fs::create_dir(&target).unwrap(); // an empty volume mount
+    let o = Command::new(BIN)
+        .env("SOURCE_PATH", testdata().join("glm_binomial.zip"))
+        .env("TARGET_PATH", &target)
+        .env("LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(target.join("model.json").exists());
+    // JSON logs: every stderr line is a JSON object.
+    for line in stderr(&o).lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    }
+}
+
+#[test]
+fn conformance_corpus() {
+    let Some(dir) = std::env::var_os("CONFORMANCE_DIR") else {
+        eprintln!("skipped: CONFORMANCE_DIR not set");
+        return;
+    };
+    let dir = PathBuf::from(dir).join("h2o3");
+    assert!(
+        dir.is_dir(),
+        "CONFORMANCE_DIR set but {} is missing",
+        dir.display()
+    );
+    let snap: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/conformance_h2o3.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let snap = snap.as_object().unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let want = snap
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name}: not in the snapshot"));
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let o = process(&path, &target, &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(run(&["verify", target.to_str().unwrap()]).status.success());
+        let man = manifest(&target);
+        assert_eq!(man["input_schema"], want["input_schema"], "{name}");
+        let outs: Vec<Value> = man["output_schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect();
+        assert_eq!(Value::Array(outs), want["outputs"], "{name}");
+        for key in ["algo", "category", "h2o_version", "mojo_version"] {
+            assert_eq!(man["metadata"][key], want[key], "{name}: {key}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, snap.len(), "every snapshot entry has its file");
+}
+
+// ------------------------------------------------------------------ bad inputs
+
+const INI: &str = "[info]\nh2o_version = 3.46.0.11\nmojo_version = 1.00\nalgo = glm\nalgorithm = Generalized Linear Modeling\ncategory = Regression\nuuid = 42\nsupervised = true\nn_features = 2\nn_classes = 1\nn_columns = 3\nn_domains = 1\nbalance_classes = false\ndefault_threshold = 0.5\n\n[columns]\na\nb\ny\n\n[domains]\n1: 2 d000.txt\n";
+
+enum Entry<'a> {
+    File(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+}
+
+fn zip_bytes(entries: &[Entry]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for e in entries {
+        match e {
+            Entry::File(name, data) => {
+                w.start_file(*name, opts).unwrap();
+                w.write_all(data).unwrap();
+            }
+            Entry::Symlink(name, target) => w.add_symlink(*name, *target, opts).unwrap(),
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Renames an entry in both its local and central headers (same length), forging what
+/// the zip writer refuses to write.
+fn rename_entry(mut zip: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let (f, t) = (from.as_bytes(), to.as_bytes());
+    let mut i = 0;
+    while i + f.len() <= zip.len() {
+        if &zip[i..i + f.len()] == f {
+            zip[i..i + f.len()].copy_from_slice(t);
+        }
+        i += 1;
+    }
+    zip
+}
+
+fn good_mojo_with(ini: &str, extra: &[Entry]) -> Vec<u8> {
+    let mut entries = vec![
+        Entry::File("model.ini", ini.as_bytes()),
+        Entry::File("domains/d000.txt", b"x\ny\n"),
+    ];
+    for e in extra {
+        entries.push(match e {
+            Entry::File(n, d) => Entry::File(n, d),
+            Entry::Symlink(n, t) => Entry::Symlink(n, t),
+        });
+    }
+    zip_bytes(&entries)
+}
+
+#[test]
+fn bad_inputs_each_get_their_own_error() {
+    let good = good_mojo_with(INI, &[]);
+    let truncated = good[..good.len() / 2].to_vec();
+    struct Case {
+        name: &'static str,
+        source: Vec<u8>,
+        extra: &'static [&'static str],
+        code: i32,
+        needle: &'static str,
+    }
+    let cases = vec![
+        Case {
+            name: "not a zip",
+            source: b"hello, I am a text file\n".to_vec(),
+            extra: &[],
+            code: 3,
+            needle: "is not a zip, tar, tar.gz or directory",
+        },
+        Case {
+            name: "empty file",
+            source: Vec::new(),
+            extra: &[],
+            code: 3,
+            needle: "the file is empty",
+        },
+        Case {
+            name: "truncated zip",
+            source: truncated,
+            extra: &[],
+            code: 3,
+            needle: "truncated",
+        },
+        Case {
+            name: "no model.ini",
+            source: zip_bytes(&[Entry::File("readme.txt", b"hi")]),
+            extra: &[],
+            code: 3,
+            needle: "no model.ini",
+        },
+        Case {
+            name: "required key missing",
+            source: good_mojo_with(&INI.replace("category = Regression\n", ""), &[]),
+            extra: &[],
+            code: 3,
+            needle: "required key `category` is missing",
+        },
+        Case {
+            name: "algorithm missing",
+            source: good_mojo_with(
+                &INI.replace("algorithm = Generalized Linear Modeling\n", ""),
+                &[],
+            ),
+            extra: &[],
+            code: 3,
+            needle: "required key `algorithm` is missing",
+        },
+        Case {
+            name: "n_columns disagrees",
+            source: good_mojo_with(&INI.replace("n_columns = 3", "n_columns = 4"), &[]),
+            extra: &[],
+            code: 3,
+            needle: "n_columns = 4 but [columns] lists 3 names",
+        },
+        Case {
+            name: "domain file missing",
+            source: zip_bytes(&[Entry::File("model.ini", INI.as_bytes())]),
+            extra: &[],
+            code: 3,
+            needle: "domain file of column \"b\" is missing",
+        },
+        Case {
+            name: "wrong level count",
+            source: zip_bytes(&[
+                Entry::File("model.ini", INI.as_bytes()),
+                Entry::File("domains/d000.txt", b"x\ny\nz\n"),
+            ]),
+            extra: &[],
+            code: 3,
+            needle: "has 3 levels but model.ini declares 2",
+        },
+        Case {
+            name: "tree algorithm without trees",
+            source: good_mojo_with(&INI.replace("algo = glm", "algo = gbm"), &[]),
+            extra: &[],
+            code: 3,
+            needle: "needs tree files",
+        },
+        Case {
+            name: "entry ../x",
+            source: good_mojo_with(INI, &[Entry::File("../x", b"evil")]),
+            extra: &[],
+            code: 3,
+            needle: "parent-directory component",
+        },
+        Case {
+            name: "entry /x",
+            source: good_mojo_with(INI, &[Entry::File("/x", b"evil")]),
+            extra: &[],
+            code: 3,
+            needle: "absolute path",
+        },
+        Case {
+            name: "symlink entry",
+            source: good_mojo_with(INI, &[Entry::Symlink("link", "/etc/passwd")]),
+            extra: &[],
+            code: 3,
+            needle: "symbolic link",
+        },
+        Case {
+            name: "entry over the size limit",
+            source: good_mojo_with(INI, &[Entry::File("big.bin", &[7u8; 5000])]),
+            extra: &["--max-file-bytes", "4K"],
+            code: 3,
+            needle: "file size limit exceeded at entry \"big.bin\"",
+        },
+        Case {
+            name: "duplicate entry",
+            source: rename_entry(
+                good_mojo_with(INI, &[Entry::File("model.inj", INI.as_bytes())]),
+                "model.inj",
+                "model.ini",
+            ),
+            extra: &[],
+            code: 3,
+            needle: "duplicate entry",
+        },
+    ];
+    for c in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("upload.zip");
+        std::fs::write(&src, &c.source).unwrap();
+        let target = tmp.path().join("out");
+        let o = process(&src, &target, c.extra);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(c.code), "{}: {err}", c.name);
+        assert!(
+            err.contains(c.needle),
+            "{}: expected {:?} in {err}",
+            c.name,
+            c.needle
+        );
+        assert!(
+            !target.join("model.json").exists(),
+            "{}: model.json written",
+            c.name
+        );
+        // Nothing outside the target, and nothing left inside it.
+        let mut top: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        top.sort();
+        assert!(
+            top == ["out", "upload.zip"] || top == ["upload.zip"],
+            "{}: {top:?}",
+            c.name
+        );
+        if target.exists() {
+            assert_eq!(
+                std::fs::read_dir(&target).unwrap().count(),
+                0,
+                "{}: target not empty",
+                c.name
+            );
+        }
+    }
+}
+
+#[test]
+fn target_rules() {
+    let src = testdata().join("gbm_regression.zip");
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("out");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("stray.txt"), "x").unwrap();
+
+    let o = process(&src, &target, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
+    assert!(!target.join("model.json").exists());
+
+    let o = process(&src, &target, &["--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!target.join("stray.txt").exists());
+    assert!(run(&["verify", target.to_str().unwrap()]).status.success());
+
+    // A stale staging directory from a killed run is cleaned up, not an obstacle.
+    let t2 = tmp.path().join("t2");
+    std::fs::create_dir_all(t2.join(".staging-1-2/half")).unwrap();
+    let o = process(&src, &t2, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!t2.join(".staging-1-2").exists());
+
+    // Missing parent of the target: configuration error... reported as I/O with the path.
+    let o = process(&src, &tmp.path().join("no/such/dir"), &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+
+    // Missing source, no arguments.
+    let o = process(&tmp.path().join("nope.zip"), &tmp.path().join("t3"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"));
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("SOURCE_PATH"));
+}
+
+#[test]
+fn verify_catches_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("out");
+    assert!(process(&testdata().join("drf_binomial.zip"), &target, &[])
+        .status
+        .success());
+    let payload = target.join("model.mojo");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&payload, bytes).unwrap();
+    let o = run(&["verify", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("\"model.mojo\": sha256 is"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn inspect_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("m.zip");
+    std::fs::copy(testdata().join("gbm_binomial.zip"), &src).unwrap();
+    let o = Command::new(BIN)
+        .args(["inspect", src.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "artifact type: h2o3/mojo",
+        "algo:",
+        "gbm",
+        "inputs (4):",
+        "Float64  x1",
+        "String   predict",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
