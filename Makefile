@@ -10,7 +10,7 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
-.PHONY: all build demo test lint fmt clippy unit bench images clean
+.PHONY: all build demo test lint fmt clippy unit bench clean
 
 all: build
 
@@ -41,6 +41,11 @@ clippy:
 unit:
 	@echo "conformance corpus: $(if $(CONFORMANCE_DIR),$(CONFORMANCE_DIR),not found (those tests are skipped))"
 	$(CARGO) test --workspace --locked
+
+## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
+BENCH_SIZES ?= 256 1024
+bench: build
+	bench/run.sh $(BENCH_SIZES)
 
 clean:
 	$(CARGO) clean
