@@ -1,0 +1,206 @@
+//! Request cells to genmodel's raw row, as `PredictCsv` feeds `EasyPredictModelWrapper`.
+//!
+//! The cells `""`, `"NA"`, `"N/A"` and `"-"` are missing in every column (PredictCsv
+//! leaves them out of the row, so they become NaN). A numeric cell is trimmed and parsed
+//! like `Double.parseDouble`; anything else is a [`CellError`]. A categorical cell is
+//! looked up in the column's domain, then as `"<column>.<cell>"` (genmodel's
+//! `EnumEncoder`); an unknown level becomes NaN, as PredictCsv's
+//! `setConvertUnknownCategoricalLevelsToNa(true)` makes it. Columns past the model's
+//! features (weights, fold) are not read; the offset column's value is returned apart.
+
+use std::collections::HashMap;
+
+use crate::java::parse_double;
+use crate::CellError;
+
+/// The level index of each domain value, and of the values that carry a `<column>.`
+/// prefix under their unprefixed name (looked up second, as genmodel does).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Levels {
+    exact: HashMap<String, u32>,
+    prefixed: HashMap<String, u32>,
+}
+
+impl Levels {
+    pub(crate) fn new(column: &str, domain: &[String]) -> Levels {
+        let mut exact = HashMap::with_capacity(domain.len());
+        let mut prefixed = HashMap::new();
+        let prefix = format!("{column}.");
+        for (i, level) in domain.iter().enumerate() {
+            exact.insert(level.clone(), i as u32);
+            if let Some(rest) = level.strip_prefix(&prefix) {
+                prefixed.insert(rest.to_string(), i as u32);
+            }
+        }
+        Levels { exact, prefixed }
+    }
+
+    pub(crate) fn index(&self, cell: &str) -> Option<u32> {
+        self.exact
+            .get(cell)
+            .or_else(|| self.prefixed.get(cell))
+            .copied()
+    }
+}
+
+/// How one input cell is read.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Numeric,
+    Categorical(Levels),
+}
+
+/// Where an input cell goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Raw row position.
+    Feature(usize),
+    /// The model's offset column.
+    Offset,
+    /// Not used for scoring (weights, fold column).
+    Ignored,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct InputColumn {
+    pub name: String,
+    pub kind: Kind,
+    pub slot: Slot,
+}
+
+/// Whether PredictCsv treats a cell as missing.
+pub(crate) fn is_missing(cell: Option<&str>) -> bool {
+    matches!(cell, None | Some("" | "NA" | "N/A" | "-"))
+}
+
+/// Parses a numeric cell; missing cells are NaN.
+pub(crate) fn numeric(column: &str, cell: Option<&str>) -> Result<f64, CellError> {
+    match cell {
+        c if is_missing(c) => Ok(f64::NAN),
+        Some(s) => parse_double(s).ok_or_else(|| CellError {
+            column: column.to_string(),
+            value: s.to_string(),
+        }),
+        None => Ok(f64::NAN),
+    }
+}
+
+/// Fills `raw` (already NaN) from the request cells and returns the offset (0 without
+/// an offset column). Cells beyond `row` are missing; extra cells are ignored.
+pub(crate) fn encode(
+    columns: &[InputColumn],
+    row: &[Option<&str>],
+    raw: &mut [f64],
+) -> Result<f64, CellError> {
+    let mut offset = 0.0;
+    for (i, col) in columns.iter().enumerate() {
+        let cell = row.get(i).copied().flatten();
+        match col.slot {
+            Slot::Ignored => {}
+            Slot::Offset => offset = numeric(&col.name, cell)?,
+            Slot::Feature(at) => {
+                raw[at] = match &col.kind {
+                    Kind::Numeric => numeric(&col.name, cell)?,
+                    Kind::Categorical(levels) => match cell {
+                        c if is_missing(c) => f64::NAN,
+                        Some(s) => levels.index(s).map_or(f64::NAN, f64::from),
+                        None => f64::NAN,
+                    },
+                };
+            }
+        }
+    }
+    Ok(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns() -> Vec<InputColumn> {
+        let domain: Vec<String> = ["blue", "red", "color.green"].map(String::from).to_vec();
+        vec![
+            InputColumn {
+                name: "x".into(),
+                kind: Kind::Numeric,
+                slot: Slot::Feature(0),
+            },
+            InputColumn {
+                name: "color".into(),
+                kind: Kind::Categorical(Levels::new("color", &domain)),
+                slot: Slot::Feature(1),
+            },
+            InputColumn {
+                name: "off".into(),
+                kind: Kind::Numeric,
+                slot: Slot::Offset,
+            },
+            InputColumn {
+                name: "w".into(),
+                kind: Kind::Numeric,
+                slot: Slot::Ignored,
+            },
+        ]
+    }
+
+    #[test]
+    fn cells_to_raw_row() {
+        type Case<'a> = (&'a str, Vec<Option<&'a str>>, [f64; 2], f64);
+        let cases: Vec<Case> = vec![
+            (
+                "plain",
+                vec![Some("1.5"), Some("red"), Some("2"), Some("junk")],
+                [1.5, 1.0],
+                2.0,
+            ),
+            (
+                "prefixed level",
+                vec![Some(" 3 "), Some("green"), None, None],
+                [3.0, 2.0],
+                f64::NAN,
+            ),
+            (
+                "exact prefixed level",
+                vec![Some("NaN"), Some("color.green")],
+                [f64::NAN, 2.0],
+                f64::NAN,
+            ),
+            (
+                "unknown level",
+                vec![Some("NA"), Some("purple")],
+                [f64::NAN, f64::NAN],
+                f64::NAN,
+            ),
+            (
+                "missing tokens",
+                vec![Some("-"), Some("N/A"), Some("")],
+                [f64::NAN, f64::NAN],
+                f64::NAN,
+            ),
+            ("short row", vec![], [f64::NAN, f64::NAN], f64::NAN),
+        ];
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        for (name, row, want, want_off) in cases {
+            let mut raw = [f64::NAN; 2];
+            let off = encode(&columns(), &row, &mut raw).unwrap();
+            assert!(
+                same(raw[0], want[0]) && same(raw[1], want[1]),
+                "{name}: {raw:?}"
+            );
+            assert!(same(off, want_off), "{name}: offset {off}");
+        }
+    }
+
+    #[test]
+    fn bad_numbers_name_the_column() {
+        let cases = [
+            (vec![Some("abc"), None], "x", "abc"),
+            (vec![None, None, Some("1,5")], "off", "1,5"),
+        ];
+        for (row, column, value) in cases {
+            let mut raw = [f64::NAN; 2];
+            let e = encode(&columns(), &row, &mut raw).unwrap_err();
+            assert_eq!((e.column.as_str(), e.value.as_str()), (column, value));
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! H2O's compressed trees (`trees/tCC_GGG.bin`), decoded once at load into a flat node
+//! array and walked per row.
+//!
+//! A tree file is H2O's `CompressedTree` byte stream in little-endian order: each split
+//! node is `[type u8][column u16][NA direction u8][split]` followed by the byte size of
+//! its left subtree (1–4 bytes, absent when the left child is a leaf), the left subtree
+//! and the right subtree; a leaf is a bare `f32`, and a whole tree that is one leaf is
+//! `[type][0xFFFF][f32]`. The split is an `f32` threshold (go right when `x >= t`), an
+//! inline 32-bit level set, or a level set with an offset; it is absent for an
+//! "NA versus the rest" split. Genmodel walks these bytes on every row; here they are
+//! parsed into [`Node`]s so that a row only follows indices.
+//!
+//! The three historic readers of genmodel (`ScoreTree0` for `mojo_version` 1.00,
+//! `ScoreTree1` for 1.10, `ScoreTree2` for every later version) differ in how a level
+//! set is stored and in what happens to a level outside it; [`TreeVersion`] keeps those
+//! differences.
+
+/// Which of genmodel's tree readers a MOJO needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TreeVersion {
+    /// `mojo_version` 1.00: a level outside the set goes left; NA follows the NA direction.
+    V0,
+    /// 1.10: a level outside the set follows the NA direction.
+    V1,
+    /// 1.20 and later: also a level index beyond the column's domain follows the NA direction,
+    /// and level sets carry a 32-bit bit count.
+    V2,
+}
+
+impl TreeVersion {
+    pub(crate) fn of(mojo_version: f64) -> TreeVersion {
+        if mojo_version == 1.0 {
+            TreeVersion::V0
+        } else if mojo_version == 1.1 {
+            TreeVersion::V1
+        } else {
+            TreeVersion::V2
+        }
+    }
+}
+
+/// A child reference: an index into `nodes`, or into `leaves` when [`LEAF`] is set.
+type Child = u32;
+const LEAF: u32 = 1 << 31;
+
+#[derive(Debug, Clone, Copy)]
+enum Test {
+    /// Go right when the value is `>=` the threshold.
+    Num(f32),
+    /// Go right when the level is in the set; the bits start at byte `start` of the tree's
+    /// bit pool and cover levels `bitoff .. bitoff + nbits`.
+    Set { start: u32, bitoff: i32, nbits: i32 },
+    /// Every non-missing value goes left. `range` is the level range of the last level
+    /// set above this node, which genmodel (1.10 and later) still tests when the node's
+    /// type says "level set": out of that range the value follows the NA direction.
+    NaVsRest { range: Option<(i32, i32)> },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    col: u32,
+    /// Missing values go right.
+    na_right: bool,
+    test: Test,
+    left: Child,
+    right: Child,
+}
+
+/// One decoded tree.
+#[derive(Debug, Clone)]
+pub(crate) struct Tree {
+    nodes: Vec<Node>,
+    leaves: Vec<f32>,
+    bits: Vec<u8>,
+    root: Child,
+}
+
+/// Where a tree file is malformed (byte offset and what was expected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TreeError(pub String);
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&[u8], TreeError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let s = &self.bytes[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(TreeError(format!(
+                "{what} at byte {} runs past the end ({} bytes)",
+                self.pos,
+                self.bytes.len()
+            ))),
+        }
+    }
+    fn u8(&mut self, what: &str) -> Result<u8, TreeError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &str) -> Result<u16, TreeError> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u24(&mut self, what: &str) -> Result<u32, TreeError> {
+        let b = self.take(3, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], 0]))
+    }
+    fn i32(&mut self, what: &str) -> Result<i32, TreeError> {
+        let b = self.take(4, what)?;
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn f32(&mut self, what: &str) -> Result<f32, TreeError> {
+        let b = self.take(4, what)?;
+        Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// A position still to be decoded: a node (or header leaf) whose reference goes into
+/// `slot` of node `parent` (`None` for the root).
+struct Pending {
+    pos: usize,
+    parent: Option<(usize, bool)>,
+    last_set: Option<(i32, i32)>,
+}
+
+impl Tree {
+    /// Decodes a tree file. `n_cols` bounds the column indices a split may use.
+    pub(crate) fn decode(
+        bytes: &[u8],
+        version: TreeVersion,
+        n_cols: usize,
+    ) -> Result<Tree, TreeError> {
+        let mut tree = Tree {
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            bits: Vec::new(),
+            root: 0,
+        };
+        let mut stack = vec![Pending {
+            pos: 0,
+            parent: None,
+            last_set: None,
+        }];
+        while let Some(p) = stack.pop() {
+            // Every real node or leaf takes at least 4 bytes, so a valid tree never has
+            // more of them than its byte count; overlapping subtrees would.
+            if tree.nodes.len() + tree.leaves.len() > bytes.len() {
+                return Err(TreeError(
+                    "subtrees overlap (more nodes than the file can hold)".into(),
+                ));
+            }
+            let mut r = Reader { bytes, pos: p.pos };
+            let at = p.pos;
+            let node_type = r.u8("node type")?;
+            let col = r.u16("column index")?;
+            let child: Child = if col == 0xFFFF {
+                tree.leaf(r.f32("leaf value")?)
+            } else {
+                if usize::from(col) >= n_cols {
+                    return Err(TreeError(format!(
+                        "node at byte {at} splits on column {col}, but the model has {n_cols} features"
+                    )));
+                }
+                let na_dir = r.u8("NA direction")?;
+                let na_vs_rest = na_dir == 1;
+                let leftward = na_dir == 2 || na_dir == 4;
+                let lmask = node_type & 0x33;
+                let equal = node_type & 0x0C;
+                let mut last_set = p.last_set;
+                let test = if na_vs_rest {
+                    let range = if equal != 0 && version != TreeVersion::V0 {
+                        p.last_set
+                    } else {
+                        None
+                    };
+                    Test::NaVsRest { range }
+                } else if equal == 0 {
+                    Test::Num(r.f32("split value")?)
+                } else {
+                    let (bitoff, nbits, nbytes) = if equal == 8 {
+                        (0, 32, 4)
+                    } else if version == TreeVersion::V2 {
+                        let bitoff = i32::from(r.u16("level set offset")?);
+                        let nbits = r.i32("level set size")?;
+                        if nbits < 0 {
+                            return Err(TreeError(format!(
+                                "node at byte {at}: level set of {nbits} bits"
+                            )));
+                        }
+                        (bitoff, nbits, ((nbits - 1) >> 3) + 1)
+                    } else {
+                        let bitoff = i32::from(r.u16("level set offset")?);
+                        let nbytes = i32::from(r.u16("level set size")?);
+                        (bitoff, nbytes << 3, nbytes)
+                    };
+                    let set = r.take(nbytes as usize, "level set")?;
+                    let start = tree.bits.len() as u32;
+                    tree.bits.extend_from_slice(set);
+                    last_set = Some((bitoff, nbits));
+                    Test::Set {
+                        start,
+                        bitoff,
+                        nbits,
+                    }
+                };
+                let (left_pos, right_pos, left_leaf) = match lmask {
+                    0..=3 => {
+                        let size = match lmask {
+                            0 => u32::from(r.u8("left size")?),
+                            1 => u32::from(r.u16("left size")?),
+                            2 => r.u24("left size")?,
+                            _ => r.i32("left size")? as u32,
+                        };
+                        (r.pos, r.pos + size as usize, None)
+                    }
+                    48 => {
+                        let v = r.f32("left leaf")?;
+                        (r.pos - 4, r.pos, Some(v))
+                    }
+                    other => {
+                        return Err(TreeError(format!(
+                            "node at byte {at} has an unknown left-child encoding {other:#x}"
+                        )))
+                    }
+                };
+                let idx = tree.nodes.len();
+                tree.nodes.push(Node {
+                    col: u32::from(col),
+                    na_right: !leftward,
+                    test,
+                    left: 0,
+                    right: 0,
+                });
+                match left_leaf {
+                    Some(v) => tree.nodes[idx].left = tree.leaf(v),
+                    None => stack.push(Pending {
+                        pos: left_pos,
+                        parent: Some((idx, false)),
+                        last_set,
+                    }),
+                }
+                if node_type & 0x40 != 0 {
+                    let mut rr = Reader {
+                        bytes,
+                        pos: right_pos,
+                    };
+                    tree.nodes[idx].right = tree.leaf(rr.f32("right leaf")?);
+                } else {
+                    stack.push(Pending {
+                        pos: right_pos,
+                        parent: Some((idx, true)),
+                        last_set,
+                    });
+                }
+                idx as Child
+            };
+            match p.parent {
+                None => tree.root = child,
+                Some((i, false)) => tree.nodes[i].left = child,
+                Some((i, true)) => tree.nodes[i].right = child,
+            }
+        }
+        Ok(tree)
+    }
+
+    fn leaf(&mut self, v: f32) -> Child {
+        self.leaves.push(v);
+        (self.leaves.len() - 1) as u32 | LEAF
+    }
+
+    /// The tree's prediction for a row. `cat_len[c]` is the domain size of categorical
+    /// column `c` and `-1` for numeric columns (used by [`TreeVersion::V2`]).
+    #[inline]
+    pub(crate) fn score(&self, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
+        let mut c = self.root;
+        loop {
+            if c & LEAF != 0 {
+                return f64::from(self.leaves[(c & !LEAF) as usize]);
+            }
+            let n = &self.nodes[c as usize];
+            let col = n.col as usize;
+            let d = row[col];
+            let level = d as i32;
+            let mut na = d.is_nan();
+            if !na && version != TreeVersion::V0 {
+                let range = match n.test {
+                    Test::Set { bitoff, nbits, .. } => Some((bitoff, nbits)),
+                    Test::NaVsRest { range } => range,
+                    Test::Num(_) => None,
+                };
+                if let Some((bitoff, nbits)) = range {
+                    let b = level.wrapping_sub(bitoff);
+                    na = !(0..nbits).contains(&b);
+                }
+                if !na && version == TreeVersion::V2 {
+                    let len = cat_len[col];
+                    na = len >= 0 && len <= level;
+                }
+            }
+            let right = if na {
+                n.na_right
+            } else {
+                match n.test {
+                    Test::Num(t) => d >= f64::from(t),
+                    Test::Set {
+                        start,
+                        bitoff,
+                        nbits,
+                    } => {
+                        let b = level.wrapping_sub(bitoff);
+                        (0..nbits).contains(&b)
+                            && self.bits[start as usize + (b >> 3) as usize] & (1 << (b & 7)) != 0
+                    }
+                    Test::NaVsRest { .. } => false,
+                }
+            };
+            c = if right { n.right } else { n.left };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf_tree(v: f32) -> Vec<u8> {
+        let mut b = vec![0u8, 0xFF, 0xFF];
+        b.extend_from_slice(&v.to_le_bytes());
+        b
+    }
+
+    /// x0 < 1.5 ? 10 : (x1 in {1,3} ? 30 : 20), with NA going right at the root.
+    fn small_tree() -> Vec<u8> {
+        let mut b = Vec::new();
+        // root: numeric split, left leaf (lmask 48), right is a node
+        b.push(0x30);
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.push(3); // NA right
+        b.extend_from_slice(&1.5f32.to_le_bytes());
+        b.extend_from_slice(&10f32.to_le_bytes());
+        // right node: inline level set (equal 8), both children leaves
+        b.push(0x30 | 0x08 | 0x40);
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.push(2); // NA left
+        b.extend_from_slice(&[0b1010, 0, 0, 0]);
+        b.extend_from_slice(&20f32.to_le_bytes());
+        b.extend_from_slice(&30f32.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn decodes_and_scores() {
+        let t = Tree::decode(&small_tree(), TreeVersion::V2, 2).unwrap();
+        let cats = [-1, 4];
+        let cases = [
+            ("left leaf", [1.0, 0.0], 10.0),
+            ("threshold goes right", [1.5, 1.0], 30.0),
+            ("level not in set", [2.0, 2.0], 20.0),
+            ("level in set", [2.0, 3.0], 30.0),
+            (
+                "NA at root goes right, NA level goes left",
+                [f64::NAN, f64::NAN],
+                20.0,
+            ),
+            ("level beyond the domain is NA", [2.0, 5.0], 20.0),
+        ];
+        for (name, row, want) in cases {
+            assert_eq!(t.score(&row, &cats, TreeVersion::V2), want, "{name}");
+        }
+        let single = Tree::decode(&leaf_tree(0.25), TreeVersion::V2, 1).unwrap();
+        assert_eq!(single.score(&[0.0], &[-1], TreeVersion::V2), 0.25);
+    }
+
+    #[test]
+    fn rejects_malformed_trees() {
+        let mut bad_col = small_tree();
+        bad_col[1] = 9;
+        let mut bad_mask = small_tree();
+        bad_mask[0] = 0x10;
+        let cases = [
+            ("truncated", small_tree()[..10].to_vec(), "past the end"),
+            ("column out of range", bad_col, "splits on column 9"),
+            ("unknown left encoding", bad_mask, "left-child encoding"),
+        ];
+        for (name, bytes, needle) in cases {
+            let e = Tree::decode(&bytes, TreeVersion::V2, 2).expect_err(name);
+            assert!(e.0.contains(needle), "{name}: {}", e.0);
+        }
+    }
+
+    #[test]
+    fn overlapping_subtrees_are_bounded() {
+        // A node whose left size is 0 makes both children the same bytes; chained, that
+        // would blow up exponentially.
+        let mut b = Vec::new();
+        for _ in 0..40 {
+            b.push(0x00); // lmask 0: one size byte, right is a node
+            b.extend_from_slice(&0u16.to_le_bytes());
+            b.push(3);
+            b.extend_from_slice(&0f32.to_le_bytes());
+            b.push(0); // left size 0
+        }
+        b.extend_from_slice(&leaf_tree(1.0));
+        let e = Tree::decode(&b, TreeVersion::V2, 1).expect_err("overlap");
+        assert!(e.0.contains("overlap"), "{}", e.0);
+    }
+}
