@@ -26,6 +26,12 @@ demo: build
 	  $(RELEASE)/h2o3-mojo-processor --source $$f --target $(DEMO_OUT)/h2o3-$$n; \
 	  $(RELEASE)/h2o3-mojo-processor verify $(DEMO_OUT)/h2o3-$$n; \
 	done
+	@set -e; if [ -n "$(CONFORMANCE_DIR)" ]; then for f in $(CONFORMANCE_DIR)/dai/*; do \
+	  n=$$(basename $$f .mojo); \
+	  echo "=== dai/mojo_pipeline: $$f"; \
+	  $(RELEASE)/dai-mojo-processor --source $$f --target $(DEMO_OUT)/dai-$$n; \
+	  $(RELEASE)/dai-mojo-processor verify $(DEMO_OUT)/dai-$$n; \
+	done; else echo "(no CONFORMANCE_DIR: DAI pipelines cannot be generated, so none are bundled; skipping them)"; fi
 	@echo "demo: model directories are in $(DEMO_OUT)"
 
 ## Everything CI checks: formatting, lints, unit and integration tests (with the
