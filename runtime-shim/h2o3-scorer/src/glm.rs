@@ -212,7 +212,10 @@ impl Model for Glm {
         }
         let first = l.cat_offsets[l.cats];
         let n = self.num_end.saturating_sub(l.cats);
-        for (b, v) in l.beta[first..first + n].iter().zip(&data[l.cats..l.cats + n]) {
+        for (b, v) in l.beta[first..first + n]
+            .iter()
+            .zip(&data[l.cats..l.cats + n])
+        {
             eta += b * v;
         }
         eta += l.beta[l.beta.len() - 1];

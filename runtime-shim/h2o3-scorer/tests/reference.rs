@@ -56,6 +56,23 @@ const TESTDATA: &[(&str, Expect)] = &[
     ("word2vec", Refused("word2vec")),
 ];
 
+/// Conformance MOJOs (file under `$CONFORMANCE_DIR/h2o3`) with committed genmodel
+/// references in `tests/reference/<name>.{input,predictions}.csv`.
+const CONFORMANCE: &[(&str, &str, Expect)] = &[
+    (
+        "sw_binom_model_prostate",
+        "sw_binom_model_prostate.mojo",
+        Match,
+    ),
+    ("sw_gbm_cv", "sw_gbm_cv.mojo", Match),
+    ("sw_multi_model_iris", "sw_multi_model_iris.mojo", Match),
+    (
+        "sw_regre_model_prostate",
+        "sw_regre_model_prostate.mojo",
+        Match,
+    ),
+];
+
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/h2o3")
 }
@@ -211,6 +228,52 @@ fn testdata_models_match_genmodel() {
             expect,
             &dir.join(format!("{name}.input.csv")),
             &dir.join(format!("{name}.predictions.csv")),
+        );
+        match r {
+            Ok(line) => println!("{line}"),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} models differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `$CONFORMANCE_DIR`, relative paths taken from the repository root (as CI gives it).
+fn conformance_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("CONFORMANCE_DIR")?);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = if dir.is_relative() && !dir.exists() {
+        root.join(dir)
+    } else {
+        dir
+    };
+    Some(dir.join("h2o3"))
+}
+
+#[test]
+fn conformance_models_match_genmodel() {
+    let Some(dir) = conformance_dir() else {
+        eprintln!("skipped: CONFORMANCE_DIR not set");
+        return;
+    };
+    assert!(
+        dir.is_dir(),
+        "CONFORMANCE_DIR set but {} is missing",
+        dir.display()
+    );
+    let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    let mut failures = Vec::new();
+    for &(name, file, expect) in CONFORMANCE {
+        let r = check(
+            name,
+            &dir.join(file),
+            expect,
+            &refs.join(format!("{name}.input.csv")),
+            &refs.join(format!("{name}.predictions.csv")),
         );
         match r {
             Ok(line) => println!("{line}"),
