@@ -31,6 +31,7 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "loader_module",
     "python_version",
     "mlflow_version",
+    "requirements",
 ];
 
 /// Log output format.

@@ -1,0 +1,719 @@
+//! From the files of a model to its description: `MLmodel`, signature and schema, file
+//! references, ONNX external data, environment, registry metadata and pickle risk, and
+//! the payload plan of the chosen model type. Shared by `inspect` and `process`, so both
+//! accept and refuse exactly the same models and describe them identically.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use artifact_core::{Column, ModelDescription, SourceInfo};
+use serde_json::{json, Map, Value};
+
+use crate::error::MlflowError;
+use crate::layout::{ModelFiles, MLMODEL};
+use crate::mlmodel::{MlModel, PYFUNC};
+use crate::reader::{ModelReader, Text, MAX_TEXT_BYTES};
+use crate::signature::{self, Side, SigColumn};
+use crate::{MlflowArgs, ModelType};
+
+/// Folder name of the pyfunc payload in the target.
+pub const PYFUNC_PAYLOAD: &str = "model";
+/// File name of the ONNX payload in the target.
+pub const ONNX_PAYLOAD: &str = "model.onnx";
+
+/// Flavor keys whose value is a path relative to the model folder.
+const PATH_KEYS: &[&str] = &[
+    "data",
+    "model_path",
+    "pickled_model",
+    "model_data",
+    "saved_model_dir",
+    "code",
+    "python_model",
+    "model_code_path",
+];
+
+/// Where the payload files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The whole model folder becomes `model/`.
+    Folder,
+    /// These files (model-relative path → target-relative path) and nothing else.
+    Files(Vec<(String, String)>),
+}
+
+/// Everything a run needs to know about a model.
+pub struct Analysis {
+    pub description: ModelDescription,
+    pub plan: Plan,
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    root: &'a str,
+    files: &'a ModelFiles,
+    reader: &'a dyn ModelReader,
+}
+
+impl Ctx<'_> {
+    /// The name of a model file as it appears in the source.
+    fn shown(&self, rel: &str) -> String {
+        if self.root.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.root)
+        }
+    }
+
+    /// A text file of the model; `None` when it is absent (or, for `inspect`, not kept).
+    fn text(&self, rel: &str, what: &'static str) -> Result<Option<String>, MlflowError> {
+        if !self.files.is_file(rel) {
+            return Ok(None);
+        }
+        match self.reader.text(rel)? {
+            Text::Data(d) => String::from_utf8(d)
+                .map(Some)
+                .map_err(|e| MlflowError::Invalid {
+                    path: self.path.to_path_buf(),
+                    file: self.shown(rel),
+                    key: "(file)".into(),
+                    detail: format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    ),
+                }),
+            Text::TooLarge(size) => Err(MlflowError::TooLarge {
+                path: self.path.to_path_buf(),
+                file: self.shown(rel),
+                what,
+                size,
+                limit: MAX_TEXT_BYTES,
+            }),
+            Text::NotKept => {
+                tracing::warn!(file = %self.shown(rel), "not read by inspect (memory budget); process reads it");
+                Ok(None)
+            }
+        }
+    }
+
+    fn yaml(&self, rel: &str, what: &'static str) -> Result<Option<Value>, MlflowError> {
+        let Some(text) = self.text(rel, what)? else {
+            return Ok(None);
+        };
+        crate::yaml::parse(text.as_bytes())
+            .map(Some)
+            .map_err(|detail| MlflowError::Yaml {
+                path: self.path.to_path_buf(),
+                file: self.shown(rel),
+                detail,
+            })
+    }
+
+    fn invalid(&self, rel: &str, key: impl Into<String>, detail: impl Into<String>) -> MlflowError {
+        MlflowError::Invalid {
+            path: self.path.to_path_buf(),
+            file: self.shown(rel),
+            key: key.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Checks that a referenced path is safe and present; returns it normalized.
+    fn reference(&self, key: &str, reference: &str) -> Result<String, MlflowError> {
+        let norm = artifact_core::names::normalize_entry_name(
+            reference,
+            &artifact_core::Limits::default(),
+        )
+        .map_err(|reason| MlflowError::UnsafeReference {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            reference: reference.to_string(),
+            reason,
+        })?;
+        if self.files.is_file(&norm) || self.files.is_dir(&norm) {
+            return Ok(norm);
+        }
+        let lower = norm.to_lowercase();
+        let hint = self
+            .files
+            .files
+            .keys()
+            .chain(self.files.dirs.iter())
+            .find(|p| p.to_lowercase() == lower)
+            .map(|p| format!("the model has {p:?}; names are case-sensitive"));
+        Err(MlflowError::MissingReference {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            reference: reference.to_string(),
+            hint,
+        })
+    }
+}
+
+/// Reads and checks the model under `root` and describes it for `args.model_type`.
+pub fn analyze(
+    path: &Path,
+    source: &SourceInfo,
+    root: &str,
+    files: &ModelFiles,
+    reader: &dyn ModelReader,
+    args: &MlflowArgs,
+) -> Result<Analysis, MlflowError> {
+    let cx = Ctx {
+        path,
+        root,
+        files,
+        reader,
+    };
+
+    // MLmodel
+    let doc = cx
+        .yaml(MLMODEL, "MLmodel file")?
+        .ok_or_else(|| cx.invalid(MLMODEL, "(file)", "not read"))?;
+    let m = MlModel::from_value(doc).map_err(|e| cx.invalid(MLMODEL, e.key, e.detail))?;
+
+    // Signature JSON strings, parsed before anything is judged on them.
+    let sig = match &m.signature {
+        None => None,
+        Some(s) => Some(parse_signature(&cx, s)?),
+    };
+
+    // Model type availability.
+    let flavor_list = m.flavor_names().join(", ");
+    let onnx_data = match m.flavor("onnx") {
+        Some(conf) => match conf.get("data") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(cx.invalid(
+                    MLMODEL,
+                    "flavors.onnx.data",
+                    format!(
+                        "expected the name of the .onnx file, found {}",
+                        crate::yaml::kind(other)
+                    ),
+                ))
+            }
+            None => {
+                return Err(cx.invalid(
+                    MLMODEL,
+                    "flavors.onnx.data",
+                    "missing: the onnx flavor must name its .onnx file",
+                ))
+            }
+        },
+        None => None,
+    };
+    match args.model_type {
+        ModelType::MlflowPyfunc if m.pyfunc.is_none() => {
+            return Err(MlflowError::ModelTypeUnavailable {
+                path: path.to_path_buf(),
+                model_type: args.model_type.name().into(),
+                detail: format!(
+                    "MLmodel has no python_function flavor (flavors: {}){}",
+                    if flavor_list.is_empty() { "none" } else { &flavor_list },
+                    if onnx_data.is_some() {
+                        "; it has an onnx flavor: pass --model-type onnx"
+                    } else {
+                        "; only pyfunc models can be served as mlflow_pyfunc"
+                    }
+                ),
+            })
+        }
+        ModelType::Onnx if onnx_data.is_none() => {
+            return Err(MlflowError::ModelTypeUnavailable {
+                path: path.to_path_buf(),
+                model_type: args.model_type.name().into(),
+                detail: format!(
+                    "MLmodel has no onnx flavor (flavors: {}); the onnx model type needs a model saved with mlflow.onnx",
+                    if flavor_list.is_empty() { "none" } else { &flavor_list },
+                ),
+            })
+        }
+        _ => {}
+    }
+
+    // Every file the MLmodel names.
+    check_references(&cx, &m)?;
+
+    // ONNX model file and its external data.
+    let mut onnx_external = Vec::new();
+    if let Some(data) = &onnx_data {
+        let rel = cx.reference("flavors.onnx.data", data)?;
+        if !files.is_file(&rel) {
+            return Err(MlflowError::Onnx {
+                path: path.to_path_buf(),
+                file: cx.shown(&rel),
+                detail: "flavors.onnx.data names a folder, expected the .onnx file".into(),
+            });
+        }
+        if crate::reader::is_onnx(&rel) {
+            onnx_external = onnx_externals(&cx, &rel)?;
+        } else if args.model_type == ModelType::Onnx {
+            return Err(MlflowError::Onnx {
+                path: path.to_path_buf(),
+                file: cx.shown(&rel),
+                detail: "flavors.onnx.data does not name a .onnx file".into(),
+            });
+        }
+    }
+
+    // Schema.
+    let mut metadata = Map::new();
+    let (schema_known, input_schema, output_schema) =
+        schema(&cx, sig.as_ref(), args, &mut metadata)?;
+    if let Some(params) = sig.as_ref().and_then(|s| s.params.clone()) {
+        metadata.insert("signature_params".into(), params);
+    }
+
+    // Environment.
+    let env = read_env(&cx, &m)?;
+    let python_version = m
+        .pyfunc
+        .as_ref()
+        .and_then(|p| p.python_version.clone())
+        .or_else(|| env.python_version.clone());
+
+    // Registry metadata.
+    if let Some(meta) = cx.yaml("registered_model_meta", "registered_model_meta file")? {
+        let obj = meta.as_object().ok_or_else(|| {
+            cx.invalid(
+                "registered_model_meta",
+                "(document)",
+                format!(
+                    "expected a map {{model_name, model_version}}, found {}",
+                    crate::yaml::kind(&meta)
+                ),
+            )
+        })?;
+        for (key, out) in [
+            ("model_name", "source_model_name"),
+            ("model_version", "source_model_version"),
+        ] {
+            if let Some(v) = obj.get(key) {
+                if let Some(s) = crate::yaml::scalar(v)
+                    .map_err(|d| cx.invalid("registered_model_meta", key, d))?
+                {
+                    metadata.insert(out.into(), Value::String(s));
+                }
+            }
+        }
+    }
+
+    // Payload plan.
+    let (payload, plan) = match args.model_type {
+        ModelType::MlflowPyfunc => (PYFUNC_PAYLOAD.to_string(), Plan::Folder),
+        ModelType::Onnx => {
+            let rel = cx.reference(
+                "flavors.onnx.data",
+                onnx_data.as_deref().expect("checked above"),
+            )?;
+            let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            let mut moves = vec![(rel.clone(), ONNX_PAYLOAD.to_string())];
+            for loc in &onnx_external {
+                let src = if dir.is_empty() {
+                    loc.clone()
+                } else {
+                    format!("{dir}/{loc}")
+                };
+                moves.push((src, loc.clone()));
+            }
+            (ONNX_PAYLOAD.to_string(), Plan::Files(moves))
+        }
+    };
+
+    // Pickle risk of what the runtime will load.
+    let code = crate::risk::code_files(&m, files);
+    let risk = match &plan {
+        Plan::Folder => crate::risk::summary(&code, |p| Some(format!("{PYFUNC_PAYLOAD}/{p}"))),
+        Plan::Files(moves) => crate::risk::summary(&code, |p| {
+            moves.iter().find(|(s, _)| s == p).map(|(_, d)| d.clone())
+        }),
+    };
+    metadata.insert("pickle_risk".into(), risk);
+
+    // Metadata.
+    metadata.insert("flavors".into(), json!(m.flavor_names()));
+    if let Some(p) = &m.pyfunc {
+        metadata.insert("loader_module".into(), json!(p.loader_module));
+        metadata.insert(
+            "mlflow/flavors/python_function/loader_module".into(),
+            json!(p.loader_module),
+        );
+    }
+    let mut put = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            metadata.insert(k.into(), json!(v));
+        }
+    };
+    put("python_version", &python_version);
+    put("mlflow_version", &m.mlflow_version);
+    put("model_uuid", &m.model_uuid);
+    put("utc_time_created", &m.utc_time_created);
+    put("run_id", &m.run_id);
+    put("artifact_path", &m.artifact_path);
+    put("model_id", &m.model_id);
+    put("requirements_file", &env.requirements_file);
+    metadata.insert("requirements".into(), json!(env.requirements));
+    if let Some(v) = &env.python_env {
+        metadata.insert("python_env".into(), v.clone());
+    }
+    if let Some(v) = &env.conda_env {
+        metadata.insert("conda_env".into(), v.clone());
+    }
+    for (k, v) in flavor_versions(&m) {
+        metadata.entry(k).or_insert(Value::String(v));
+    }
+    // Input examples travel with the pyfunc folder only; paths relative to the model directory.
+    if let (Some(info), Plan::Folder) = (&m.input_example, &plan) {
+        for (key, out) in [
+            ("artifact_path", "input_example_file"),
+            ("serving_input_path", "serving_input_example_file"),
+        ] {
+            if let Some(p) = info.get(key).and_then(Value::as_str) {
+                let p = cx.reference(&format!("saved_input_example_info.{key}"), p)?;
+                metadata.insert(out.into(), json!(format!("{PYFUNC_PAYLOAD}/{p}")));
+            }
+        }
+    }
+    if !onnx_external.is_empty() {
+        metadata.insert("onnx_external_data".into(), json!(onnx_external));
+    }
+    if !root.is_empty() {
+        metadata.insert("source_model_folder".into(), json!(root));
+    }
+    metadata.insert("model_files_bytes".into(), json!(files.total_size()));
+    metadata.insert("mlmodel".into(), Value::Object(m.raw.clone()));
+
+    let id = m
+        .model_uuid
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| source.sha256.chars().take(32).collect());
+
+    Ok(Analysis {
+        description: ModelDescription {
+            id,
+            artifact_type: crate::ARTIFACT_TYPE.into(),
+            model_type: args.model_type.name().into(),
+            source: source.clone(),
+            payload,
+            schema_known,
+            input_schema,
+            output_schema,
+            capabilities: vec!["SCORE".into()],
+            metadata,
+        },
+        plan,
+    })
+}
+
+/// The parsed signature strings.
+struct Signature {
+    inputs: Option<Vec<SigColumn>>,
+    outputs: Option<Vec<SigColumn>>,
+    params: Option<Value>,
+}
+
+fn sig_string<'v>(
+    cx: &Ctx,
+    s: &'v Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'v str>, MlflowError> {
+    match s.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => Ok(Some(t)),
+        Some(other) => Err(MlflowError::SignatureJson {
+            path: cx.path.to_path_buf(),
+            file: cx.shown(MLMODEL),
+            key: format!("signature.{key}"),
+            detail: format!(
+                "expected JSON text (MLflow writes the schema as a JSON string), found {}",
+                crate::yaml::kind(other)
+            ),
+        }),
+    }
+}
+
+fn parse_signature(cx: &Ctx, s: &Map<String, Value>) -> Result<Signature, MlflowError> {
+    let err = |key: &str, detail: String| MlflowError::SignatureJson {
+        path: cx.path.to_path_buf(),
+        file: cx.shown(MLMODEL),
+        key: format!("signature.{key}"),
+        detail,
+    };
+    let mut sides = Vec::new();
+    for (key, side) in [("inputs", Side::Input), ("outputs", Side::Output)] {
+        sides.push(match sig_string(cx, s, key)? {
+            None => None,
+            Some(t) => Some(signature::parse_schema(t, side).map_err(|d| err(key, d))?),
+        });
+    }
+    let params = match sig_string(cx, s, "params")? {
+        None => None,
+        Some(t) => Some(signature::parse_params(t).map_err(|d| err("params", d))?),
+    };
+    let outputs = sides.pop().expect("two sides");
+    let inputs = sides.pop().expect("two sides");
+    Ok(Signature {
+        inputs,
+        outputs,
+        params,
+    })
+}
+
+/// Applies the schema policy: returns (schema_known, inputs, outputs).
+fn schema(
+    cx: &Ctx,
+    sig: Option<&Signature>,
+    args: &MlflowArgs,
+    metadata: &mut Map<String, Value>,
+) -> Result<(bool, Vec<Column>, Vec<Column>), MlflowError> {
+    let missing = match sig {
+        None => Some("MLmodel has no signature".to_string()),
+        Some(s) => match (&s.inputs, &s.outputs) {
+            (None, None) => Some("the MLmodel signature has neither inputs nor outputs".into()),
+            (None, _) => Some("the MLmodel signature has no inputs".into()),
+            (_, None) => Some("the MLmodel signature has no outputs".into()),
+            _ => None,
+        },
+    };
+    if let Some(detail) = &missing {
+        if !args.allow_no_signature {
+            return Err(MlflowError::NoSignature {
+                path: cx.path.to_path_buf(),
+                detail: detail.clone(),
+            });
+        }
+        tracing::warn!(%detail, "--allow-no-signature: the schema is recorded as unknown");
+        metadata.insert("schema_unknown_reason".into(), json!(detail));
+    }
+    let mut unmapped = Vec::new();
+    let mut unmapped_meta = Vec::new();
+    let mut sides = Vec::new();
+    for (side, cols) in [
+        (Side::Input, sig.and_then(|s| s.inputs.as_ref())),
+        (Side::Output, sig.and_then(|s| s.outputs.as_ref())),
+    ] {
+        let mut out = Vec::new();
+        for c in cols.into_iter().flatten() {
+            match &c.mapped {
+                Ok(ty) => out.push(Column::new(c.name.clone(), *ty)),
+                Err(reason) => {
+                    unmapped.push(format!(
+                        "{} column {:?} ({}): {reason}",
+                        side.as_str(),
+                        c.name,
+                        c.mlflow_type
+                    ));
+                    unmapped_meta.push(json!({
+                        "side": side.as_str(),
+                        "name": c.name,
+                        "mlflow_type": c.mlflow_type,
+                        "mlflow_spec": c.spec,
+                        "reason": reason,
+                    }));
+                }
+            }
+        }
+        sides.push(out);
+    }
+    if !unmapped.is_empty() {
+        if !args.allow_unmapped_types {
+            return Err(MlflowError::UnmappedColumns {
+                path: cx.path.to_path_buf(),
+                columns: unmapped,
+            });
+        }
+        tracing::warn!(
+            columns = unmapped.len(),
+            "--allow-unmapped-types: columns left out of the schema"
+        );
+        metadata.insert("unmapped_columns".into(), Value::Array(unmapped_meta));
+    }
+    let outputs = sides.pop().expect("two sides");
+    let inputs = sides.pop().expect("two sides");
+    let known = missing.is_none() && unmapped.is_empty();
+    metadata.insert(
+        "schema_source".into(),
+        json!(if sig.is_some() { "signature" } else { "none" }),
+    );
+    Ok((known, inputs, outputs))
+}
+
+/// Checks every path the MLmodel names.
+fn check_references(cx: &Ctx, m: &MlModel) -> Result<(), MlflowError> {
+    for (flavor, conf) in &m.flavors {
+        let Some(conf) = conf.as_object() else {
+            continue;
+        };
+        for key in PATH_KEYS {
+            if let Some(Value::String(p)) = conf.get(*key) {
+                cx.reference(&format!("flavors.{flavor}.{key}"), p)?;
+            }
+        }
+        if let Some(Value::Object(arts)) = conf.get("artifacts") {
+            for (name, a) in arts {
+                // `uri` is where the artifact was on the saving machine; only `path` is relative.
+                if let Some(Value::String(p)) = a.get("path") {
+                    cx.reference(&format!("flavors.{flavor}.artifacts.{name}.path"), p)?;
+                }
+            }
+        }
+        if let Some(Value::Array(extra)) = conf.get("extra_files") {
+            for (i, e) in extra.iter().enumerate() {
+                if let Some(Value::String(p)) = e.get("path") {
+                    cx.reference(&format!("flavors.{flavor}.extra_files[{i}].path"), p)?;
+                }
+            }
+        }
+        if let Some(Value::String(p)) = conf.get("requirements_file").and_then(|r| r.get("path")) {
+            cx.reference(&format!("flavors.{flavor}.requirements_file.path"), p)?;
+        }
+    }
+    if let Some(env) = m.pyfunc.as_ref().and_then(|p| p.env.as_ref()) {
+        match env {
+            crate::mlmodel::Env::Conda(c) => {
+                cx.reference("flavors.python_function.env", c)?;
+            }
+            crate::mlmodel::Env::Map { conda, virtualenv } => {
+                if let Some(c) = conda {
+                    cx.reference("flavors.python_function.env.conda", c)?;
+                }
+                if let Some(v) = virtualenv {
+                    cx.reference("flavors.python_function.env.virtualenv", v)?;
+                }
+            }
+        }
+    }
+    if let Some(info) = &m.input_example {
+        for key in ["artifact_path", "serving_input_path"] {
+            if let Some(Value::String(p)) = info.get(key) {
+                cx.reference(&format!("saved_input_example_info.{key}"), p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The external data files of the model's `.onnx` file, checked to be inside the model.
+fn onnx_externals(cx: &Ctx, rel: &str) -> Result<Vec<String>, MlflowError> {
+    let onnx_err = |detail: String| MlflowError::Onnx {
+        path: cx.path.to_path_buf(),
+        file: cx.shown(rel),
+        detail,
+    };
+    let locations = cx
+        .reader
+        .onnx_external(rel)?
+        .map_err(|d| onnx_err(format!("not a readable ONNX model: {d}")))?;
+    let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let mut out = Vec::new();
+    for loc in locations {
+        let norm =
+            artifact_core::names::normalize_entry_name(&loc, &artifact_core::Limits::default())
+                .map_err(|r| onnx_err(format!("external data location {loc:?} is unsafe: {r}")))?;
+        let first = norm.split('/').next().unwrap_or("");
+        if norm == ONNX_PAYLOAD
+            || norm == artifact_core::MANIFEST_NAME
+            || first == crate::EXTRACT_DIR
+            || first.starts_with(".staging-")
+            || first == ".model.json.tmp"
+        {
+            return Err(onnx_err(format!(
+                "external data location {loc:?} collides with a name the model directory reserves"
+            )));
+        }
+        let full = if dir.is_empty() {
+            norm.clone()
+        } else {
+            format!("{dir}/{norm}")
+        };
+        if !cx.files.is_file(&full) {
+            return Err(onnx_err(format!(
+                "external data file {:?} named by the model is not in the model folder",
+                cx.shown(&full)
+            )));
+        }
+        out.push(norm);
+    }
+    Ok(out)
+}
+
+/// Requirements, Python version and environment files.
+fn read_env(cx: &Ctx, m: &MlModel) -> Result<crate::env::EnvInfo, MlflowError> {
+    let mut info = crate::env::EnvInfo::default();
+    let env = m.pyfunc.as_ref().and_then(|p| p.env.as_ref());
+    let norm = |p: &str| {
+        artifact_core::names::normalize_entry_name(p, &artifact_core::Limits::default())
+            .unwrap_or_else(|_| p.to_string())
+    };
+    let conda_file = env
+        .and_then(|e| e.conda())
+        .map(norm)
+        .unwrap_or_else(|| "conda.yaml".into());
+    let venv_file = env
+        .and_then(|e| e.virtualenv())
+        .map(norm)
+        .unwrap_or_else(|| "python_env.yaml".into());
+
+    let mut venv_deps = Vec::new();
+    let mut venv_python = None;
+    if let Some(v) = cx.yaml(&venv_file, "python_env.yaml file")? {
+        let (py, deps) =
+            crate::env::read_python_env(&v).map_err(|d| cx.invalid(&venv_file, "(document)", d))?;
+        venv_python = py;
+        venv_deps = deps;
+        info.python_env = Some(v);
+    }
+    let mut conda_pip = Vec::new();
+    let mut conda_python = None;
+    if let Some(v) = cx.yaml(&conda_file, "conda.yaml file")? {
+        let (py, pip) =
+            crate::env::read_conda(&v).map_err(|d| cx.invalid(&conda_file, "(document)", d))?;
+        conda_python = py;
+        conda_pip = pip;
+        info.conda_env = Some(v);
+    }
+    info.python_version = venv_python.or(conda_python);
+
+    if let Some(text) = cx.text("requirements.txt", "requirements file")? {
+        info.requirements = crate::env::requirement_lines(&text);
+        info.requirements_file = Some("requirements.txt".into());
+    } else if !venv_deps.is_empty() {
+        let mut lines = Vec::new();
+        for d in &venv_deps {
+            if let Some(f) = d.strip_prefix("-r").map(str::trim) {
+                if let Some(text) = cx.text(&norm(f), "requirements file")? {
+                    lines.extend(crate::env::requirement_lines(&text));
+                }
+            } else {
+                lines.push(d.clone());
+            }
+        }
+        info.requirements = lines;
+        info.requirements_file = Some(venv_file.clone());
+    } else if info.conda_env.is_some() {
+        info.requirements = conda_pip;
+        info.requirements_file = Some(conda_file.clone());
+    }
+    Ok(info)
+}
+
+/// `<lib>_version` keys of the flavors (`sklearn_version`, `xgb_version`, ...), native
+/// flavors first, then `python_function` (e.g. `cloudpickle_version`).
+fn flavor_versions(m: &MlModel) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut names: Vec<&String> = m.flavors.keys().filter(|n| *n != PYFUNC).collect();
+    names.extend(m.flavors.keys().filter(|n| *n == PYFUNC));
+    for name in names {
+        let Some(conf) = m.flavor(name) else { continue };
+        for (k, v) in conf {
+            if k.ends_with("_version") && k != "python_version" {
+                if let Ok(Some(s)) = crate::yaml::scalar(v) {
+                    out.entry(k.clone()).or_insert(s);
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    artifact_core::cli::main::<mlflow_model::MlflowProcessor>()
+}
