@@ -1,0 +1,596 @@
+//! The H2O MLOps scoring API's wire shapes and request rules (FORMATS.md §2.5–§2.9), kept
+//! apart from HTTP so that the REST server and the batch command check and answer alike.
+//!
+//! A request is checked in the reference scorer's order (`RequestChecker`): not empty,
+//! `fields` not empty, `rows` not empty, `fields` holding every model input (extra fields
+//! are allowed and ignored), every row as long as `fields`; then the shim's own checks
+//! (no duplicate field, `includeFieldsInOutput` naming known fields, no Shapley values).
+//! A passing request becomes a [`Frame`], which backends read by model input index.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use artifact_core::{Column, Manifest};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// An error answered over HTTP as `{"detail": "<message>"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// A request the checks refuse: 400, `Invalid scoring request due to: ...`.
+    pub fn invalid(msg: impl fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid scoring request due to: {msg}"),
+        )
+    }
+
+    /// A failure while scoring a valid request: `Failed scoring request due to: ...`.
+    pub fn failed(status: StatusCode, msg: impl fmt::Display) -> Self {
+        ApiError::new(status, format!("Failed scoring request due to: {msg}"))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            detail: &'a str,
+        }
+        json_response(
+            self.status,
+            &Body {
+                detail: &self.detail,
+            },
+        )
+    }
+}
+
+/// Serializes `value` as a JSON response with `status`.
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let body = serde_json::to_vec(value).expect("API values serialize");
+    json_bytes(status, body.into())
+}
+
+/// A response from JSON that is already serialized.
+pub fn json_bytes(status: StatusCode, body: axum::body::Bytes) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// One cell of a request row. The API sends strings; `null` (and, on reading, the empty
+/// string) means missing. Numbers and booleans are accepted as their JSON text, as the
+/// reference scorer's JSON reader coerces them to strings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cell(pub Option<String>);
+
+impl Cell {
+    /// The cell as a backend sees it: `None` when missing or empty.
+    pub fn value(&self) -> Option<&str> {
+        match self.0.as_deref() {
+            Some("") | None => None,
+            Some(s) => Some(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Cell, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cell;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string cell")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell, E> {
+                Ok(Cell(Some(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Cell, E> {
+                Ok(Cell(Some(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Cell, E> {
+                Ok(Cell(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Cell, E> {
+                Ok(Cell(None))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Cell, E> {
+                Ok(Cell(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cell, E> {
+                Ok(Cell(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell, E> {
+                Ok(Cell(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cell, E> {
+                Ok(Cell(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `ScoreRequest`. Every member is optional on the wire so that a missing `fields` or
+/// `rows` gets the reference scorer's message rather than a parser error. Unknown members
+/// are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreRequest {
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    #[serde(default)]
+    pub rows: Option<Vec<Vec<Cell>>>,
+    #[serde(default)]
+    pub no_field_names_in_output: Option<bool>,
+    /// Accepted and ignored: no backend of this build computes intervals, and the API lets
+    /// `predictionIntervals` stay empty then.
+    #[serde(default)]
+    pub request_prediction_intervals: Option<bool>,
+    #[serde(default)]
+    pub include_fields_in_output: Option<Vec<String>>,
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub request_shapley_value_type: Option<String>,
+}
+
+/// `ScoreResponse`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreResponse {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fields: Option<Vec<String>>,
+    pub score: Vec<Vec<String>>,
+}
+
+/// `ScoreRequest` as `GET /model/sample_request` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleRequest {
+    pub fields: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// `DataField` of `GET /model/schema`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataField {
+    pub name: String,
+    pub data_type: &'static str,
+}
+
+/// `ModelSchema` of `GET /model/schema`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSchema {
+    pub input_fields: Vec<DataField>,
+    pub output_fields: Vec<DataField>,
+}
+
+/// `Model`, the body of `GET /model/schema`: like the reference scorer, only `id` and
+/// `schema`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub schema: ModelSchema,
+}
+
+impl ModelInfo {
+    pub fn new(id: &str, manifest: &Manifest) -> Self {
+        let fields = |cols: &[Column]| {
+            cols.iter()
+                .map(|c| DataField {
+                    name: c.name.clone(),
+                    data_type: c.ty.api_name(),
+                })
+                .collect()
+        };
+        ModelInfo {
+            id: id.to_string(),
+            schema: ModelSchema {
+                input_fields: fields(&manifest.input_schema),
+                output_fields: fields(&manifest.output_schema),
+            },
+        }
+    }
+}
+
+/// The reference scorer's placeholder for a column type (`SampleRequestBuilder`).
+pub fn placeholder(api_type: &str) -> &'static str {
+    match api_type {
+        "Bool" => "true",
+        "Int32" | "Int64" | "Float32" | "Float64" => "0",
+        "Str" => "text",
+        "Time64" => "2018-01-01",
+        _ => "",
+    }
+}
+
+impl SampleRequest {
+    /// All input columns in order and one row of placeholders by type.
+    pub fn new(inputs: &[Column]) -> Self {
+        SampleRequest {
+            fields: inputs.iter().map(|c| c.name.clone()).collect(),
+            rows: vec![inputs
+                .iter()
+                .map(|c| placeholder(c.ty.api_name()).to_string())
+                .collect()],
+        }
+    }
+}
+
+/// Java's `List.toString`: `[a, b, c]`, as the reference messages print lists.
+pub fn java_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut s = String::from("[");
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(it.as_ref());
+    }
+    s.push(']');
+    s
+}
+
+/// The rows of a checked request, addressed by model input index.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    rows: Vec<Vec<Cell>>,
+    /// `positions[i]`: where model input `i` is in the request's `fields`.
+    positions: Vec<usize>,
+}
+
+impl Frame {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Number of model inputs.
+    pub fn width(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Cell of model input `input` in row `row`; `None` when missing or empty.
+    pub fn cell(&self, row: usize, input: usize) -> Option<&str> {
+        self.rows[row][self.positions[input]].value()
+    }
+}
+
+/// The checks of a model's requests, built once at start-up from the input schema.
+#[derive(Debug, Clone)]
+pub struct RequestRules {
+    inputs: Vec<String>,
+    expected: String,
+}
+
+/// A request that passed every check: the frame for the backend and what the response
+/// copies around its scores.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub frame: Arc<Frame>,
+    fields: Vec<String>,
+    /// Positions in `fields` of the copied fields, in input order.
+    include: Vec<usize>,
+    /// The id field's name, when a UUID is generated per row.
+    generated_id: Option<String>,
+    no_field_names: bool,
+}
+
+impl RequestRules {
+    pub fn new(inputs: &[Column]) -> Self {
+        let inputs: Vec<String> = inputs.iter().map(|c| c.name.clone()).collect();
+        let expected = java_list(&inputs);
+        RequestRules { inputs, expected }
+    }
+
+    /// Checks a parsed request; `None` is a `null` or empty body.
+    pub fn prepare(&self, req: Option<ScoreRequest>) -> Result<Prepared, ApiError> {
+        let req = req.ok_or_else(|| ApiError::invalid("Request cannot be empty"))?;
+        let fields = match req.fields {
+            Some(f) if !f.is_empty() => f,
+            _ => return Err(ApiError::invalid("List of input fields cannot be empty")),
+        };
+        let rows = match req.rows {
+            Some(r) if !r.is_empty() => r,
+            _ => return Err(ApiError::invalid("List of input data rows cannot be empty")),
+        };
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(fields.len());
+        let mut duplicate = None;
+        for (i, f) in fields.iter().enumerate() {
+            if index.insert(f.as_str(), i).is_some() && duplicate.is_none() {
+                duplicate = Some(f.as_str());
+            }
+        }
+        let mut positions = Vec::with_capacity(self.inputs.len());
+        for name in &self.inputs {
+            match index.get(name.as_str()) {
+                Some(&p) => positions.push(p),
+                None => {
+                    return Err(ApiError::invalid(format!(
+                        "Input fields don't contain all the Mojo fields, expected {} actual {}",
+                        self.expected,
+                        java_list(&fields)
+                    )))
+                }
+            }
+        }
+        if let Some(r) = rows.iter().position(|r| r.len() != fields.len()) {
+            return Err(ApiError::invalid(format!(
+                "Not enough elements in row {r} (zero-indexed)"
+            )));
+        }
+        if let Some(d) = duplicate {
+            return Err(ApiError::invalid(format!(
+                "field {d:?} appears more than once in the input fields"
+            )));
+        }
+        let id_field = req.id_field.filter(|s| !s.is_empty());
+        let mut include = Vec::new();
+        let mut generated_id = None;
+        for name in req.include_fields_in_output.iter().flatten() {
+            match index.get(name.as_str()) {
+                Some(&p) => include.push(p),
+                None if id_field.as_deref() == Some(name.as_str()) => {
+                    generated_id = Some(name.clone())
+                }
+                None => {
+                    return Err(ApiError::invalid(format!(
+                        "includeFieldsInOutput names {name:?}, which is neither one of the input fields {} nor the idField",
+                        java_list(&fields)
+                    )))
+                }
+            }
+        }
+        include.sort_unstable();
+        include.dedup();
+        match req.request_shapley_value_type.as_deref() {
+            None | Some("NONE") => {}
+            Some(t @ ("ORIGINAL" | "TRANSFORMED")) => {
+                return Err(ApiError::invalid(format!(
+                    "Requested Shapley type {t} not enabled for this scorer. Expected: NONE"
+                )))
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values",
+                ))
+            }
+        }
+        Ok(Prepared {
+            frame: Arc::new(Frame { rows, positions }),
+            fields,
+            include,
+            generated_id,
+            no_field_names: req.no_field_names_in_output.unwrap_or(false),
+        })
+    }
+}
+
+impl Prepared {
+    /// Builds the response: per row the copied input fields (input order), then the
+    /// generated id, then the backend's outputs.
+    pub fn respond(
+        &self,
+        outputs: Vec<Vec<String>>,
+        output_names: &[String],
+        id: &str,
+    ) -> ScoreResponse {
+        let extra = self.include.len() + usize::from(self.generated_id.is_some());
+        let score = if extra == 0 {
+            outputs
+        } else {
+            outputs
+                .into_iter()
+                .zip(self.frame.rows.iter())
+                .map(|(out, row)| {
+                    let mut r = Vec::with_capacity(extra + out.len());
+                    r.extend(
+                        self.include
+                            .iter()
+                            .map(|&p| row[p].0.clone().unwrap_or_default()),
+                    );
+                    if self.generated_id.is_some() {
+                        r.push(uuid::Uuid::new_v4().to_string());
+                    }
+                    r.extend(out);
+                    r
+                })
+                .collect()
+        };
+        let fields = (!self.no_field_names).then(|| {
+            let mut f = Vec::with_capacity(extra + output_names.len());
+            f.extend(self.include.iter().map(|&p| self.fields[p].clone()));
+            f.extend(self.generated_id.iter().cloned());
+            f.extend(output_names.iter().cloned());
+            f
+        });
+        ScoreResponse {
+            id: id.to_string(),
+            fields,
+            score,
+        }
+    }
+}
+
+/// Parses a request body: empty or `null` is `None`; anything that is not a JSON object
+/// of the right shape is a 400.
+pub fn parse_request(body: &[u8]) -> Result<Option<ScoreRequest>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<Option<ScoreRequest>>(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::invalid(format!("the body is not valid JSON: {e}"))
+        } else {
+            ApiError::invalid(format!("the body is not a ScoreRequest: {e}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use artifact_core::ColumnType;
+
+    fn rules() -> RequestRules {
+        RequestRules::new(&[
+            Column::new("a", ColumnType::Float64),
+            Column::new("b", ColumnType::String),
+        ])
+    }
+
+    fn req(json: &str) -> Result<Prepared, ApiError> {
+        rules().prepare(parse_request(json.as_bytes())?)
+    }
+
+    #[test]
+    fn checks_in_reference_order() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("empty body", "", Some("Request cannot be empty")),
+            ("null body", "null", Some("Request cannot be empty")),
+            ("not json", "{nope", Some("not valid JSON")),
+            ("array body", "[1]", Some("not a ScoreRequest")),
+            (
+                "no fields",
+                r#"{"rows":[["1"]]}"#,
+                Some("List of input fields cannot be empty"),
+            ),
+            (
+                "empty fields",
+                r#"{"fields":[],"rows":[["1"]]}"#,
+                Some("List of input fields cannot be empty"),
+            ),
+            (
+                "no rows",
+                r#"{"fields":["a","b"]}"#,
+                Some("List of input data rows cannot be empty"),
+            ),
+            (
+                "missing input",
+                r#"{"fields":["a","x"],"rows":[["1","2"]]}"#,
+                Some(
+                    "Input fields don't contain all the Mojo fields, expected [a, b] actual [a, x]",
+                ),
+            ),
+            (
+                "short row",
+                r#"{"fields":["a","b"],"rows":[["1","2"],["1"]]}"#,
+                Some("Not enough elements in row 1 (zero-indexed)"),
+            ),
+            (
+                "long row",
+                r#"{"fields":["a","b"],"rows":[["1","2","3"]]}"#,
+                Some("Not enough elements in row 0 (zero-indexed)"),
+            ),
+            (
+                "duplicate",
+                r#"{"fields":["a","b","a"],"rows":[["1","2","3"]]}"#,
+                Some("\"a\" appears more than once"),
+            ),
+            (
+                "unknown include",
+                r#"{"fields":["a","b"],"rows":[["1","2"]],"includeFieldsInOutput":["z"]}"#,
+                Some("includeFieldsInOutput names \"z\""),
+            ),
+            (
+                "shapley",
+                r#"{"fields":["a","b"],"rows":[["1","2"]],"requestShapleyValueType":"ORIGINAL"}"#,
+                Some("Requested Shapley type ORIGINAL not enabled"),
+            ),
+            (
+                "bad shapley",
+                r#"{"fields":["a","b"],"rows":[["1","2"]],"requestShapleyValueType":"X"}"#,
+                Some("Only ORIGINAL or TRANSFORMED"),
+            ),
+            ("ok", r#"{"fields":["b","a"],"rows":[["x","1"]]}"#, None),
+            (
+                "ok extra field, nulls and numbers",
+                r#"{"fields":["z","a","b"],"rows":[[null,1.5,null]],"requestShapleyValueType":"NONE"}"#,
+                None,
+            ),
+        ];
+        for (name, body, want) in cases {
+            match (req(body), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(w)) => {
+                    assert_eq!(e.status, StatusCode::BAD_REQUEST, "{name}");
+                    assert!(
+                        e.detail.starts_with("Invalid scoring request due to: "),
+                        "{name}: {}",
+                        e.detail
+                    );
+                    assert!(e.detail.contains(w), "{name}: {}", e.detail);
+                }
+                (r, w) => panic!("{name}: got {r:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn frame_maps_model_inputs_to_request_positions() {
+        let p = req(r#"{"fields":["z","b","a"],"rows":[["q","x",""],[null,"y",2]]}"#).unwrap();
+        assert_eq!(p.frame.width(), 2);
+        assert_eq!(p.frame.cell(0, 0), None, "empty string is missing");
+        assert_eq!(p.frame.cell(0, 1), Some("x"));
+        assert_eq!(p.frame.cell(1, 0), Some("2"));
+        assert_eq!(p.frame.cell(1, 1), Some("y"));
+    }
+
+    #[test]
+    fn response_copies_fields_in_input_order_then_id_then_outputs() {
+        let p = req(r#"{"fields":["a","b","k"],"rows":[["1","x","k1"]],"includeFieldsInOutput":["k","a","id"],"idField":"id"}"#).unwrap();
+        let r = p.respond(vec![vec!["0.5".into()]], &["predict".into()], "m");
+        assert_eq!(r.fields.unwrap(), ["a", "k", "id", "predict"]);
+        assert_eq!(r.score[0][0], "1");
+        assert_eq!(r.score[0][1], "k1");
+        assert!(uuid::Uuid::parse_str(&r.score[0][2]).is_ok());
+        assert_eq!(r.score[0][3], "0.5");
+        let p = req(r#"{"fields":["a","b"],"rows":[["1","x"]],"noFieldNamesInOutput":true,"idField":"a","includeFieldsInOutput":["a"]}"#).unwrap();
+        let r = p.respond(vec![vec!["0.5".into()]], &["predict".into()], "m");
+        assert_eq!(r.fields, None);
+        assert_eq!(r.score, vec![vec!["1".to_string(), "0.5".to_string()]]);
+    }
+
+    #[test]
+    fn sample_request_uses_reference_placeholders() {
+        let cols: Vec<Column> = ColumnType::ALL
+            .iter()
+            .map(|t| Column::new(t.as_str(), *t))
+            .collect();
+        let s = SampleRequest::new(&cols);
+        assert_eq!(
+            s.rows[0],
+            ["true", "2018-01-01", "0", "0", "0", "0", "text"]
+        );
+        assert_eq!(s.fields.len(), 7);
+    }
+}

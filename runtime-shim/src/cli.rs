@@ -1,0 +1,180 @@
+//! The command line: `runtime-shim` (serve, the default, as a deployer runs the image with
+//! only `MODEL_PATH` set), `runtime-shim serve` and `runtime-shim score` (batch CSV), the
+//! environment variables each flag reads, and the mapping of errors to exit codes.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use artifact_core::cli::{init_logging, parse_size, report, LogArgs};
+use clap::{Args, Parser, Subcommand};
+
+use crate::batch::BatchOptions;
+use crate::error::{ShimError, EXIT_CODES_HELP};
+use crate::server::ServeConfig;
+
+/// Which model directory, and which model types this runtime serves.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The normalized model directory (a processor's TARGET_PATH).
+    #[arg(long, env = "MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
+    /// Model types this runtime serves, comma-separated; default: every backend of this
+    /// build (h2o3_mojo). A directory of another type is refused (exit code 5).
+    #[arg(long, env = "MODEL_TYPES", value_delimiter = ',')]
+    pub model_types: Vec<String>,
+}
+
+/// Flags of the server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to listen on (0.0.0.0 in a container; 127.0.0.1 for local use).
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free one (the log line `listening on ADDR` names it).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Id answered by /model/id and in every response (default: the manifest's id).
+    #[arg(long, env = "MODEL_ID")]
+    pub model_id: Option<String>,
+    /// Largest accepted request body; K, M, G suffixes (powers of 1024).
+    #[arg(long, env = "MAX_BODY_BYTES", value_parser = parse_size, default_value = "64M")]
+    pub max_body_bytes: u64,
+    /// Seconds after which a request is answered 503 and abandoned.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
+    pub request_timeout_secs: f64,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25.0)]
+    pub shutdown_grace_secs: f64,
+    /// Worker threads of the server (default: one per CPU).
+    #[arg(long, env = "WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+}
+
+/// Flags of the batch command.
+#[derive(Debug, Clone, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Input CSV: a header row of field names, then one row per request row.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output CSV (default or `-`: standard output): the response's fields, then its rows.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Input fields copied into each output row (includeFieldsInOutput), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub include_fields: Vec<String>,
+    /// The idField of the request.
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Id written into the response (only logged by the batch command).
+    #[arg(long, env = "MODEL_ID")]
+    pub model_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the H2O MLOps scoring REST API for MODEL_PATH (the default).
+    Serve(ServeArgs),
+    /// Score a CSV file with the model, as POST /model/score would, and write a CSV.
+    Score(ScoreArgs),
+}
+
+/// The runtime container's entrypoint: serves a normalized model directory over the
+/// H2O MLOps scoring REST API.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "runtime-shim",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The whole `main` of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log.log_format);
+    match run(cli.command.unwrap_or(Command::Serve(cli.serve))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e, cli.log.log_format);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn model_path(m: &ModelArgs) -> Result<PathBuf, ShimError> {
+    m.model_path
+        .clone()
+        .ok_or_else(|| ShimError::Usage("no model: pass --model-path DIR or set MODEL_PATH".into()))
+}
+
+fn seconds(name: &str, s: f64) -> Result<Duration, ShimError> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ShimError::Usage(format!(
+                "{name} must be a positive number of seconds, not {s}"
+            ))
+        })
+}
+
+/// Runs one command.
+pub fn run(command: Command) -> Result<(), ShimError> {
+    match command {
+        Command::Serve(a) => {
+            let served = crate::model::served_backends(&a.model.model_types)?;
+            let cfg = ServeConfig {
+                model_path: model_path(&a.model)?,
+                served,
+                model_id: a.model_id.clone(),
+                host: a.host,
+                port: a.port,
+                max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(usize::MAX),
+                request_timeout: seconds("--request-timeout-secs", a.request_timeout_secs)?,
+                shutdown_grace: seconds("--shutdown-grace-secs", a.shutdown_grace_secs)?,
+            };
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = a.worker_threads.filter(|n| *n > 0) {
+                rt.worker_threads(n);
+            }
+            let rt = rt
+                .enable_all()
+                .build()
+                .map_err(|e| ShimError::io("start", "the async runtime", e))?;
+            rt.block_on(crate::server::serve(cfg))
+        }
+        Command::Score(a) => {
+            let served = crate::model::served_backends(&a.model.model_types)?;
+            let dir = model_path(&a.model)?;
+            let model = crate::model::load(&dir, &served, a.model_id.as_deref())?;
+            let opts = BatchOptions {
+                input: a.input,
+                output: a.output,
+                include_fields: a.include_fields,
+                id_field: a.id_field,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ShimError::io("start", "the async runtime", e))?;
+            let rows = rt.block_on(crate::batch::run(&model, &opts))?;
+            tracing::info!(rows, input = %opts.input.display(), "scored");
+            Ok(())
+        }
+    }
+}

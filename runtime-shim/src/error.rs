@@ -1,0 +1,99 @@
+//! Start-up and batch errors of the shim and their exit codes.
+//!
+//! The shim refines the core's three exit classes: a deployer (or a person reading a pod's
+//! last state) tells from the code alone whether the configuration, the model directory,
+//! the choice of runtime, the backend or the environment failed. Errors met while serving
+//! are not here: they are HTTP answers ([`crate::api::ApiError`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use artifact_core::{Classify, ErrorClass};
+
+/// Exit codes, as printed by `--help` and documented in `runtime-shim/README.md`.
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0  clean shutdown (SIGTERM or SIGINT), or the batch command scored every row
+  2  usage or configuration error (bad flags, no MODEL_PATH, a model path that does not exist, an unknown type in MODEL_TYPES, a missing input file)
+  3  the model directory is invalid (no model.json, unreadable manifest, unsupported contract version, or a file that fails verify)
+  4  I/O or environment error (port in use, unreadable or unwritable file)
+  5  the model type is not served by this runtime (MODEL_TYPES)
+  6  the backend could not load the model (e.g. an unsupported algorithm)
+  7  batch command: the input CSV is invalid or a row was refused by the request checks";
+
+/// Errors that stop the shim.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error(transparent)]
+    Core(#[from] artifact_core::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("model path {path} does not exist")]
+    ModelPathMissing { path: PathBuf },
+    #[error("--model-types/MODEL_TYPES names {given:?}, which this build has no backend for (it has: {available})")]
+    UnknownModelType { given: String, available: String },
+    #[error("{path}: model type {model_type:?} is not served by this runtime (it serves: {served}); {needs}")]
+    ModelTypeNotServed {
+        path: PathBuf,
+        model_type: String,
+        served: String,
+        needs: String,
+    },
+    #[error("{path}: the {model_type} backend could not load {payload}: {detail}")]
+    BackendLoad {
+        path: PathBuf,
+        model_type: String,
+        payload: String,
+        detail: String,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid input CSV: {detail}")]
+    BadInput { path: PathBuf, detail: String },
+    #[error("{path}: {detail}")]
+    Rejected { path: PathBuf, detail: String },
+}
+
+impl ShimError {
+    /// The documented process exit code (see [`EXIT_CODES_HELP`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ShimError::Core(e) => e.class().exit_code(),
+            ShimError::Usage(_)
+            | ShimError::ModelPathMissing { .. }
+            | ShimError::UnknownModelType { .. } => 2,
+            ShimError::Bind { .. } | ShimError::Io { .. } => 4,
+            ShimError::ModelTypeNotServed { .. } => 5,
+            ShimError::BackendLoad { .. } => 6,
+            ShimError::BadInput { .. } | ShimError::Rejected { .. } => 7,
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ShimError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl Classify for ShimError {
+    fn class(&self) -> ErrorClass {
+        match self.exit_code() {
+            2 => ErrorClass::Usage,
+            4 => ErrorClass::Io,
+            _ => ErrorClass::Artifact,
+        }
+    }
+}

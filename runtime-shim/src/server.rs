@@ -1,0 +1,289 @@
+//! The HTTP server: the scoring API's routes on axum, the cross-cutting limits (body size,
+//! request timeout), one access-log line per request, and the lifecycle of the process.
+//!
+//! The port is bound before the model is loaded, so that liveness probes (`/healthz`) pass
+//! while a large model is verified; `/readyz` and the `/model/*` routes wait for the
+//! loaded model. SIGTERM or SIGINT stops accepting connections and lets in-flight requests
+//! finish within a grace period.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::api::{json_bytes, json_response, parse_request, ApiError};
+use crate::backend::BackendKind;
+use crate::error::ShimError;
+use crate::model::LoadedModel;
+
+/// What `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub model_path: PathBuf,
+    pub served: Vec<BackendKind>,
+    pub model_id: Option<String>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Shared state of the handlers: the model once it is loaded.
+#[derive(Debug, Default)]
+pub struct AppState {
+    model: OnceLock<Arc<LoadedModel>>,
+}
+
+impl AppState {
+    /// State with the model already loaded (the batch command and tests of the router).
+    pub fn loaded(model: LoadedModel) -> Self {
+        let s = AppState::default();
+        s.model.set(Arc::new(model)).expect("fresh state");
+        s
+    }
+
+    fn model(&self) -> Result<&Arc<LoadedModel>, ApiError> {
+        self.model.get().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model is not loaded yet; retry when /readyz answers Ready",
+            )
+        })
+    }
+}
+
+type St = State<Arc<AppState>>;
+
+/// The routes of the scoring API with their limits and access log.
+pub fn router(state: Arc<AppState>, max_body_bytes: usize, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/model/id", get(model_id))
+        .route("/model/schema", get(schema))
+        .route("/model/sample_request", get(sample_request))
+        .route("/model/capabilities", get(capabilities))
+        .route("/model/score", post(score))
+        .route("/model/contribution", post(contribution))
+        .route("/model/media-score", post(media_score))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            access_log(req, next, request_timeout)
+        }))
+        .with_state(state)
+}
+
+/// One `access` line per request (method, path, status, bytes out, microseconds), and
+/// the request timeout (503 with a `detail`).
+async fn access_log(req: Request, next: Next, timeout: Duration) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than {} s and was abandoned",
+                timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    };
+    tracing::info!(
+        target: "access",
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        bytes = resp.body().size_hint().exact().unwrap_or(0),
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+fn text(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = (status, body.into()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn model_id(State(st): St) -> Result<Response, ApiError> {
+    Ok(text(StatusCode::OK, st.model()?.id.clone()))
+}
+
+async fn schema(State(st): St) -> Result<Response, ApiError> {
+    Ok(json_bytes(StatusCode::OK, st.model()?.schema_json.clone()))
+}
+
+async fn sample_request(State(st): St) -> Result<Response, ApiError> {
+    Ok(json_bytes(
+        StatusCode::OK,
+        st.model()?.sample_request_json.clone(),
+    ))
+}
+
+async fn capabilities(State(st): St) -> Result<Response, ApiError> {
+    Ok(json_bytes(
+        StatusCode::OK,
+        st.model()?.capabilities_json.clone(),
+    ))
+}
+
+async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let m = st.model()?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Invalid scoring request due to: the body is larger than the limit (MAX_BODY_BYTES)",
+        ),
+        s => ApiError::new(
+            s,
+            format!("Invalid scoring request due to: {}", e.body_text()),
+        ),
+    })?;
+    let prepared = m.rules.prepare(parse_request(&body)?)?;
+    let outputs = m.backend.score(Arc::clone(&prepared.frame)).await?;
+    let resp = prepared.respond(outputs, m.backend.output_names(), &m.id);
+    Ok(json_response(StatusCode::OK, &resp))
+}
+
+async fn contribution(State(st): St) -> Result<Response, ApiError> {
+    st.model()?;
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Unsupported operation due to: Shapley contributions are not supported by this runtime (capabilities: SCORE)",
+    ))
+}
+
+async fn media_score() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "score media files is not implemented",
+    )
+}
+
+async fn readyz(State(st): St) -> Response {
+    match st.model.get() {
+        Some(m) if m.backend.ready().await => text(StatusCode::OK, "Ready"),
+        _ => text(StatusCode::INTERNAL_SERVER_ERROR, "Not ready"),
+    }
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "OK")
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// Waits for SIGTERM or SIGINT; returns the signal's name.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, ShimError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let io = |e| ShimError::io("install signal handler", "SIGTERM/SIGINT", e);
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(io)?,
+            int: signal(SignalKind::interrupt()).map_err(io)?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Binds, loads the model, serves until SIGTERM/SIGINT, then drains.
+pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
+    let mut signals = Signals::install()?;
+    crate::model::precheck(&cfg.model_path, &cfg.served)?;
+    let addr = SocketAddr::new(cfg.host, cfg.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ShimError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ShimError::Bind { addr, source })?;
+    tracing::info!(
+        model_path = %cfg.model_path.display(),
+        "listening on {bound}"
+    );
+
+    let state = Arc::new(AppState::default());
+    let app = router(Arc::clone(&state), cfg.max_body_bytes, cfg.request_timeout);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.changed().await;
+    });
+    let mut server = tokio::spawn(async move { server.await });
+
+    let dir = cfg.model_path.clone();
+    let served = cfg.served.clone();
+    let model_id = cfg.model_id.clone();
+    let loading =
+        tokio::task::spawn_blocking(move || crate::model::load(&dir, &served, model_id.as_deref()));
+    let loaded = tokio::select! {
+        r = loading => r.map_err(|e| ShimError::io("load model", &cfg.model_path, std::io::Error::other(e)))?,
+        sig = signals.recv() => {
+            tracing::info!("received {sig} while loading the model; exiting");
+            return Ok(());
+        }
+    };
+    let model = match loaded {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = stop_tx.send(true);
+            return Err(e);
+        }
+    };
+    let _ = state.model.set(Arc::new(model));
+    tracing::info!("ready");
+
+    tokio::select! {
+        sig = signals.recv() => tracing::info!("received {sig}: shutting down"),
+        r = &mut server => {
+            return Err(ShimError::io("serve", bound.to_string(), match r {
+                Ok(Ok(())) => std::io::Error::other("the server stopped unexpectedly"),
+                Ok(Err(e)) => e,
+                Err(e) => std::io::Error::other(e),
+            }));
+        }
+    }
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(cfg.shutdown_grace, server).await {
+        Ok(_) => tracing::info!("stopped"),
+        Err(_) => tracing::warn!(
+            grace_seconds = cfg.shutdown_grace.as_secs_f64(),
+            "connections still open after the grace period; exiting anyway"
+        ),
+    }
+    Ok(())
+}

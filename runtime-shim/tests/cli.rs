@@ -1,0 +1,786 @@
+//! Runs the real `runtime-shim` binary on model directories processed here from the
+//! testdata MOJOs (through the h2o3-mojo processor library), calls every endpoint over
+//! HTTP on 127.0.0.1, and compares the scores with H2O's own predictions saved beside
+//! each MOJO. Also: the batch command, the start-up refusals and their exit codes, and
+//! malformed requests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use artifact_core::{Context, ReadOptions};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
+/// Variables the shim reads; removed so that the caller's environment cannot leak in.
+const SHIM_VARS: &[&str] = &[
+    "MODEL_PATH",
+    "MODEL_TYPES",
+    "MODEL_ID",
+    "PORT",
+    "HOST",
+    "MAX_BODY_BYTES",
+    "REQUEST_TIMEOUT_SECS",
+    "SHUTDOWN_GRACE_SECS",
+    "WORKER_THREADS",
+    "LOG_FORMAT",
+    "RUST_LOG",
+];
+const STARTUP: Duration = Duration::from_secs(60);
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/h2o3")
+}
+
+/// Processes `testdata/h2o3/<name>.zip` into `parent/<name>` with the real processor code.
+fn process(name: &str, parent: &Path) -> PathBuf {
+    let target = parent.join(name);
+    let ctx = Context {
+        read: ReadOptions::default(),
+        args: h2o3_mojo::NoArgs {},
+    };
+    artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(
+        &testdata().join(format!("{name}.zip")),
+        &target,
+        false,
+        &ctx,
+    )
+    .unwrap_or_else(|e| panic!("{name}: processing failed: {e}"));
+    target
+}
+
+/// The GBM, DRF and GLM models of testdata (from `expected.json`).
+fn native_models() -> Vec<String> {
+    let exp: Value =
+        serde_json::from_slice(&std::fs::read(testdata().join("expected.json")).unwrap()).unwrap();
+    let names: Vec<String> = exp["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| matches!(m["algo"].as_str(), Some("gbm" | "drf" | "glm")))
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.len() >= 12,
+        "testdata has {} GBM/DRF/GLM models",
+        names.len()
+    );
+    names
+}
+
+/// A CSV file as (header, rows).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Asserts that `got` equals H2O's predictions in `<name>.predictions.csv`: the same
+/// header and labels, numbers within 1e-12 relative.
+fn assert_matches_reference(name: &str, how: &str, header: &[String], rows: &[Vec<String>]) {
+    let (want_header, want_rows) = read_csv(&testdata().join(format!("{name}.predictions.csv")));
+    assert_eq!(header, want_header, "{name} ({how}): output names");
+    assert_eq!(rows.len(), want_rows.len(), "{name} ({how}): row count");
+    for (r, (got, want)) in rows.iter().zip(&want_rows).enumerate() {
+        assert_eq!(got.len(), want.len(), "{name} ({how}) row {r}: width");
+        for (c, (g, w)) in got.iter().zip(want).enumerate() {
+            // A classifier's first column is the label; every other cell is a number.
+            if c == 0 && header.len() > 1 {
+                assert_eq!(g, w, "{name} ({how}) row {r}: label");
+                continue;
+            }
+            let wv: f64 = w
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: H2O wrote {w:?}"));
+            let gv: f64 = g.parse().unwrap_or_else(|_| {
+                panic!("{name} ({how}) row {r} col {c}: {g:?} is not a number (want {w})")
+            });
+            assert!(
+                gv == wv || (gv - wv).abs() <= 1e-12 * wv.abs(),
+                "{name} ({how}) row {r} col {c}: got {g}, H2O says {w}"
+            );
+        }
+    }
+}
+
+/// A running shim, its stderr collected by a thread.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+    agent: ureq::Agent,
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn shim(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for v in SHIM_VARS {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    c
+}
+
+impl Server {
+    /// Starts the shim as a deployer does (no arguments, only variables) on a free port
+    /// of 127.0.0.1 and waits until `/readyz` says Ready.
+    fn start(model: &Path, env: &[(&str, &str)]) -> Server {
+        let mut vars = vec![
+            ("MODEL_PATH", model.to_str().unwrap()),
+            ("PORT", "0"),
+            ("HOST", "127.0.0.1"),
+        ];
+        vars.extend_from_slice(env);
+        let mut child = shim(&[], &vars)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shim starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(STARTUP) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no 'listening on' line; log:\n{}", log.lock().unwrap());
+            }
+        };
+        assert!(addr.starts_with("127.0.0.1:"), "bound to {addr}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let server = Server {
+            child,
+            base: format!("http://{addr}"),
+            log,
+            reader: Some(reader),
+            agent,
+        };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Ok(r) = server.try_get("/readyz") {
+                if r.status == 200 {
+                    assert_eq!(r.body, "Ready");
+                    break;
+                }
+                assert_eq!((r.status, r.body.as_str()), (500, "Not ready"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready in time; log:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn reply(
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply, ureq::Error> {
+        let mut r = r?;
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        Ok(Reply {
+            status: r.status().as_u16(),
+            content_type,
+            body: r.body_mut().read_to_string()?,
+        })
+    }
+
+    fn try_get(&self, path: &str) -> Result<Reply, ureq::Error> {
+        Self::reply(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.try_get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    fn post(&self, path: &str, body: &str) -> Reply {
+        Self::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .send(body),
+        )
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Sends SIGTERM and returns the exit status and the whole log.
+    fn stop(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let status = wait_for(&mut self.child, STARTUP).expect("exits after SIGTERM");
+        if let Some(h) = self.reader.take() {
+            h.join().unwrap();
+        }
+        (status, self.log())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// Runs the shim expecting it to stop by itself; returns (exit code, stderr).
+fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut child = shim(args, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let status = wait_for(&mut child, STARTUP);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let log = reader.join().unwrap();
+    let status = status.unwrap_or_else(|| panic!("did not exit; log:\n{log}"));
+    (status.code().expect("exit code, not a signal"), log)
+}
+
+/// The rows of `<name>.input.csv` as a ScoreRequest.
+fn request_for(name: &str) -> Value {
+    let (fields, rows) = read_csv(&testdata().join(format!("{name}.input.csv")));
+    json!({ "fields": fields, "rows": rows })
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn rows_of(v: &Value) -> Vec<Vec<String>> {
+    v.as_array().unwrap().iter().map(strings).collect()
+}
+
+#[test]
+fn every_gbm_drf_glm_scores_as_h2o_over_http_and_in_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in native_models() {
+        let dir = process(&name, tmp.path());
+        let server = Server::start(&dir, &[]);
+        let r = server.post("/model/score", &request_for(&name).to_string());
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        let v = r.json();
+        let (http_fields, http_rows) = (strings(&v["fields"]), rows_of(&v["score"]));
+        assert_matches_reference(&name, "HTTP", &http_fields, &http_rows);
+
+        // One row at a time gives the same cells as the whole batch.
+        let req = request_for(&name);
+        for (i, row) in req["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .step_by(7)
+        {
+            let one = json!({ "fields": req["fields"], "rows": [row] });
+            let r = server.post("/model/score", &one.to_string());
+            assert_eq!(r.status, 200, "{name} row {i}: {}", r.body);
+            assert_eq!(
+                rows_of(&r.json()["score"])[0],
+                http_rows[i],
+                "{name} row {i}"
+            );
+        }
+        let (status, log) = server.stop();
+        assert!(status.success(), "{name}: {status:?}\n{log}");
+
+        let out = tmp.path().join(format!("{name}.out.csv"));
+        let input = testdata().join(format!("{name}.input.csv"));
+        let (code, log) = run_to_exit(
+            &[
+                "score",
+                "--model-path",
+                dir.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{name}: batch: {log}");
+        let (batch_fields, batch_rows) = read_csv(&out);
+        assert_matches_reference(&name, "batch", &batch_fields, &batch_rows);
+        assert_eq!(
+            (batch_fields, batch_rows),
+            (http_fields, http_rows),
+            "{name}: batch and HTTP differ"
+        );
+    }
+}
+
+#[test]
+fn every_endpoint_answers_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    let server = Server::start(&dir, &[("MODEL_ID", "deployment-42")]);
+
+    let r = server.get("/model/id");
+    assert_eq!((r.status, r.body.as_str()), (200, "deployment-42"));
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
+
+    let r = server.get("/model/schema");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(
+        r.json(),
+        json!({"id": "deployment-42", "schema": {
+            "inputFields": [
+                {"name": "x1", "dataType": "Float64"}, {"name": "x2", "dataType": "Float64"},
+                {"name": "x3", "dataType": "Float64"}, {"name": "color", "dataType": "Str"}],
+            "outputFields": [
+                {"name": "predict", "dataType": "Str"}, {"name": "no", "dataType": "Float64"},
+                {"name": "yes", "dataType": "Float64"}]}})
+    );
+
+    let r = server.get("/model/sample_request");
+    assert_eq!(r.status, 200);
+    let sample = r.json();
+    assert_eq!(
+        sample,
+        json!({"fields": ["x1", "x2", "x3", "color"], "rows": [["0", "0", "0", "text"]]})
+    );
+    let r = server.post("/model/score", &sample.to_string());
+    assert_eq!(r.status, 200, "the sample request scores: {}", r.body);
+
+    let r = server.get("/model/capabilities");
+    assert_eq!((r.status, r.json()), (200, json!(["SCORE"])));
+    assert_eq!(server.get("/readyz").body, "Ready");
+    let r = server.get("/healthz");
+    assert_eq!((r.status, r.body.as_str()), (200, "OK"));
+
+    // Score with the optional members.
+    let cases: &[(&str, Value, Option<Vec<&str>>, usize)] = &[
+        ("plain", json!({}), Some(vec!["predict", "no", "yes"]), 0),
+        (
+            "copied fields keep input order",
+            json!({"includeFieldsInOutput": ["color", "x1"]}),
+            Some(vec!["x1", "color", "predict", "no", "yes"]),
+            2,
+        ),
+        (
+            "generated id",
+            json!({"includeFieldsInOutput": ["row_id"], "idField": "row_id"}),
+            Some(vec!["row_id", "predict", "no", "yes"]),
+            1,
+        ),
+        (
+            "no field names",
+            json!({"noFieldNamesInOutput": true, "includeFieldsInOutput": ["x2"]}),
+            None,
+            1,
+        ),
+        (
+            "extra fields are ignored; NONE shapley and intervals are accepted",
+            json!({"requestShapleyValueType": "NONE", "requestPredictionIntervals": true}),
+            Some(vec!["predict", "no", "yes"]),
+            0,
+        ),
+    ];
+    let base = json!({
+        "fields": ["unused", "x1", "x2", "x3", "color"],
+        "rows": [["u", "-0.624", "3.409", "2.0", "blue"], ["u", "", "1.834", "4.0", "blue"]],
+    });
+    for (name, extra, fields, copied) in cases {
+        let mut req = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        let r = server.post("/model/score", &req.to_string());
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["id"], "deployment-42", "{name}");
+        match fields {
+            Some(f) => assert_eq!(strings(&v["fields"]), *f, "{name}"),
+            None => assert!(v.get("fields").is_none(), "{name}: {v}"),
+        }
+        let rows = rows_of(&v["score"]);
+        assert_eq!(rows.len(), 2, "{name}");
+        // H2O: row 1 of gbm_binomial.input.csv, then row 0.
+        let k = *copied;
+        assert_eq!(rows[0][k], "no", "{name}");
+        assert_eq!(rows[0][k + 1], "0.5859945019468265", "{name}");
+        assert_eq!(rows[1][k + 2], "0.4382316295645673", "{name}");
+    }
+    let r = server.post(
+        "/model/score",
+        &json!({"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "1", "1", "red"], ["2", "2", "2", "red"]],
+                "includeFieldsInOutput": ["id"], "idField": "id"})
+        .to_string(),
+    );
+    let ids: Vec<String> = rows_of(&r.json()["score"])
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "one UUID per row");
+    assert!(
+        ids.iter()
+            .all(|i| i.len() == 36 && i.matches('-').count() == 4),
+        "{ids:?}"
+    );
+
+    let r = server.post("/model/contribution", "{}");
+    assert_eq!(r.status, 501);
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("Unsupported operation due to:"));
+    let r = server.post("/model/media-score", "{}");
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            501,
+            json!({"detail": "score media files is not implemented"})
+        )
+    );
+
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM:\n{log}");
+    assert!(log.contains("received SIGTERM: shutting down"), "{log}");
+    // One access-log line per request (the readiness polls included).
+    for path in [
+        "/model/id",
+        "/model/schema",
+        "/model/sample_request",
+        "/model/capabilities",
+        "/healthz",
+        "/model/contribution",
+    ] {
+        let n = log
+            .lines()
+            .filter(|l| l.contains(&format!("path={path} ")) && l.contains("method="))
+            .count();
+        assert_eq!(n, 1, "{path}: {n} access lines in\n{log}");
+    }
+    let scores = log
+        .lines()
+        .filter(|l| l.contains("path=/model/score status=200"))
+        .count();
+    assert_eq!(scores, 7, "{log}");
+
+    // Without MODEL_ID, the id is the manifest's.
+    let server = Server::start(&dir, &[]);
+    let id = manifest["id"].as_str().unwrap();
+    assert_eq!(server.get("/model/id").body, id);
+    assert_eq!(server.get("/model/schema").json()["id"], id);
+    let r = server.post("/model/score", &request_for("gbm_binomial").to_string());
+    assert_eq!(r.json()["id"], id);
+}
+
+#[test]
+fn malformed_requests_get_their_status_and_detail_and_the_server_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let server = Server::start(&dir, &[("MAX_BODY_BYTES", "64K")]);
+    let good = request_for("gbm_binomial").to_string();
+    let big = json!({"fields": ["x1", "x2", "x3", "color"], "rows": vec![vec!["1.0", "2.0", "3.0", "blue"]; 4000]}).to_string();
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("not JSON", "POST", "{\"fields\": [", 400, "Invalid scoring request due to: the body is not valid JSON"),
+        ("not an object", "POST", "[1, 2]", 400, "Invalid scoring request due to: the body is not a ScoreRequest"),
+        ("empty body", "POST", "", 400, "Invalid scoring request due to: Request cannot be empty"),
+        ("missing fields", "POST", r#"{"rows": [["1", "2", "3", "red"]]}"#, 400,
+            "Invalid scoring request due to: List of input fields cannot be empty"),
+        ("missing rows", "POST", r#"{"fields": ["x1", "x2", "x3", "color"]}"#, 400,
+            "Invalid scoring request due to: List of input data rows cannot be empty"),
+        ("too few cells", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"], ["1", "2", "3"]]}"#, 400,
+            "Invalid scoring request due to: Not enough elements in row 1 (zero-indexed)"),
+        ("too many cells", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red", "x"]]}"#, 400,
+            "Invalid scoring request due to: Not enough elements in row 0 (zero-indexed)"),
+        ("non-numeric string in a numeric column", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"], ["1", "two", "3", "red"]]}"#, 400,
+            "Invalid scoring request due to: row 1 (zero-indexed): column \"x2\": \"two\" is not a number"),
+        ("an unknown field only", "POST", r#"{"fields": ["nope"], "rows": [["1"]]}"#, 400,
+            "Invalid scoring request due to: Input fields don't contain all the Mojo fields, expected [x1, x2, x3, color] actual [nope]"),
+        ("duplicate field", "POST", r#"{"fields": ["x1", "x2", "x3", "color", "x1"], "rows": [["1", "2", "3", "red", "1"]]}"#, 400,
+            "Invalid scoring request due to: field \"x1\" appears more than once"),
+        ("unknown field to copy", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"]], "includeFieldsInOutput": ["zz"]}"#, 400,
+            "Invalid scoring request due to: includeFieldsInOutput names \"zz\""),
+        ("Shapley values", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"]], "requestShapleyValueType": "ORIGINAL"}"#, 400,
+            "Invalid scoring request due to: Requested Shapley type ORIGINAL not enabled for this scorer. Expected: NONE"),
+        ("body over MAX_BODY_BYTES", "POST", &big, 413, "Invalid scoring request due to: the body is larger than the limit"),
+        ("GET on the score route", "GET", "", 405, "Method Not Allowed"),
+        ("unknown route", "GET /model/nothing", "", 404, "Not Found"),
+    ];
+    for (name, method, body, status, detail) in cases {
+        let r = match *method {
+            "POST" => server.post("/model/score", body),
+            "GET" => server.get("/model/score"),
+            m => server.get(m.strip_prefix("GET ").unwrap()),
+        };
+        assert_eq!(r.status, *status, "{name}: {}", r.body);
+        assert_eq!(r.content_type, "application/json", "{name}");
+        let v = r.json();
+        let got = v["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no string detail: {v}"));
+        assert!(got.starts_with(detail), "{name}: detail {got:?}");
+        assert_eq!(v.as_object().unwrap().len(), 1, "{name}: only detail: {v}");
+        let ok = server.post("/model/score", &good);
+        assert_eq!(
+            ok.status, 200,
+            "after {name}, the server still scores: {}",
+            ok.body
+        );
+    }
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}
+
+/// Rewrites `dir/model.json` with `edit` applied (model.json is not in `files`).
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let p = dir.join("model.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn start_up_refusals_have_their_own_message_and_exit_code() {
+    type Setup = fn(&Path) -> Vec<(&'static str, String)>;
+    let cases: Vec<(&str, &str, Setup, i32, &[&str])> = vec![
+        ("tampered payload byte", "gbm_binomial", |d| {
+            let p = d.join("model.mojo");
+            let mut b = std::fs::read(&p).unwrap();
+            let mid = b.len() / 2;
+            b[mid] ^= 0x5a;
+            std::fs::write(&p, b).unwrap();
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 3, &["verification failed for \"model.mojo\"", "sha256 is"]),
+        ("payload grew", "gbm_binomial", |d| {
+            use std::io::Write;
+            std::fs::OpenOptions::new().append(true).open(d.join("model.mojo")).unwrap().write_all(b"x").unwrap();
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 3, &["verification failed for \"model.mojo\"", "size is"]),
+        ("payload missing", "gbm_binomial", |d| {
+            std::fs::remove_file(d.join("model.mojo")).unwrap();
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 3, &["verification failed for \"model.mojo\"", "missing"]),
+        ("unlisted file", "gbm_binomial", |d| {
+            std::fs::write(d.join("extra.bin"), b"x").unwrap();
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 3, &["\"extra.bin\"", "not listed in the manifest"]),
+        ("missing model.json", "gbm_binomial", |d| {
+            std::fs::remove_file(d.join("model.json")).unwrap();
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 3, &["no model.json: this directory is not a processed model"]),
+        ("contract version 2", "gbm_binomial", |d| {
+            edit_manifest(d, |v| v["contract_version"] = json!(2));
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 3, &["contract version 2 is not supported"]),
+        ("wrong model type", "gbm_binomial", |d| {
+            edit_manifest(d, |v| v["model_type"] = json!("dai_mojo_pipeline"));
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 5, &["model type \"dai_mojo_pipeline\" is not served by this runtime (it serves: h2o3_mojo)",
+                "needs a Driverless AI MOJO pipeline runtime"]),
+        ("unsupported algorithm", "deeplearning_binomial", |d| {
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 6, &["the h2o3_mojo backend could not load model.mojo", "deeplearning", "not supported"]),
+        ("no MODEL_PATH", "gbm_binomial", |_| vec![], 2, &["no model: pass --model-path DIR or set MODEL_PATH"]),
+        ("MODEL_PATH does not exist", "gbm_binomial", |d| {
+            vec![("MODEL_PATH", d.join("nowhere").to_str().unwrap().into())]
+        }, 2, &["does not exist"]),
+        ("a model type without backend in MODEL_TYPES", "gbm_binomial", |d| {
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MODEL_TYPES", "h2o3_mojo,mlflow_pyfunc".into())]
+        }, 2, &["names \"mlflow_pyfunc\", which this build has no backend for (it has: h2o3_mojo)"]),
+        ("bad port", "gbm_binomial", |d| {
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("PORT", "http".into())]
+        }, 2, &["invalid value 'http'"]),
+    ];
+    for (name, source, setup, code, needles) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = process(source, tmp.path());
+        // Command::envs applies in order: the case's own PORT wins over the default.
+        let mut env = vec![("PORT", "0".to_string()), ("HOST", "127.0.0.1".to_string())];
+        env.extend(setup(&dir));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (got, log) = run_to_exit(&[], &env);
+        assert_eq!(got, code, "{name}: exit code; log:\n{log}");
+        for n in needles {
+            assert!(log.contains(n), "{name}: {n:?} not in\n{log}");
+        }
+    }
+}
+
+#[test]
+fn a_port_in_use_exits_with_the_io_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, log) = run_to_exit(
+        &[
+            "--model-path",
+            dir.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ],
+        &[],
+    );
+    assert_eq!(code, 4, "{log}");
+    assert!(
+        log.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn batch_command_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cases: Vec<(&str, PathBuf, i32, &str)> = vec![
+        ("missing column", write("a.csv", "x1,x2,color\n1,2,red\n"), 7,
+            "Input fields don't contain all the Mojo fields, expected [x1, x2, x3, color] actual [x1, x2, color]"),
+        ("short row", write("b.csv", "x1,x2,x3,color\n1,2,3,red\n1,2\n"), 7, "Not enough elements in row 1 (zero-indexed)"),
+        ("non-numeric", write("c.csv", "x1,x2,x3,color\n1,2,x,red\n"), 7, "column \"x3\": \"x\" is not a number"),
+        ("no rows", write("d.csv", "x1,x2,x3,color\n"), 7, "List of input data rows cannot be empty"),
+        ("input missing", tmp.path().join("none.csv"), 2, "does not exist"),
+    ];
+    for (name, input, code, needle) in cases {
+        let out = tmp.path().join(format!("{name}.out.csv"));
+        let (got, log) = run_to_exit(
+            &[
+                "score",
+                "--model-path",
+                dir.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(got, code, "{name}: {log}");
+        assert!(log.contains(needle), "{name}: {needle:?} not in {log}");
+        assert!(!out.exists(), "{name}: no output after a failure");
+    }
+
+    // Copied fields and an id field, to standard output.
+    let input = write("e.csv", "k,x1,x2,x3,color\nA,-0.624,3.409,2.0,blue\n");
+    let o = shim(
+        &[
+            "score",
+            "--input",
+            input.to_str().unwrap(),
+            "--include-fields",
+            "k,rid",
+            "--id-field",
+            "rid",
+        ],
+        &[("MODEL_PATH", dir.to_str().unwrap())],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("k,rid,predict,no,yes"));
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((row[0], row[2], row[3]), ("A", "no", "0.5859945019468265"));
+    assert_eq!(row[1].len(), 36);
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let o = shim(&["--help"], &[]).output().unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    for needle in [
+        "Exit codes:",
+        "  3  the model directory is invalid",
+        "  5  the model type is not served",
+        "  6  the backend could not load",
+        "[env: MODEL_PATH=]",
+        "[env: PORT=]",
+        "[env: MODEL_TYPES=]",
+        "[env: MODEL_ID=]",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+}
