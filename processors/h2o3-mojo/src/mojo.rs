@@ -415,6 +415,9 @@ impl Mojo {
             "AnomalyDetection" => {
                 if self.algo() == "extendedisolationforest" {
                     vec![f64col("anomaly_score"), f64col("mean_length")]
+                } else if self.ini.get_bool("output_anomaly_flag") == Some(true) {
+                    // IsolationForestMojoModel.getOutputNames with the anomaly flag.
+                    vec![f64col("predict"), f64col("score"), f64col("mean_length")]
                 } else {
                     vec![f64col("predict"), f64col("mean_length")]
                 }
