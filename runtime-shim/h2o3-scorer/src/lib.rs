@@ -31,8 +31,10 @@
 mod classes;
 mod glm;
 mod input;
+mod isofor;
 mod java;
 mod keys;
+mod kmeans;
 mod model;
 mod sharedtree;
 mod tree;
@@ -303,9 +305,20 @@ fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
                 _ => (Box::new(glm::Glm::read(&keys)?), Render::Values(1)),
             }
         }
-        (a @ ("gbm" | "drf" | "glm"), c) => {
-            return unsupported(format!("{a} models of category {c}"))
+        ("isolationforest", "AnomalyDetection") => {
+            let m = isofor::IsolationForest::read(&keys)?;
+            let n = m.n_outputs();
+            (Box::new(m), Render::Values(n))
         }
+        ("extendedisolationforest", "AnomalyDetection") => (
+            Box::new(isofor::ExtendedIsolationForest::read(&keys)?),
+            Render::Values(2),
+        ),
+        ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),
+        (
+            a @ ("gbm" | "drf" | "glm" | "isolationforest" | "extendedisolationforest" | "kmeans"),
+            c,
+        ) => return unsupported(format!("{a} models of category {c}")),
         (a, _) => return unsupported(format!("algorithm {a:?} is not implemented natively")),
     };
     let n_classes = model::Common::read(&keys)?.n_classes;
@@ -316,7 +329,7 @@ fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
                 d.len()
             ))
         }
-        Render::Values(_) if classifier || n_classes != 1 => {
+        Render::Values(_) if classifier || (n_classes != 1 && category == "Regression") => {
             return keys.invalid(format!("n_classes = {n_classes} for a {category} model"))
         }
         _ => {}

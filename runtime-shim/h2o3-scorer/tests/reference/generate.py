@@ -41,6 +41,7 @@ MODELS = [
     ("sw_gbm_cv", "sw_gbm_cv.mojo"),
     ("sw_multi_model_iris", "sw_multi_model_iris.mojo"),
     ("sw_regre_model_prostate", "sw_regre_model_prostate.mojo"),
+    ("sw_isolation_forest", "sw_isolation_forest.mojo"),
 ]
 N_ROWS = 60
 
@@ -86,7 +87,11 @@ def thresholds(jar, zpath):
         for k in ("leftChild", "rightChild"):
             walk(node.get(k))
 
-    for t in json.loads(r.stdout).get("trees", []):
+    # PrintMojo may print tree-consistency warnings before the JSON document.
+    start = r.stdout.find('{\n  "params"')
+    if start < 0:
+        return out
+    for t in json.loads(r.stdout[start:]).get("trees", []):
         walk(t.get("root"))
     return out
 
