@@ -26,6 +26,15 @@ demo: build
 	  $(RELEASE)/h2o3-mojo-processor --source $$f --target $(DEMO_OUT)/h2o3-$$n; \
 	  $(RELEASE)/h2o3-mojo-processor verify $(DEMO_OUT)/h2o3-$$n; \
 	done
+	@set -e; for f in testdata/mlflow/*.zip testdata/mlflow/*.tar.gz testdata/mlflow/custom_pyfunc testdata/mlflow/multi_output testdata/mlflow/lightgbm testdata/mlflow/statsmodels testdata/mlflow/v1/sklearn_1_29; do \
+	  n=$$(basename $$f | tr . _); \
+	  echo "=== python/mlflow: $$f"; \
+	  $(RELEASE)/mlflow-processor --source $$f --target $(DEMO_OUT)/mlflow-$$n; \
+	  $(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-$$n; \
+	done
+	@echo "=== python/mlflow as onnx: testdata/mlflow/onnx"
+	@$(RELEASE)/mlflow-processor --source testdata/mlflow/onnx --target $(DEMO_OUT)/mlflow-onnx --model-type onnx --allow-unmapped-types
+	@$(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-onnx
 	@set -e; if [ -n "$(CONFORMANCE_DIR)" ]; then for f in $(CONFORMANCE_DIR)/dai/*; do \
 	  n=$$(basename $$f .mojo); \
 	  echo "=== dai/mojo_pipeline: $$f"; \

@@ -259,12 +259,12 @@ pub fn run<P: Processor>(
             };
             let d = P::inspect(&source, &ctx)?;
             if a.json {
-                println!(
-                    "{}",
+                out(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&d).expect("description serializes")
-                );
+                ));
             } else {
-                print!("{}", d.render_text());
+                out(&d.render_text());
             }
             Ok(())
         }
@@ -272,16 +272,23 @@ pub fn run<P: Processor>(
             let dir = dir
                 .ok_or_else(|| Error::Usage("no directory: pass DIR or set TARGET_PATH".into()))?;
             let m = verify(&dir)?;
-            println!(
-                "ok: {} files verified in {} (model type {}, contract version {})",
+            out(&format!(
+                "ok: {} files verified in {} (model type {}, contract version {})\n",
                 m.files.len(),
                 dir.display(),
                 m.model_type,
                 m.contract_version
-            );
+            ));
             Ok(())
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes()).and_then(|_| o.flush());
 }
 
 /// Processes `source` into `target`: staging, the processor's work, manifest, publish.
