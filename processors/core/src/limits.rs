@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Number of path components of an entry name.
     pub max_depth: usize,
+    /// Levels of archives inside the source that a processor may open (`pipeline.mojo`
+    /// inside `mojo.zip` is one level); see [`crate::ReadOptions::nested`].
+    pub max_nesting: u32,
 }
 
 /// Below this many inflated bytes the ratio is not checked: small text files compress far better than 100:1.
@@ -31,6 +34,7 @@ impl Default for Limits {
             max_ratio: 200,
             max_name_len: 1024,
             max_depth: 32,
+            max_nesting: 1,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Validation of entry names: the one place that decides whether a name from an
 //! archive or a directory walk may become a path under the staging directory.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -59,6 +59,16 @@ pub fn normalize_entry_name(raw: &str, limits: &Limits) -> Result<String, String
     Ok(parts.join("/"))
 }
 
+/// Whether a directory entry names the archive's root itself (`.` or `./`, as
+/// `tar -C dir -cf x.tar .` writes): such an entry is passed over, not refused.
+pub fn is_root_name(raw: &str) -> bool {
+    !raw.is_empty()
+        && !raw.starts_with('/')
+        && raw.contains('.')
+        && raw.split('/').all(|c| c == "." || c.is_empty())
+        && !raw.contains("//")
+}
+
 fn is_forbidden_char(c: char) -> bool {
     c.is_control()
         || matches!(c,
@@ -81,9 +91,17 @@ pub fn is_archive_noise(name: &str) -> bool {
 #[derive(Default)]
 pub struct NameSet {
     exact: HashSet<String>,
-    folded: HashSet<String>,
+    /// Folded form (NFC, lower case) of every name and implied ancestor -> the name itself.
+    folded: HashMap<String, String>,
     files: HashSet<String>,
     dirs: HashSet<String>,
+}
+
+/// The form two names share when a case-insensitive or normalizing filesystem
+/// (macOS, Windows) would store them as the same path.
+fn fold(name: &str) -> String {
+    let lower: String = name.nfc().flat_map(char::to_lowercase).collect();
+    lower.nfc().collect()
 }
 
 impl NameSet {
@@ -108,6 +126,7 @@ impl NameSet {
         // Every ancestor must be (or become) a directory, never a file.
         let mut prefix = String::new();
         let comps: Vec<&str> = name.split('/').collect();
+        let mut paths = Vec::with_capacity(comps.len());
         for comp in &comps[..comps.len() - 1] {
             if !prefix.is_empty() {
                 prefix.push('/');
@@ -117,14 +136,23 @@ impl NameSet {
                 return Err(format!("its parent {prefix:?} is a file"));
             }
             self.dirs.insert(prefix.clone());
+            paths.push(prefix.clone());
         }
-        let folded: String = name.nfc().flat_map(char::to_lowercase).collect();
-        let key = format!("{}{folded}", if is_dir { "d:" } else { "f:" });
-        if !self.folded.insert(key) {
-            return Err(
-                "name collides with another entry when case or Unicode normalization is ignored"
-                    .into(),
-            );
+        paths.push(name.to_string());
+        // The name and each of its ancestors must not fold onto a different name: `a/x`
+        // and `A/y`, or `Model.ini` and `model.ini`, are one path on macOS or Windows.
+        for p in paths {
+            match self.folded.get(&fold(&p)) {
+                Some(other) if *other != p => {
+                    return Err(format!(
+                        "name collides with {other:?} when case or Unicode normalization is ignored"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    self.folded.insert(fold(&p), p);
+                }
+            }
         }
         Ok(())
     }
@@ -154,6 +182,18 @@ mod tests {
             ("double slash", "a//b", None),
             ("only dot", "./", None),
         ];
+        for (raw, root) in [
+            (".", true),
+            ("./", true),
+            ("./.", true),
+            ("/", false),
+            ("", false),
+            (".//", false),
+            ("./a", false),
+            ("..", false),
+        ] {
+            assert_eq!(is_root_name(raw), root, "is_root_name({raw:?})");
+        }
         for (label, raw, want) in cases {
             let got = normalize_entry_name(raw, &l).ok();
             assert_eq!(got.as_deref(), *want, "case {label}");
@@ -181,6 +221,26 @@ mod tests {
             (
                 "dir twice",
                 &[("a", true), ("a", true), ("a/b", false)],
+                true,
+            ),
+            (
+                "dir vs file by case",
+                &[("Data", true), ("data", false)],
+                false,
+            ),
+            (
+                "ancestors by case",
+                &[("a/x", false), ("A/y", false)],
+                false,
+            ),
+            (
+                "ancestor nfd",
+                &[("caf\u{e9}/x", false), ("cafe\u{301}/y", false)],
+                false,
+            ),
+            (
+                "shared ancestor",
+                &[("a/x", false), ("a/y", false), ("a", true)],
                 true,
             ),
         ];

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::limits::{Limits, RATIO_GRACE_BYTES};
-use crate::names::{is_archive_noise, normalize_entry_name, NameSet};
+use crate::names::{is_archive_noise, is_root_name, normalize_entry_name, NameSet};
 
 /// The container shape of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +66,31 @@ pub struct Listing {
 impl Listing {
     pub fn file(&self, name: &str) -> Option<&FileRecord> {
         self.files.iter().find(|f| f.path == name)
+    }
+}
+
+impl ReadOptions {
+    /// Options to read an archive found inside a source that was read with `self` (the
+    /// one nesting a processor expects, such as `pipeline.mojo` inside `mojo.zip`): one
+    /// level of nesting less, and the bytes and entries of `outer` taken off the totals,
+    /// so both levels together stay within the limits. `outer_path` and `entry` name the
+    /// nested archive in the error when no nesting level is left
+    /// ([`Limits::max_nesting`]).
+    pub fn nested(&self, outer: &Listing, outer_path: &Path, entry: &str) -> Result<ReadOptions> {
+        if self.limits.max_nesting == 0 {
+            return Err(Error::UnsafeEntry {
+                path: outer_path.to_path_buf(),
+                entry: entry.to_string(),
+                reason: "archive nested deeper than the nesting limit allows (archives inside archives are opened only to a fixed depth)".into(),
+            });
+        }
+        let outer_bytes: u64 = outer.files.iter().map(|f| f.size).sum();
+        let outer_entries = (outer.files.len() + outer.dirs.len()) as u64;
+        let mut inner = self.clone();
+        inner.limits.max_nesting -= 1;
+        inner.limits.max_total_bytes = self.limits.max_total_bytes.saturating_sub(outer_bytes);
+        inner.limits.max_entries = self.limits.max_entries.saturating_sub(outer_entries);
+        Ok(inner)
     }
 }
 
@@ -433,6 +458,9 @@ impl<'p> Walker<'p> {
     }
 
     fn dir(&mut self, raw: &str, sink: &mut dyn EntrySink) -> Result<()> {
+        if is_root_name(raw) {
+            return Ok(());
+        }
         if let Some(name) = self.admit(raw, true)? {
             sink.directory(&name)?;
             self.dirs.push(name);
@@ -521,46 +549,141 @@ fn bad_archive(path: &Path, detail: impl Into<String>) -> Error {
     }
 }
 
-/// The end-of-central-directory record must end the file exactly, and its comment must
-/// not hide another archive.
-/// Returns the number of entries the end-of-central-directory record declares
-/// (`None` for zip64 archives, whose count lives in another record).
-fn check_zip_tail(path: &Path, f: &mut File, len: u64) -> Result<Option<u64>> {
+/// Where the central directory is, as the end records declare it.
+struct ZipTail {
+    /// Entries the end record declares.
+    entries: u64,
+    cd_offset: u64,
+    /// Where the central directory must end: the zip64 end record, or the end record.
+    cd_end: u64,
+}
+
+fn le(b: &[u8], at: usize, n: usize) -> u64 {
+    b[at..at + n]
+        .iter()
+        .rev()
+        .fold(0u64, |acc, x| (acc << 8) | *x as u64)
+}
+
+/// Reads the end records. The end-of-central-directory record must end the file exactly,
+/// its comment must not hide another archive, a zip64 end record (when a locator points
+/// at one) must sit right before the locator, the central directory must end where those
+/// records begin, and the declared entry count must fit the limit and the directory's
+/// size, all before the zip crate allocates anything for the entries.
+fn check_zip_tail(path: &Path, f: &mut File, len: u64, limits: &Limits) -> Result<ZipTail> {
     let tail_len = len.min(22 + 65535);
     let mut tail = vec![0u8; tail_len as usize];
     f.seek(SeekFrom::Start(len - tail_len))
         .and_then(|_| f.read_exact(&mut tail))
         .map_err(|e| Error::io("read", path, e))?;
     let mut seen_any = false;
+    let mut found = None;
     for i in (0..tail.len().saturating_sub(21)).rev() {
         if &tail[i..i + 4] != EOCD_SIG {
             continue;
         }
         seen_any = true;
-        let comment_len = u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize;
+        let comment_len = le(&tail, i + 20, 2) as usize;
         if i + 22 + comment_len == tail.len() {
-            let comment = &tail[i + 22..];
-            if comment
-                .windows(4)
-                .any(|w| w == EOCD_SIG || w == b"PK\x03\x04")
-            {
-                return Err(bad_archive(
-                    path,
-                    "the archive comment holds another zip record",
-                ));
-            }
-            let count = u16::from_le_bytes([tail[i + 10], tail[i + 11]]);
-            return Ok((count != u16::MAX).then_some(count as u64));
+            found = Some(i);
+            break;
         }
     }
-    Err(bad_archive(
-        path,
-        if seen_any {
-            "data after the end-of-central-directory record"
-        } else {
-            "no end-of-central-directory record: the zip is truncated or not a zip"
-        },
-    ))
+    let Some(i) = found else {
+        return Err(bad_archive(
+            path,
+            if seen_any {
+                "data after the end-of-central-directory record"
+            } else {
+                "no end-of-central-directory record: the zip is truncated or not a zip"
+            },
+        ));
+    };
+    let comment = &tail[i + 22..];
+    if comment
+        .windows(4)
+        .any(|w| w == EOCD_SIG || w == b"PK\x03\x04" || w == b"PK\x01\x02")
+    {
+        return Err(bad_archive(
+            path,
+            "the archive comment holds another zip record",
+        ));
+    }
+    let eocd_pos = len - tail_len + i as u64;
+    let e = &tail[i..i + 22];
+    let (disk, cd_disk) = (le(e, 4, 2), le(e, 6, 2));
+    let (mut entries_disk, mut entries) = (le(e, 8, 2), le(e, 10, 2));
+    let (mut cd_size, mut cd_offset) = (le(e, 12, 4), le(e, 16, 4));
+    let mut disks = (disk, cd_disk);
+    let mut cd_end = eocd_pos;
+    // A zip64 end-of-central-directory locator right before the end record.
+    if eocd_pos >= 20 {
+        let mut loc = [0u8; 20];
+        f.seek(SeekFrom::Start(eocd_pos - 20))
+            .and_then(|_| f.read_exact(&mut loc))
+            .map_err(|e| Error::io("read", path, e))?;
+        if &loc[..4] == b"PK\x06\x07" {
+            let z_off = le(&loc, 8, 8);
+            let mut z = [0u8; 56];
+            let ok = z_off
+                .checked_add(56)
+                .is_some_and(|end| end <= eocd_pos - 20)
+                && f.seek(SeekFrom::Start(z_off))
+                    .and_then(|_| f.read_exact(&mut z))
+                    .is_ok()
+                && &z[..4] == b"PK\x06\x06"
+                && le(&z, 4, 8).checked_add(12 + z_off) == Some(eocd_pos - 20);
+            if !ok {
+                return Err(bad_archive(
+                    path,
+                    "the zip64 end-of-central-directory locator points at no zip64 end record right before it",
+                ));
+            }
+            disks = (le(&z, 16, 4), le(&z, 20, 4));
+            entries_disk = le(&z, 24, 8);
+            entries = le(&z, 32, 8);
+            cd_size = le(&z, 40, 8);
+            cd_offset = le(&z, 48, 8);
+            cd_end = z_off;
+        }
+    }
+    if disks != (0, 0) || entries_disk != entries {
+        return Err(bad_archive(
+            path,
+            "split or spanned (multi-disk) archives are not supported",
+        ));
+    }
+    if cd_offset.checked_add(cd_size) != Some(cd_end) {
+        return Err(bad_archive(
+            path,
+            format!(
+                "the central directory ({cd_size} bytes at offset {cd_offset}) does not end where the end records begin (offset {cd_end})"
+            ),
+        ));
+    }
+    if entries > limits.max_entries {
+        return Err(Error::LimitExceeded {
+            path: path.to_path_buf(),
+            entry: None,
+            what: "entry count",
+            limit: limits.max_entries,
+            actual: entries,
+            flag: "--max-entries",
+        });
+    }
+    if entries.saturating_mul(46) > cd_size {
+        return Err(bad_archive(
+            path,
+            format!(
+                "the end record declares {entries} entries but the central directory is only {cd_size} bytes"
+            ),
+        ));
+    }
+    Ok(ZipTail {
+        entries,
+        cd_offset,
+        cd_end,
+    })
 }
 
 struct ZipMeta {
@@ -568,6 +691,7 @@ struct ZipMeta {
     is_dir: bool,
     size: u64,
     compressed: u64,
+    /// From the local header to the end of the data and its data descriptor.
     span: (u64, u64),
 }
 
@@ -577,21 +701,20 @@ fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()>
         .metadata()
         .map_err(|e| Error::io("stat", path, e))?
         .len();
-    let declared = check_zip_tail(path, &mut raw, len)?;
+    let tail = check_zip_tail(path, &mut raw, len, &w.opts.limits)?;
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut archive = zip::ZipArchive::new(BufReader::with_capacity(1 << 16, file))
         .map_err(|e| bad_archive(path, e.to_string()))?;
     // The zip crate keys entries by name, so a repeated name would silently vanish.
-    if let Some(n) = declared {
-        if n != archive.len() as u64 {
-            return Err(bad_archive(
-                path,
-                format!(
-                    "duplicate entry: the central directory lists {n} entries but only {} distinct names",
-                    archive.len()
-                ),
-            ));
-        }
+    if tail.entries != archive.len() as u64 {
+        return Err(bad_archive(
+            path,
+            format!(
+                "duplicate entry: the central directory lists {} entries but only {} distinct names",
+                tail.entries,
+                archive.len()
+            ),
+        ));
     }
 
     // Pass 1: metadata only. Everything that can be refused without inflating is refused here.
@@ -637,31 +760,76 @@ fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()>
             compressed,
             size: f.size(),
         };
-        let data_start = check_local_header(path, &name, &mut raw, header_start, &central)?;
-        if data_start.saturating_add(compressed) > len {
-            return Err(w.bad_entry(&name, "its data runs past the end of the file"));
-        }
+        let (data_start, descriptor) =
+            check_local_header(path, &name, &mut raw, header_start, len, &central)?;
+        let data_end = data_start
+            .checked_add(compressed)
+            .filter(|end| *end <= len)
+            .ok_or_else(|| w.bad_entry(&name, "its data runs past the end of the file"))?;
+        let end = if descriptor {
+            data_end + check_descriptor(path, &name, &mut raw, data_end, len, &central)?
+        } else {
+            data_end
+        };
         metas.push(ZipMeta {
             is_dir: f.is_dir(),
             size: f.size(),
             compressed,
-            span: (header_start, data_start + compressed),
+            span: (header_start, end),
             name,
         });
     }
+    // The entries must tile the file from its first byte to the central directory: an
+    // overlap is a bomb or a differential, and a gap can hide a local entry that only
+    // streaming readers (which walk local headers) would see.
     let mut spans: Vec<(u64, u64, &str)> = metas
         .iter()
         .map(|m| (m.span.0, m.span.1, m.name.as_str()))
         .collect();
     spans.sort();
-    for pair in spans.windows(2) {
-        if pair[1].0 < pair[0].1 {
+    let mut expected = 0u64;
+    let mut previous: Option<&str> = None;
+    for &(start, end, name) in &spans {
+        if start < expected {
             return Err(bad_archive(
                 path,
-                format!("entries {:?} and {:?} overlap", pair[0].2, pair[1].2),
+                format!(
+                    "entries {:?} and {name:?} overlap",
+                    previous.unwrap_or_default()
+                ),
             ));
         }
+        if start > expected {
+            return Err(bad_archive(
+                path,
+                format!(
+                    "{} bytes before entry {name:?} belong to no entry of the central directory (hidden data or a hidden entry)",
+                    start - expected
+                ),
+            ));
+        }
+        expected = end;
+        previous = Some(name);
     }
+    if expected > tail.cd_offset {
+        return Err(bad_archive(
+            path,
+            format!(
+                "entry {:?} overlaps the central directory",
+                previous.unwrap_or_default()
+            ),
+        ));
+    }
+    if expected < tail.cd_offset {
+        return Err(bad_archive(
+            path,
+            format!(
+                "{} bytes before the central directory belong to no entry (hidden data or a hidden entry)",
+                tail.cd_offset - expected
+            ),
+        ));
+    }
+    debug_assert!(tail.cd_end >= tail.cd_offset);
 
     // Pass 2: inflate, check and hand over each entry.
     for (i, m) in metas.iter().enumerate() {
@@ -686,14 +854,15 @@ struct CentralView {
 }
 
 /// Cross-checks a local file header against its central-directory record and returns
-/// where the entry's data starts.
+/// where the entry's data starts and whether a data descriptor follows the data.
 fn check_local_header(
     path: &Path,
     name: &str,
     raw: &mut File,
     offset: u64,
+    len: u64,
     c: &CentralView,
-) -> Result<u64> {
+) -> Result<(u64, bool)> {
     let bad = |d: &str| Error::BadEntry {
         path: path.to_path_buf(),
         entry: name.to_string(),
@@ -709,15 +878,15 @@ fn check_local_header(
         return Err(bad("no local header at the recorded offset"));
     }
     let flags = u16_at(6);
-    if u16_at(8) != c.method {
-        return Err(bad("compression method"));
-    }
     if flags & 1 != 0 {
         return Err(Error::BadEntry {
             path: path.to_path_buf(),
             entry: name.to_string(),
             detail: "encrypted entries are not supported".into(),
         });
+    }
+    if u16_at(8) != c.method {
+        return Err(bad("compression method"));
     }
     let name_len = u16_at(26) as usize;
     let extra_len = u16_at(28) as u64;
@@ -727,7 +896,8 @@ fn check_local_header(
     if local_name != c.name {
         return Err(bad("name"));
     }
-    if flags & 8 == 0 {
+    let descriptor = flags & 8 != 0;
+    if !descriptor {
         if u32_at(14) != c.crc {
             return Err(bad("CRC-32"));
         }
@@ -736,7 +906,52 @@ fn check_local_header(
             return Err(bad("sizes"));
         }
     }
-    Ok(offset + 30 + name_len as u64 + extra_len)
+    let data_start = offset + 30 + name_len as u64 + extra_len;
+    if data_start > len {
+        return Err(bad("truncated local header"));
+    }
+    Ok((data_start, descriptor))
+}
+
+/// Checks the data descriptor that follows an entry's data (general-purpose flag bit 3,
+/// as `java.util.zip` writes) against the central directory and returns its length.
+fn check_descriptor(
+    path: &Path,
+    name: &str,
+    raw: &mut File,
+    at: u64,
+    len: u64,
+    c: &CentralView,
+) -> Result<u64> {
+    let bad = |d: &str| Error::BadEntry {
+        path: path.to_path_buf(),
+        entry: name.to_string(),
+        detail: format!("data descriptor disagrees with the central directory: {d}"),
+    };
+    let mut d = [0u8; 24];
+    let n = (len - at).min(24) as usize;
+    raw.seek(SeekFrom::Start(at))
+        .and_then(|_| raw.read_exact(&mut d[..n]))
+        .map_err(|e| Error::io("read", path, e))?;
+    let d = &d[..n];
+    let off = if d.len() >= 4 && d[..4] == *b"PK\x07\x08" {
+        4
+    } else {
+        0
+    };
+    if d.len() < off + 12 {
+        return Err(bad("it is missing or truncated"));
+    }
+    if le(d, off, 4) != c.crc as u64 {
+        return Err(bad("CRC-32"));
+    }
+    if le(d, off + 4, 4) == c.compressed && le(d, off + 8, 4) == c.size {
+        return Ok(off as u64 + 12);
+    }
+    if d.len() >= off + 20 && le(d, off + 4, 8) == c.compressed && le(d, off + 12, 8) == c.size {
+        return Ok(off as u64 + 20);
+    }
+    Err(bad("sizes"))
 }
 
 // ---------------------------------------------------------------- tar
@@ -755,6 +970,128 @@ impl<R: Read> Read for CountingHasher<R> {
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
+}
+
+/// Bytes the tar reader may consume for one entry's headers (PAX records, GNU long
+/// names, padding) before its data starts: the tar crate keeps them in memory.
+pub const TAR_HEADER_BYTES_MAX: u64 = 1 << 20;
+/// Zero padding accepted after the end-of-archive marker (tar's blocking factor).
+pub const TAR_PADDING_MAX: u64 = 2 << 20;
+
+/// What the tar stream wrapper knows about where the reader is.
+#[derive(Default)]
+struct TarPos {
+    /// Bytes of the (decompressed) tar stream read so far.
+    pos: u64,
+    /// While the walker reads an entry's data (its own limits apply), no header budget.
+    in_data: bool,
+    /// Where the current header phase began.
+    phase_start: u64,
+    fault: Option<TarFault>,
+}
+
+enum TarFault {
+    Headers(u64),
+    Ratio(u64),
+}
+
+/// The decompressed tar stream: counts positions, bounds the bytes of each entry's
+/// headers, and for tar.gz the whole stream's ratio outside entry data.
+struct TarStream<'s, R> {
+    inner: R,
+    state: &'s std::cell::RefCell<TarPos>,
+    /// For tar.gz: the compressed size and the ratio limit.
+    ratio: Option<(u64, u64)>,
+}
+
+impl<R: Read> Read for TarStream<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut st = self.state.borrow_mut();
+        st.pos += n as u64;
+        if !st.in_data {
+            if st.pos - st.phase_start > TAR_HEADER_BYTES_MAX {
+                st.fault = Some(TarFault::Headers(st.pos - st.phase_start));
+                return Err(io::Error::other("entry headers too large"));
+            }
+            if let Some((c, ratio)) = self.ratio {
+                if st.pos > RATIO_GRACE_BYTES && st.pos > c.max(1).saturating_mul(ratio) {
+                    st.fault = Some(TarFault::Ratio(st.pos / c.max(1)));
+                    return Err(io::Error::other("compression ratio limit exceeded"));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Whether the name in the ustar header (`ustar`, prefix and name joined) can be what a
+/// writer put there for the entry whose full name (PAX `path` or GNU long name) is
+/// `full`. Writers store the full name verbatim when it fits, else a truncated,
+/// ASCII-only rendering of it (Python: `?` for non-ASCII, Go: non-ASCII dropped, GNU and
+/// libarchive: a shortened prefix). Anything else names another file: a reader that
+/// ignores the extension would see a different archive (the "PAX renames the entry"
+/// parser differential).
+fn ustar_name_agrees(full: &[u8], ustar: &[u8]) -> bool {
+    fn trim(b: &[u8]) -> &[u8] {
+        let mut b = b;
+        while let Some(rest) = b.strip_suffix(b"/") {
+            b = rest;
+        }
+        while let Some(rest) = b.strip_prefix(b"./") {
+            b = rest;
+        }
+        b
+    }
+    let (full, ustar) = (trim(full), trim(ustar));
+    if ustar.is_empty() || full == ustar {
+        return true;
+    }
+    if full.is_ascii() && full.len() <= 100 {
+        // It fits the ustar name field as it is: every writer stores it verbatim.
+        return false;
+    }
+    let text = String::from_utf8_lossy(full);
+    let question: Vec<u8> = text
+        .chars()
+        .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
+        .collect();
+    let dropped: Vec<u8> = text
+        .chars()
+        .filter(char::is_ascii)
+        .map(|c| c as u8)
+        .collect();
+    [full, &question[..], &dropped[..]]
+        .iter()
+        .any(|candidate| candidate.starts_with(ustar) || is_abbreviation(candidate, ustar))
+}
+
+/// libarchive's ustar rendering of a long name keeps a prefix of the directory part and
+/// a prefix of the file name (`build_ustar_entry_name`): every component of `short` is
+/// a prefix of the component at the same place counted from the end, or from the start.
+fn is_abbreviation(full: &[u8], short: &[u8]) -> bool {
+    let f: Vec<&[u8]> = full.split(|b| *b == b'/').collect();
+    let s: Vec<&[u8]> = short.split(|b| *b == b'/').collect();
+    if s.len() > f.len() || s.is_empty() {
+        return false;
+    }
+    let (Some(fl), Some(sl)) = (f.last(), s.last()) else {
+        return false;
+    };
+    // The file name part: a prefix of the real one (with its extension kept or cut).
+    if sl.is_empty() || !(fl.starts_with(sl) || share_ends(fl, sl)) {
+        return false;
+    }
+    s[..s.len() - 1]
+        .iter()
+        .zip(&f[..f.len() - 1])
+        .all(|(a, b)| b.starts_with(a))
+}
+
+/// `short` is a head and a tail of `full` glued together (`long_na.txt` for `long_name.txt`).
+fn share_ends(full: &[u8], short: &[u8]) -> bool {
+    short.len() < full.len()
+        && (0..=short.len()).any(|k| full.starts_with(&short[..k]) && full.ends_with(&short[k..]))
 }
 
 fn read_tar(
@@ -779,32 +1116,145 @@ fn read_tar(
             self.0.borrow_mut().read(buf)
         }
     }
-    let stream: Box<dyn Read> = match kind {
+    let decompressed: Box<dyn Read> = match kind {
         SourceKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(Shared(&counted))),
         _ => Box::new(Shared(&counted)),
     };
+    let state = std::cell::RefCell::new(TarPos::default());
+    let limits = w.opts.limits;
+    let stream = TarStream {
+        inner: decompressed,
+        state: &state,
+        ratio: (kind == SourceKind::TarGz).then_some((compressed_len, limits.max_ratio)),
+    };
     let mut archive = tar::Archive::new(stream);
-    let entries = archive
-        .entries()
-        .map_err(|e| bad_archive(path, e.to_string()))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| {
-            bad_archive(
+    let fault_or = |state: &std::cell::RefCell<TarPos>, e: io::Error, index: u64| -> Error {
+        match state.borrow_mut().fault.take() {
+            Some(TarFault::Headers(n)) => bad_archive(
                 path,
-                if e.kind() == io::ErrorKind::UnexpectedEof {
+                format!(
+                    "entry #{index}: its headers (PAX records, GNU long names) take more than {TAR_HEADER_BYTES_MAX} bytes ({n} read)"
+                ),
+            ),
+            Some(TarFault::Ratio(actual)) => Error::LimitExceeded {
+                path: path.to_path_buf(),
+                entry: None,
+                what: "compression ratio",
+                limit: limits.max_ratio,
+                actual,
+                flag: "--max-ratio",
+            },
+            None => bad_archive(
+                path,
+                if e.kind() == io::ErrorKind::UnexpectedEof
+                    || e.to_string().contains("failed to read entire block")
+                    || e.to_string().contains("unexpected EOF")
+                {
                     "truncated: the archive ends inside an entry".to_string()
                 } else {
                     e.to_string()
                 },
-            )
-        })?;
+            ),
+        }
+    };
+    let mut entries = archive
+        .entries()
+        .map_err(|e| bad_archive(path, e.to_string()))?;
+    // End of the last entry's data, padded to the 512-byte block.
+    let mut data_end = 0u64;
+    let mut index = 0u64;
+    loop {
+        {
+            let mut st = state.borrow_mut();
+            st.in_data = false;
+            st.phase_start = st.pos;
+        }
+        let Some(entry) = entries.next() else { break };
+        let mut entry = entry.map_err(|e| fault_or(&state, e, index))?;
+        index += 1;
+        state.borrow_mut().in_data = true;
         let raw_name = entry.path_bytes().into_owned();
+        let lossy = String::from_utf8_lossy(&raw_name).into_owned();
+        let ustar_name = entry.header().path_bytes().into_owned();
+        let ustar_size = entry.header().entry_size().ok();
+        // PAX records: a `path` must agree with the ustar name, a `size` with the ustar
+        // size, and no key that changes the entry may repeat (readers differ on which wins).
+        let mut pax_path: Option<Vec<u8>> = None;
+        let mut pax_size: Option<Vec<u8>> = None;
+        if let Some(exts) = entry
+            .pax_extensions()
+            .map_err(|e| w.bad_entry(&lossy, format!("unreadable PAX header: {e}")))?
+        {
+            let mut seen = std::collections::HashSet::new();
+            for ext in exts {
+                let ext = ext.map_err(|_| w.bad_entry(&lossy, "malformed PAX record"))?;
+                let key = ext.key_bytes().to_vec();
+                if !seen.insert(key.clone()) {
+                    return Err(w.unsafe_entry(
+                        &lossy,
+                        format!(
+                            "PAX record {:?} appears twice",
+                            String::from_utf8_lossy(&key)
+                        ),
+                    ));
+                }
+                match &key[..] {
+                    b"path" => pax_path = Some(ext.value_bytes().to_vec()),
+                    b"size" => pax_size = Some(ext.value_bytes().to_vec()),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(p) = &pax_path {
+            if *p != raw_name {
+                return Err(w.unsafe_entry(
+                    &lossy,
+                    format!(
+                        "a GNU long name and a PAX path name it differently ({:?})",
+                        String::from_utf8_lossy(p)
+                    ),
+                ));
+            }
+        }
+        if !ustar_name_agrees(&raw_name, &ustar_name) {
+            return Err(w.unsafe_entry(
+                &lossy,
+                format!(
+                    "its {} renames the entry its ustar header names {:?}",
+                    if pax_path.is_some() {
+                        "PAX path"
+                    } else {
+                        "GNU long name"
+                    },
+                    String::from_utf8_lossy(&ustar_name)
+                ),
+            ));
+        }
+        if let Some(ps) = &pax_size {
+            let parsed = std::str::from_utf8(ps)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
+            match (parsed, ustar_size) {
+                (None, _) => return Err(w.bad_entry(&lossy, "malformed PAX size")),
+                (Some(p), Some(u)) if u != 0 && u != p => {
+                    return Err(w.unsafe_entry(
+                        &lossy,
+                        format!("its PAX size {p} disagrees with its ustar size {u}"),
+                    ))
+                }
+                _ => {}
+            }
+        }
         let name = match std::str::from_utf8(&raw_name) {
             Ok(s) => s.to_string(),
-            Err(_) => {
-                return Err(w.unsafe_entry(&String::from_utf8_lossy(&raw_name), "name is not UTF-8"))
-            }
+            Err(_) => return Err(w.unsafe_entry(&lossy, "name is not UTF-8")),
         };
+        data_end = entry
+            .raw_file_position()
+            .saturating_add(entry.size())
+            .saturating_add(511)
+            / 512
+            * 512;
         use tar::EntryType as T;
         let et = entry.header().entry_type();
         match et {
@@ -818,12 +1268,17 @@ fn read_tar(
                 };
                 // Express the whole-stream limit (inflated bytes vs the file size) as this
                 // entry's compressed budget.
-                let ratio = w.opts.limits.max_ratio.max(1);
+                let ratio = limits.max_ratio.max(1);
                 let base =
                     ratio_base.map(|c| c.saturating_mul(ratio).saturating_sub(w.total) / ratio);
                 w.file(&name, Some(declared), base, &mut entry, sink)?;
             }
-            T::Directory => w.dir(&name, sink)?,
+            T::Directory => {
+                if entry.size() != 0 {
+                    return Err(w.bad_entry(&name, "a directory entry carries data"));
+                }
+                w.dir(&name, sink)?
+            }
             T::Symlink => return Err(w.unsafe_entry(&name, "symbolic link")),
             T::Link => return Err(w.unsafe_entry(&name, "hard link")),
             T::Char | T::Block => return Err(w.unsafe_entry(&name, "device file")),
@@ -833,9 +1288,52 @@ fn read_tar(
             other => return Err(w.unsafe_entry(&name, format!("unsupported entry type {other:?}"))),
         }
     }
-    drop(archive);
+    // The walk stops at a zero block (the end-of-archive marker) or at the end of the
+    // stream; only the marker means the archive is whole.
+    let end = state.borrow().pos;
+    if end < data_end + 512 {
+        return Err(bad_archive(
+            path,
+            "truncated: the archive ends without its end-of-archive marker",
+        ));
+    }
+    // After the marker only zero padding may follow: anything else is data no entry
+    // lists (a second archive that `tar -i` would read).
+    {
+        let mut st = state.borrow_mut();
+        st.in_data = true;
+    }
+    let mut rest = archive.into_inner();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut padding = 0u64;
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(bad_archive(
+                    path,
+                    format!("after the end-of-archive marker: {e}"),
+                ))
+            }
+        };
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Err(bad_archive(path, "data after the end-of-archive marker"));
+        }
+        padding += n as u64;
+        if padding > TAR_PADDING_MAX {
+            return Err(bad_archive(
+                path,
+                format!(
+                    "more than {TAR_PADDING_MAX} bytes of padding after the end-of-archive marker"
+                ),
+            ));
+        }
+    }
+    drop(rest);
     let mut c = counted.into_inner();
-    // Hash whatever follows the end-of-archive marker too, so the sha256 is of the whole file.
+    // Hash whatever follows the compressed stream too, so the sha256 is of the whole file.
     io::copy(&mut c, &mut io::sink()).map_err(|e| bad_archive(path, e.to_string()))?;
     Ok((c.count, hex::encode(c.hasher.finalize())))
 }
