@@ -29,6 +29,7 @@
 //! `missing_values_handling = Skip` given a missing categorical), the cells are `NaN`.
 
 mod classes;
+mod deeplearning;
 mod glm;
 mod input;
 mod isofor;
@@ -314,6 +315,15 @@ fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             Box::new(isofor::ExtendedIsolationForest::read(&keys)?),
             Render::Values(2),
         ),
+        ("deeplearning", "Binomial" | "Multinomial" | "Regression" | "AutoEncoder") => {
+            let m = deeplearning::DeepLearning::read(&keys)?;
+            let render = if classifier {
+                Render::Classes(classes(mojo)?)
+            } else {
+                Render::Values(m.n_outputs())
+            };
+            (Box::new(m), render)
+        }
         ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),
         (
             a @ ("gbm" | "drf" | "glm" | "isolationforest" | "extendedisolationforest" | "kmeans"),

@@ -42,9 +42,9 @@ const TESTDATA: &[(&str, Expect)] = &[
     ("isolation_forest", Match),
     ("extended_isolation_forest", Match),
     ("kmeans", Match),
-    ("deeplearning_binomial", Refused("deeplearning")),
-    ("deeplearning_regression", Refused("deeplearning")),
-    ("deeplearning_autoencoder", Refused("deeplearning")),
+    ("deeplearning_binomial", Match),
+    ("deeplearning_regression", Match),
+    ("deeplearning_autoencoder", Match),
     ("xgboost_binomial", Refused("xgboost")),
     ("xgboost_regression", Refused("xgboost")),
     ("stacked_ensemble_binomial", Refused("stackedensemble")),
@@ -61,6 +61,9 @@ const CONFORMANCE: &[(&str, Expect)] = &[
     ("sw_multi_model_iris.mojo", Match),
     ("sw_regre_model_prostate.mojo", Match),
     ("sw_isolation_forest.mojo", Match),
+    ("sw_deep_learning_prostate.mojo", Match),
+    ("sw_deep_learning_airlines_categoricals.zip", Match),
+    ("sw_deep_learning_auto_encoder.mojo", Match),
 ];
 
 fn testdata() -> PathBuf {

@@ -42,6 +42,9 @@ MODELS = [
     ("sw_multi_model_iris", "sw_multi_model_iris.mojo"),
     ("sw_regre_model_prostate", "sw_regre_model_prostate.mojo"),
     ("sw_isolation_forest", "sw_isolation_forest.mojo"),
+    ("sw_deep_learning_prostate", "sw_deep_learning_prostate.mojo"),
+    ("sw_deep_learning_airlines_categoricals", "sw_deep_learning_airlines_categoricals.zip"),
+    ("sw_deep_learning_auto_encoder", "sw_deep_learning_auto_encoder.mojo"),
 ]
 N_ROWS = 60
 
@@ -100,7 +103,27 @@ def as_float32(x):
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
-def numeric_value(rng, thr):
+def parse_array(v):
+    v = (v or "").strip()
+    if not (v.startswith("[") and v.endswith("]")):
+        return None
+    return [float(x) for x in v[1:-1].split(",") if x.strip()]
+
+
+def scales(info, inputs, domains):
+    """(centre, spread) per numeric input from the model's own standardization keys."""
+    for sub_key, mul_key in (("norm_sub", "norm_mul"), ("normSub", "normMul"),
+                             ("standardize_means", "standardize_mults")):
+        sub, mul = parse_array(info.get(sub_key)), parse_array(info.get(mul_key))
+        if sub and mul:
+            numeric = [n for i, n in enumerate(inputs) if i not in domains]
+            if sub_key == "standardize_means":  # one entry per column, categoricals included
+                numeric = list(inputs)
+            return {n: (c, 1.0 / m if m else 1.0) for n, c, m in zip(numeric, sub, mul)}
+    return {}
+
+
+def numeric_value(rng, thr, scale=None):
     if thr:
         t = rng.choice(sorted(thr))
         lo, hi = min(thr), max(thr)
@@ -111,10 +134,13 @@ def numeric_value(rng, thr):
         if pick < 0.45:
             return repr(t + rng.choice([-1, 1]) * 1e-4 * max(abs(t), 1.0))
         return "%.3f" % rng.uniform(lo - 0.2 * span, hi + 0.2 * span)
+    if scale and scale[0] == scale[0]:
+        centre, spread = scale
+        return "%.3f" % rng.gauss(centre, 1.5 * spread)
     return "%.3f" % rng.uniform(-5, 100)
 
 
-def rows_for(rng, inputs, domains, thr):
+def rows_for(rng, inputs, domains, thr, scale):
     rows = [["" for _ in inputs]]  # all missing
     for r in range(1, N_ROWS):
         row = []
@@ -125,7 +151,7 @@ def rows_for(rng, inputs, domains, thr):
                 levels = domains[i]
                 row.append("UNSEEN_LEVEL" if rng.random() < 0.08 else rng.choice(levels))
             else:
-                row.append(numeric_value(rng, thr.get(name)))
+                row.append(numeric_value(rng, thr.get(name), scale.get(name)))
         rows.append(row)
     return rows
 
@@ -148,7 +174,8 @@ def main():
         supervised = info.get("supervised") == "true"
         inputs = columns[:-1] if supervised else columns
         rng = random.Random(20240 + seed)
-        rows = rows_for(rng, inputs, domains, thresholds(args.jar, zpath))
+        rows = rows_for(rng, inputs, domains, thresholds(args.jar, zpath),
+                        scales(info, inputs, domains))
         in_path = os.path.join(HERE, name + ".input.csv")
         with open(in_path, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
