@@ -284,6 +284,24 @@ pub fn run<P: Processor>(
     }
 }
 
+/// The catalog is the source of names: a processor may only produce what it lists.
+fn check_catalog<P: Processor>(model_type: &str) -> crate::Result<()> {
+    let ok = crate::catalog::catalog()
+        .processor(P::NAME)
+        .is_some_and(|e| {
+            e.artifact_type == P::ARTIFACT_TYPE && e.model_types.iter().any(|m| m == model_type)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Catalog(format!(
+            "processor {} ({}) producing model type {model_type:?} is not in catalog.json",
+            P::NAME,
+            P::ARTIFACT_TYPE
+        )))
+    }
+}
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
 fn out(s: &str) {
     use std::io::Write;
@@ -304,6 +322,7 @@ pub fn process<P: Processor>(
     crate::source::detect(source)?;
     let mut staging = Staging::prepare(target, overwrite)?;
     let d = P::process(source, &mut staging, ctx)?;
+    check_catalog::<P>(&d.model_type)?;
     let manifest = Manifest {
         contract_version: CONTRACT_VERSION,
         id: d.id,

@@ -98,6 +98,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("catalog drift: {0}")]
+    Catalog(String),
 }
 
 impl Error {
@@ -113,7 +115,7 @@ impl Error {
 impl Classify for Error {
     fn class(&self) -> ErrorClass {
         match self {
-            Error::Io { .. } => ErrorClass::Io,
+            Error::Io { .. } | Error::Catalog(_) => ErrorClass::Io,
             Error::TargetNotEmpty { .. } | Error::TargetNotDirectory { .. } | Error::Usage(_) => {
                 ErrorClass::Usage
             }

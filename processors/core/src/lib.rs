@@ -6,6 +6,7 @@
 //! ([`publish`]), the manifest and `verify` ([`manifest`]), and the shared command line
 //! and exit codes ([`cli`], [`error`]). Processors only know their format ([`processor`]).
 
+pub mod catalog;
 pub mod cli;
 pub mod error;
 pub mod fsutil;

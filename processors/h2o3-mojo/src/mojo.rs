@@ -515,6 +515,9 @@ impl Mojo {
             .collect();
         m.insert("domains".into(), Value::Object(domains));
         m.insert("model_details".into(), json!(self.details.is_some()));
+        if let Some(params) = self.model_parameters() {
+            m.insert("model_parameters".into(), Value::Object(params));
+        }
         m.insert(
             "info".into(),
             Value::Object(
@@ -535,6 +538,34 @@ impl Mojo {
             m.insert("submodels".into(), Value::Array(subs));
         }
         m
+    }
+}
+
+impl Mojo {
+    /// Training parameters from `modelDetails.json` (`parameters[].actual_value`), with
+    /// key objects (frames, columns) reduced to their names and nulls left out.
+    pub fn model_parameters(&self) -> Option<Map<String, Value>> {
+        let params = self.details.as_ref()?.get("parameters")?.as_array()?;
+        let mut out = Map::new();
+        for p in params {
+            let (Some(name), Some(v)) = (
+                p.get("name").and_then(|n| n.as_str()),
+                p.get("actual_value"),
+            ) else {
+                continue;
+            };
+            let v = match v {
+                Value::Null => continue,
+                Value::Object(o) => match o.get("name").or_else(|| o.get("column_name")) {
+                    Some(n) => n.clone(),
+                    None => continue,
+                },
+                Value::Array(a) if a.iter().any(|x| x.is_object()) => continue,
+                other => other.clone(),
+            };
+            out.insert(name.to_string(), v);
+        }
+        Some(out)
     }
 }
 
