@@ -10,7 +10,7 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
-.PHONY: all build demo test lint fmt clippy unit bench clean
+.PHONY: all build demo test lint fmt clippy unit bench images e2e-images clean
 
 all: build
 
@@ -61,6 +61,18 @@ unit:
 BENCH_SIZES ?= 256 1024
 bench: build
 	bench/run.sh $(BENCH_SIZES)
+
+## Container images, FROM scratch around static musl builds (podman, or docker when
+## podman is absent). IMAGES names some of images/images.txt (default: all of them);
+## IMAGE_PREFIX (e.g. registry.example.com/ml/) and IMAGE_TAG (default: the version).
+IMAGES ?=
+images:
+	CARGO="$(CARGO)" images/build.sh $(IMAGES)
+
+## End-to-end test of the images: each processor image on test artifacts
+## (--network=none --read-only), then the runtime image scoring against H2O's reference.
+e2e-images: images
+	.ci/e2e-images.sh
 
 clean:
 	$(CARGO) clean

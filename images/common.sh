@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Shared by images/build.sh and .ci/e2e-images.sh (sourced, from the repository root):
+# the container engine, the workspace facts the labels carry, and images/images.txt.
+
+die() { echo "${DIE_PREFIX:-images}: $*" >&2; exit 1; }
+
+# podman or docker: CONTAINER_ENGINE, else podman when installed, else docker when its
+# daemon answers.
+container_engine() {
+  if [ -n "${CONTAINER_ENGINE:-}" ]; then
+    command -v "$CONTAINER_ENGINE" >/dev/null || die "CONTAINER_ENGINE=$CONTAINER_ENGINE is not installed"
+    echo "$CONTAINER_ENGINE"
+  elif command -v podman >/dev/null; then
+    echo podman
+  elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    echo docker
+  else
+    die "neither podman nor a running docker was found (on Debian/Ubuntu: .ci/setup-podman.sh)"
+  fi
+}
+
+# `key = "value"` from the [workspace.package] table of the root Cargo.toml.
+workspace_field() {
+  awk -v key="$1" '
+    /^\[/ { in_pkg = ($0 == "[workspace.package]"); next }
+    in_pkg && $1 == key && $2 == "=" { v = $0; sub(/^[^=]*= *"/, "", v); sub(/".*$/, "", v); print v; exit }
+  ' Cargo.toml
+}
+
+# The commit the images are built from, with -dirty when tracked files have changes.
+source_revision() {
+  local rev
+  if rev=$(git rev-parse HEAD 2>/dev/null); then
+    [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || rev="$rev-dirty"
+    echo "$rev"
+  else
+    echo unknown
+  fi
+}
+
+# Reads images/images.txt into the arrays IMAGES, PACKAGES, BINARIES and ROLES (same
+# index). With arguments, only the images named (an unknown name is an error).
+read_images() {
+  IMAGES=() PACKAGES=() BINARIES=() ROLES=()
+  local image package binary role extra a wanted
+  while read -r image package binary role extra; do
+    case "$image" in '' | '#'*) continue ;; esac
+    if [ -z "$role" ] || [ -n "$extra" ]; then
+      die "images/images.txt: the line for $image needs 4 fields: image package binary role"
+    fi
+    case "$role" in processor | runtime) ;; *) die "images/images.txt: $image: role $role is not processor or runtime" ;; esac
+    [ -f "images/$image.Dockerfile" ] || die "images/images.txt lists $image but images/$image.Dockerfile is missing"
+    if [ "$#" -gt 0 ]; then
+      wanted=false
+      for a in "$@"; do [ "$a" = "$image" ] && wanted=true; done
+      $wanted || continue
+    fi
+    IMAGES+=("$image") PACKAGES+=("$package") BINARIES+=("$binary") ROLES+=("$role")
+  done <images/images.txt
+  for a in "$@"; do
+    printf '%s\n' "${IMAGES[@]}" | grep -qx -- "$a" || die "$a is not an image of images/images.txt"
+  done
+  [ "${#IMAGES[@]}" -gt 0 ] || die "no image selected"
+}
