@@ -30,6 +30,7 @@
 
 mod classes;
 mod deeplearning;
+mod ensemble;
 mod glm;
 mod input;
 mod isofor;
@@ -93,7 +94,7 @@ pub struct CellError {
 
 /// How the prediction array becomes output cells.
 #[derive(Debug)]
-enum Render {
+pub(crate) enum Render {
     /// `preds[0]` is the class index into the domain, `preds[1..]` the probabilities.
     Classes(Vec<String>),
     /// The first `n` values of `preds`.
@@ -250,11 +251,11 @@ impl H2oScorer {
 }
 
 /// What [`build`] produces for a model.
-struct Built {
-    model: Box<dyn Model>,
-    n_features: usize,
-    preds_len: usize,
-    render: Render,
+pub(crate) struct Built {
+    pub model: Box<dyn Model>,
+    pub n_features: usize,
+    pub preds_len: usize,
+    pub render: Render,
 }
 
 fn classes(mojo: &Mojo) -> LoadResult<Vec<String>> {
@@ -264,8 +265,8 @@ fn classes(mojo: &Mojo) -> LoadResult<Vec<String>> {
     }
 }
 
-/// Chooses and loads the scorer of a model.
-fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
+/// Chooses and loads the scorer of a model (the root or a stacked-ensemble member).
+pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
     let keys = Keys::new(mojo, files);
     if keys.usize_or("preprocessors_count", 0)? > 0 {
         return unsupported("MOJOs with preprocessors (e.g. target encoding)");
@@ -322,6 +323,17 @@ fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             } else {
                 Render::Values(m.n_outputs())
             };
+            (Box::new(m), render)
+        }
+        ("stackedensemble", "Binomial" | "Multinomial" | "Regression") => {
+            let (render, preds_len) = if classifier {
+                let d = classes(mojo)?;
+                let n = d.len() + 1;
+                (Render::Classes(d), n)
+            } else {
+                (Render::Values(1), 1)
+            };
+            let m = ensemble::StackedEnsemble::read(&keys, preds_len)?;
             (Box::new(m), render)
         }
         ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),

@@ -47,7 +47,7 @@ const TESTDATA: &[(&str, Expect)] = &[
     ("deeplearning_autoencoder", Match),
     ("xgboost_binomial", Refused("xgboost")),
     ("xgboost_regression", Refused("xgboost")),
-    ("stacked_ensemble_binomial", Refused("stackedensemble")),
+    ("stacked_ensemble_binomial", Match),
     ("pca", Refused("pca")),
     ("glrm", Refused("glrm")),
     ("word2vec", Refused("word2vec")),
@@ -64,6 +64,7 @@ const CONFORMANCE: &[(&str, Expect)] = &[
     ("sw_deep_learning_prostate.mojo", Match),
     ("sw_deep_learning_airlines_categoricals.zip", Match),
     ("sw_deep_learning_auto_encoder.mojo", Match),
+    ("sw_stacked_ensemble_prostate.mojo", Match),
 ];
 
 fn testdata() -> PathBuf {

@@ -45,6 +45,7 @@ MODELS = [
     ("sw_deep_learning_prostate", "sw_deep_learning_prostate.mojo"),
     ("sw_deep_learning_airlines_categoricals", "sw_deep_learning_airlines_categoricals.zip"),
     ("sw_deep_learning_auto_encoder", "sw_deep_learning_auto_encoder.mojo"),
+    ("sw_stacked_ensemble_prostate", "sw_stacked_ensemble_prostate.mojo"),
 ]
 N_ROWS = 60
 
@@ -75,10 +76,27 @@ def read_ini(zpath):
 
 
 def thresholds(jar, zpath):
-    """Split thresholds per column name, from PrintMojo's JSON (tree models only)."""
+    """Split thresholds per column name, from PrintMojo's JSON (tree models only). The
+    tree members of a stacked ensemble are copied to a zip of their own first."""
+    out = {}
+    _thresholds_of(jar, zpath, out)
+    with zipfile.ZipFile(zpath) as z:
+        prefixes = sorted({n[: n.index("model.ini")] for n in z.namelist()
+                           if n.endswith("model.ini") and n != "model.ini"})
+        for prefix in prefixes:
+            with tempfile.TemporaryDirectory() as tmp:
+                sub = os.path.join(tmp, "sub.zip")
+                with zipfile.ZipFile(sub, "w") as w:
+                    for n in z.namelist():
+                        if n.startswith(prefix) and not n.endswith("/"):
+                            w.writestr(n[len(prefix):], z.read(n))
+                _thresholds_of(jar, sub, out)
+    return out
+
+
+def _thresholds_of(jar, zpath, out):
     r = subprocess.run(["java", "-cp", jar, "hex.genmodel.tools.PrintMojo", "--format", "json",
                         "-i", zpath], capture_output=True, text=True)
-    out = {}
     if r.returncode != 0:
         return out
 
@@ -195,7 +213,7 @@ def main():
             w.writerow(pred[0])
             for row in pred[1:]:
                 w.writerow([hex_to_repr(c) for c in row])
-        print("%s: %d rows, outputs %s" % (name, len(rows), ",".join(pred[0])))
+        print("%s: %d rows, %d outputs (%s)" % (name, len(rows), len(pred[0]), ",".join(pred[0][:4])))
 
 
 if __name__ == "__main__":
