@@ -45,18 +45,18 @@ pub enum ShimError {
         payload: String,
         detail: String,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    // The I/O error is part of the message, not a `source`, so that the report does not
+    // print it twice.
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {error}")]
     Io {
         op: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: invalid input CSV: {detail}")]
     BadInput { path: PathBuf, detail: String },
@@ -79,11 +79,11 @@ impl ShimError {
         }
     }
 
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         ShimError::Io {
             op,
             path: path.into(),
-            source,
+            error,
         }
     }
 }

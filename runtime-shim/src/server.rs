@@ -45,13 +45,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the model already loaded (the batch command and tests of the router).
-    pub fn loaded(model: LoadedModel) -> Self {
-        let s = AppState::default();
-        s.model.set(Arc::new(model)).expect("fresh state");
-        s
-    }
-
     fn model(&self) -> Result<&Arc<LoadedModel>, ApiError> {
         self.model.get().ok_or_else(|| {
             ApiError::new(
@@ -228,10 +221,10 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let addr = SocketAddr::new(cfg.host, cfg.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ShimError::Bind { addr, source })?;
+        .map_err(|error| ShimError::Bind { addr, error })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| ShimError::Bind { addr, source })?;
+        .map_err(|error| ShimError::Bind { addr, error })?;
     tracing::info!(
         model_path = %cfg.model_path.display(),
         "listening on {bound}"
@@ -286,4 +279,65 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         ),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    async fn call(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    /// Before the model is loaded: alive, not ready, and the model routes say why.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routes_before_the_model_is_loaded() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(
+            Arc::new(AppState::default()),
+            1 << 20,
+            Duration::from_secs(5),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let cases = [
+            ("healthz", "GET", "/healthz", 200, "OK"),
+            ("readyz", "GET", "/readyz", 500, "Not ready"),
+            ("id", "GET", "/model/id", 503, "the model is not loaded yet"),
+            (
+                "schema",
+                "GET",
+                "/model/schema",
+                503,
+                "the model is not loaded yet",
+            ),
+            (
+                "score",
+                "POST",
+                "/model/score",
+                503,
+                "the model is not loaded yet",
+            ),
+        ];
+        for (name, method, path, status, needle) in cases {
+            let (got, body) = call(addr, method, path).await;
+            assert_eq!(got, status, "{name}: {body}");
+            assert!(body.contains(needle), "{name}: {body}");
+        }
+    }
 }

@@ -36,21 +36,48 @@ fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/h2o3")
 }
 
-/// Processes `testdata/h2o3/<name>.zip` into `parent/<name>` with the real processor code.
-fn process(name: &str, parent: &Path) -> PathBuf {
+/// Processes the MOJO `source` into `parent/<name>` with the real processor code.
+fn process_mojo(source: &Path, name: &str, parent: &Path) -> PathBuf {
     let target = parent.join(name);
     let ctx = Context {
         read: ReadOptions::default(),
         args: h2o3_mojo::NoArgs {},
     };
-    artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(
-        &testdata().join(format!("{name}.zip")),
-        &target,
-        false,
-        &ctx,
-    )
-    .unwrap_or_else(|e| panic!("{name}: processing failed: {e}"));
+    artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(source, &target, false, &ctx)
+        .unwrap_or_else(|e| panic!("{name}: processing failed: {e}"));
     target
+}
+
+/// Processes `testdata/h2o3/<name>.zip` into `parent/<name>`.
+fn process(name: &str, parent: &Path) -> PathBuf {
+    process_mojo(&testdata().join(format!("{name}.zip")), name, parent)
+}
+
+/// A copy of `testdata/h2o3/<name>.zip` whose `model.ini` has `line` added to `[info]`.
+fn mojo_with_info_line(name: &str, line: &str, out: &Path) -> PathBuf {
+    use std::io::{Read, Write};
+    let mut src =
+        zip::ZipArchive::new(std::fs::File::open(testdata().join(format!("{name}.zip"))).unwrap())
+            .unwrap();
+    let path = out.join(format!("{name}.edited.zip"));
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..src.len() {
+        let mut e = src.by_index(i).unwrap();
+        let entry = e.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).unwrap();
+        if entry == "model.ini" {
+            let text = String::from_utf8(bytes).unwrap();
+            bytes = text
+                .replacen("[info]\n", &format!("[info]\n{line}\n"), 1)
+                .into_bytes();
+        }
+        w.start_file(entry, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(&bytes).unwrap();
+    }
+    w.finish().unwrap();
+    path
 }
 
 /// The GBM, DRF and GLM models of testdata (from `expected.json`).
@@ -652,9 +679,6 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
             vec![("MODEL_PATH", d.to_str().unwrap().into())]
         }, 5, &["model type \"dai_mojo_pipeline\" is not served by this runtime (it serves: h2o3_mojo)",
                 "needs a Driverless AI MOJO pipeline runtime"]),
-        ("unsupported algorithm", "deeplearning_binomial", |d| {
-            vec![("MODEL_PATH", d.to_str().unwrap().into())]
-        }, 6, &["the h2o3_mojo backend could not load model.mojo", "deeplearning", "not supported"]),
         ("no MODEL_PATH", "gbm_binomial", |_| vec![], 2, &["no model: pass --model-path DIR or set MODEL_PATH"]),
         ("MODEL_PATH does not exist", "gbm_binomial", |d| {
             vec![("MODEL_PATH", d.join("nowhere").to_str().unwrap().into())]
@@ -675,6 +699,39 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (got, log) = run_to_exit(&[], &env);
         assert_eq!(got, code, "{name}: exit code; log:\n{log}");
+        for n in needles {
+            assert!(log.contains(n), "{name}: {n:?} not in\n{log}");
+        }
+    }
+}
+
+/// A valid MOJO the native scorer refuses (a preprocessor) stops the start with exit 6;
+/// the batch command refuses it the same way.
+#[test]
+fn a_model_the_backend_cannot_score_exits_with_the_backend_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = mojo_with_info_line("gbm_binomial", "preprocessors_count = 1", tmp.path());
+    let dir = process_mojo(&src, "with_preprocessor", tmp.path());
+    let needles = [
+        "the h2o3_mojo backend could not load model.mojo",
+        "gbm / Binomial: not supported by the native scorer",
+        "preprocessors",
+    ];
+    let input = testdata().join("gbm_binomial.input.csv");
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("serve", vec![]),
+        ("batch", vec!["score", "--input", input.to_str().unwrap()]),
+    ];
+    for (name, args) in runs {
+        let (code, log) = run_to_exit(
+            &args,
+            &[
+                ("MODEL_PATH", dir.to_str().unwrap()),
+                ("PORT", "0"),
+                ("HOST", "127.0.0.1"),
+            ],
+        );
+        assert_eq!(code, 6, "{name}: {log}");
         for n in needles {
             assert!(log.contains(n), "{name}: {n:?} not in\n{log}");
         }
