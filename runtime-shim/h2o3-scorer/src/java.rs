@@ -40,6 +40,23 @@ pub(crate) fn jmin(a: f64, b: f64) -> f64 {
     }
 }
 
+/// `Math.max(float, float)`: NaN if either is NaN, and `0.0` beats `-0.0`.
+pub(crate) fn jmaxf(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a >= b {
+        a
+    } else {
+        b
+    }
+}
+
 /// `java.util.Random`: the 48-bit linear congruential generator of the JDK.
 #[derive(Debug, Clone)]
 pub(crate) struct JavaRandom {

@@ -40,6 +40,7 @@ mod kmeans;
 mod model;
 mod sharedtree;
 mod tree;
+mod xgboost;
 
 use std::path::{Path, PathBuf};
 
@@ -335,6 +336,14 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             };
             let m = ensemble::StackedEnsemble::read(&keys, preds_len)?;
             (Box::new(m), render)
+        }
+        ("xgboost", "Binomial" | "Multinomial" | "Regression") => {
+            let render = if classifier {
+                Render::Classes(classes(mojo)?)
+            } else {
+                Render::Values(1)
+            };
+            (Box::new(xgboost::XGBoost::read(&keys)?), render)
         }
         ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),
         (
