@@ -38,6 +38,7 @@ mod java;
 mod keys;
 mod kmeans;
 mod model;
+mod pca;
 mod sharedtree;
 mod tree;
 mod xgboost;
@@ -344,6 +345,11 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
                 Render::Values(1)
             };
             (Box::new(xgboost::XGBoost::read(&keys)?), render)
+        }
+        ("pca", "DimReduction") => {
+            let m = pca::Pca::read(&keys)?;
+            let k = m.k();
+            (Box::new(m), Render::Values(k))
         }
         ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),
         (

@@ -48,7 +48,7 @@ const TESTDATA: &[(&str, Expect)] = &[
     ("xgboost_binomial", Match),
     ("xgboost_regression", Match),
     ("stacked_ensemble_binomial", Match),
-    ("pca", Refused("pca")),
+    ("pca", Match),
     ("glrm", Refused("glrm")),
     ("word2vec", Refused("word2vec")),
 ];
@@ -65,6 +65,7 @@ const CONFORMANCE: &[(&str, Expect)] = &[
     ("sw_deep_learning_airlines_categoricals.zip", Match),
     ("sw_deep_learning_auto_encoder.mojo", Match),
     ("sw_stacked_ensemble_prostate.mojo", Match),
+    ("sw_pca_prostate.mojo", Match),
 ];
 
 fn testdata() -> PathBuf {
