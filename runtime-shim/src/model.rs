@@ -40,15 +40,19 @@ impl std::fmt::Debug for LoadedModel {
     }
 }
 
-/// The backends for `requested` model types; empty means every backend of this build.
+/// The backends for `requested` model types; none (or only empty names) means every
+/// backend of this build.
 pub fn served_backends(requested: &[String]) -> Result<Vec<BackendKind>, ShimError> {
-    if requested.is_empty() {
-        return Ok(BACKENDS.to_vec());
-    }
-    requested
+    let named: Vec<&str> = requested
         .iter()
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
+        .collect();
+    if named.is_empty() {
+        return Ok(BACKENDS.to_vec());
+    }
+    named
+        .into_iter()
         .map(|t| {
             BACKENDS
                 .iter()
@@ -148,4 +152,45 @@ pub fn load(
 /// Serializes a precomputed body.
 fn json<T: serde::Serialize>(value: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(value).expect("API values serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_types_select_backends() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        type Want = Result<Vec<&'static str>, &'static str>;
+        let cases: &[(&str, Vec<String>, Want)] = &[
+            ("unset", v(&[]), Ok(vec!["h2o3_mojo"])),
+            ("empty variable", v(&[""]), Ok(vec!["h2o3_mojo"])),
+            (
+                "named, with spaces",
+                v(&[" h2o3_mojo "]),
+                Ok(vec!["h2o3_mojo"]),
+            ),
+            (
+                "no backend",
+                v(&["h2o3_mojo", "mlflow_pyfunc"]),
+                Err("\"mlflow_pyfunc\""),
+            ),
+        ];
+        for (name, given, want) in cases {
+            match (served_backends(given), want) {
+                (Ok(b), Ok(w)) => {
+                    assert_eq!(
+                        b.iter().map(|k| k.model_type).collect::<Vec<_>>(),
+                        *w,
+                        "{name}"
+                    )
+                }
+                (Err(e), Err(w)) => {
+                    assert_eq!(e.exit_code(), 2, "{name}");
+                    assert!(e.to_string().contains(w), "{name}: {e}");
+                }
+                (got, _) => panic!("{name}: {got:?}"),
+            }
+        }
+    }
 }

@@ -633,6 +633,32 @@ fn malformed_requests_get_their_status_and_detail_and_the_server_keeps_serving()
     assert!(status.success(), "{log}");
 }
 
+/// A request still running at REQUEST_TIMEOUT_SECS is answered 503 with a `detail`;
+/// the server goes on serving.
+#[test]
+fn a_request_over_the_timeout_gets_503() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let server = Server::start(&dir, &[("REQUEST_TIMEOUT_SECS", "0.001")]);
+    // 20 000 rows go to the blocking pool and take far longer than 1 ms to score.
+    let big = json!({"fields": ["x1", "x2", "x3", "color"],
+                     "rows": vec![vec!["1.5", "2.0", "3.0", "blue"]; 20_000]});
+    let r = server.post("/model/score", &big.to_string());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the request took longer than 0.001 s"),
+        "{}",
+        r.body
+    );
+    assert_eq!(server.get("/healthz").status, 200);
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("path=/model/score status=503"), "{log}");
+}
+
 /// Rewrites `dir/model.json` with `edit` applied (model.json is not in `files`).
 fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
     let p = dir.join("model.json");
