@@ -71,9 +71,6 @@ pub struct ScoreArgs {
     /// The idField of the request.
     #[arg(long)]
     pub id_field: Option<String>,
-    /// Id written into the response (only logged by the batch command).
-    #[arg(long, env = "MODEL_ID")]
-    pub model_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -161,7 +158,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
         Command::Score(a) => {
             let served = crate::model::served_backends(&a.model.model_types)?;
             let dir = model_path(&a.model)?;
-            let model = crate::model::load(&dir, &served, a.model_id.as_deref())?;
+            let model = crate::model::load(&dir, &served, None)?;
             let opts = BatchOptions {
                 input: a.input,
                 output: a.output,
