@@ -10,7 +10,7 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
-.PHONY: all build demo test lint fmt clippy unit bench images e2e-images clean
+.PHONY: all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
 
 all: build
 
@@ -42,6 +42,19 @@ demo: build
 	  $(RELEASE)/dai-mojo-processor verify $(DEMO_OUT)/dai-$$n; \
 	done; else echo "(no CONFORMANCE_DIR: DAI pipelines cannot be generated, so none are bundled; skipping them)"; fi
 	@echo "demo: model directories are in $(DEMO_OUT)"
+
+## Process a MOJO, serve it with the runtime shim, call the scoring API, stop it.
+serve-demo: build
+	@rm -rf $(DEMO_OUT)/serve && mkdir -p $(DEMO_OUT) && $(RELEASE)/h2o3-mojo-processor --source testdata/h2o3/gbm_binomial.zip --target $(DEMO_OUT)/serve >/dev/null
+	@MODEL_PATH=$(DEMO_OUT)/serve HOST=127.0.0.1 PORT=18080 $(RELEASE)/runtime-shim & pid=$$!; \
+	 until curl -sf localhost:18080/readyz >/dev/null; do sleep 0.1; done; \
+	 echo '$$ curl localhost:18080/model/schema'; curl -s localhost:18080/model/schema; echo; \
+	 echo '$$ curl localhost:18080/model/score -d ...'; \
+	 curl -s localhost:18080/model/score -H 'content-type: application/json' \
+	   -d '{"fields":["x1","x2","x3","color"],"rows":[["-0.624","3.409","2.0","blue"]]}'; echo; \
+	 kill -TERM $$pid; wait $$pid
+	@echo '$$ runtime-shim score --model-path ... --input testdata/h2o3/gbm_binomial.input.csv | head -3'
+	@$(RELEASE)/runtime-shim score --model-path $(DEMO_OUT)/serve --input testdata/h2o3/gbm_binomial.input.csv | head -3
 
 ## Everything CI checks: formatting, lints, unit and integration tests (with the
 ## conformance corpus when CONFORMANCE_DIR exists).
