@@ -589,6 +589,21 @@ fn check_zip_tail(path: &Path, f: &mut File, len: u64, limits: &Limits) -> Resul
             break;
         }
     }
+    // An end record inside the comment of an earlier one (which also reaches the end of
+    // the file) means the comment hides a second archive.
+    if let Some(i) = found {
+        for j in (0..i).rev() {
+            if &tail[j..j + 4] == EOCD_SIG
+                && j + 22 <= tail.len()
+                && j + 22 + le(&tail, j + 20, 2) as usize == tail.len()
+            {
+                return Err(bad_archive(
+                    path,
+                    "the archive comment holds another zip record",
+                ));
+            }
+        }
+    }
     let Some(i) = found else {
         return Err(bad_archive(
             path,
@@ -1010,15 +1025,15 @@ impl<R: Read> Read for TarStream<'_, R> {
         let mut st = self.state.borrow_mut();
         st.pos += n as u64;
         if !st.in_data {
-            if st.pos - st.phase_start > TAR_HEADER_BYTES_MAX {
-                st.fault = Some(TarFault::Headers(st.pos - st.phase_start));
-                return Err(io::Error::other("entry headers too large"));
-            }
             if let Some((c, ratio)) = self.ratio {
                 if st.pos > RATIO_GRACE_BYTES && st.pos > c.max(1).saturating_mul(ratio) {
                     st.fault = Some(TarFault::Ratio(st.pos / c.max(1)));
                     return Err(io::Error::other("compression ratio limit exceeded"));
                 }
+            }
+            if st.pos - st.phase_start > TAR_HEADER_BYTES_MAX {
+                st.fault = Some(TarFault::Headers(st.pos - st.phase_start));
+                return Err(io::Error::other("entry headers too large"));
             }
         }
         Ok(n)
@@ -1173,6 +1188,10 @@ fn read_tar(
         let mut entry = entry.map_err(|e| fault_or(&state, e, index))?;
         index += 1;
         state.borrow_mut().in_data = true;
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+            let raw = entry.header().path_bytes().into_owned();
+            return Err(w.unsafe_entry(&String::from_utf8_lossy(&raw), "PAX global header"));
+        }
         let raw_name = entry.path_bytes().into_owned();
         let lossy = String::from_utf8_lossy(&raw_name).into_owned();
         let ustar_name = entry.header().path_bytes().into_owned();
