@@ -5,8 +5,9 @@
 #    user 65532, ENTRYPOINT the binary, OCI labels matching Cargo.toml and the checkout,
 #    size within MAX_IMAGE_BYTES (default 10 MB).
 # 2. Each processor image processes a test artifact from a read-only mount, with
-#    --network=none --read-only --cap-drop=ALL, into a mounted target, and `verify` accepts
-#    the result; a wrong artifact fails with exit code 3 and leaves no model.json.
+#    --network=none --read-only --cap-drop=ALL as uid 65532, into a mounted empty directory
+#    (the pod's emptyDir), and `verify` accepts the result; an artifact of another type is
+#    refused with exit code 3 and the target is left empty.
 # 3. The runtime image serves the processed H2O-3 models (MODEL_PATH, PORT), /readyz turns
 #    200, POST /model/score returns H2O's reference predictions (testdata/h2o3), SIGTERM
 #    stops it with exit code 0; a model type it does not serve is refused with exit code 5.
@@ -87,13 +88,15 @@ done
 [ "$failures" -eq 0 ] || die "$failures image(s) missing or wrong; not running containers"
 
 # --- 2. the processors -----------------------------------------------------------------
-# process IMAGE HOST_DIR SOURCE(relative to HOST_DIR) NAME EXPECTED_EXIT
-# Mounts HOST_DIR read-only at /artifacts, writes to $out/NAME (TARGET_PATH=/out/NAME).
+# process IMAGE HOST_DIR SOURCE NAME EXPECTED_EXIT
+# The pod's layout: HOST_DIR read-only at /artifacts (SOURCE_PATH=/artifacts/SOURCE), and
+# an empty directory $out/NAME mounted as the volume /model (TARGET_PATH=/model).
 process() {
-  local ref=$1 dir=$2 src=$3 name=$4 expect=$5 code=0
+  local ref=$1 dir=$2 src=$3 name=$4 expect=$5 code=0 left
+  mkdir -p "$out/$name" && chmod 0777 "$out/$name"
   "$ENGINE" run --rm --network=none --read-only --cap-drop=ALL --security-opt=no-new-privileges \
-    -v "$dir:/artifacts:ro" -v "$out:/out" \
-    -e SOURCE_PATH="/artifacts/$src" -e TARGET_PATH="/out/$name" \
+    -v "$dir:/artifacts:ro" -v "$out/$name:/model" \
+    -e SOURCE_PATH="/artifacts/$src" -e TARGET_PATH=/model \
     "$ref" >"$work/$name.stdout" 2>"$work/$name.stderr" || code=$?
   if [ "$code" -ne "$expect" ]; then
     fail "$ref $src: exit code $code, expected $expect"
@@ -101,23 +104,24 @@ process() {
     return 1
   fi
   if [ "$expect" -ne 0 ]; then
-    if [ -e "$out/$name/model.json" ]; then
-      fail "$ref $src: exit code $code but $name/model.json exists"
+    left=$(find "$out/$name" -mindepth 1 -maxdepth 1 -printf '%f ')
+    if [ -n "$left" ]; then
+      fail "$ref $src: exit code $code but the target is not left empty: $left"
       return 1
     fi
-    pass "$ref $src: refused with exit code $code ($(grep -m1 '^error' "$work/$name.stderr" | cut -c1-110))"
+    pass "$ref $src: refused with exit code $code, target left empty ($(grep -m1 '^error' "$work/$name.stderr" | cut -c1-100)...)"
     return 0
   fi
   [ -f "$out/$name/model.json" ] || { fail "$ref $src: exit 0 but no model.json"; return 1; }
   code=0
-  "$ENGINE" run --rm --network=none --read-only --cap-drop=ALL -v "$out:/out:ro" \
-    -e TARGET_PATH="/out/$name" "$ref" verify >"$work/$name.verify" 2>&1 || code=$?
+  "$ENGINE" run --rm --network=none --read-only --cap-drop=ALL -v "$out/$name:/model:ro" \
+    -e TARGET_PATH=/model "$ref" verify >"$work/$name.verify" 2>&1 || code=$?
   if [ "$code" -ne 0 ]; then
-    fail "$ref verify /out/$name: exit code $code"
+    fail "$ref verify: exit code $code"
     sed 's/^/     /' "$work/$name.verify" >&2
     return 1
   fi
-  pass "$ref $src -> $name: $(grep -m1 '^model type' "$work/$name.stdout" | tr -s ' '), verify ok"
+  pass "$ref $src: $(grep -m1 '^model type' "$work/$name.stdout" | tr -s ' '), verify ok"
 }
 
 echo "== processors (--network=none --read-only, source mounted read-only)"
@@ -150,7 +154,7 @@ port=9090 # not the default 8080: shows that PORT is obeyed
 serve() {
   local name=$1 cid hostport code i
   cid=$("$ENGINE" run -d --read-only --cap-drop=ALL --security-opt=no-new-privileges \
-    -p "127.0.0.1::$port" -e PORT=$port -e MODEL_PATH="/models/$name" -v "$out:/models:ro" "$runtime")
+    -p "127.0.0.1::$port" -e PORT=$port -e MODEL_PATH=/srv/model -v "$out/$name:/srv/model:ro" "$runtime")
   containers+=("$cid")
   hostport=$("$ENGINE" port "$cid" "$port/tcp" | head -n1)
   hostport=${hostport/0.0.0.0/127.0.0.1}
@@ -168,7 +172,7 @@ serve() {
   local took=$((i * 100))
   if python3 .ci/e2e_score.py "http://$hostport" "testdata/h2o3/${name#h2o3-}.input.csv" \
     "testdata/h2o3/${name#h2o3-}.predictions.csv" >"$work/$name.score" 2>&1; then
-    pass "$runtime MODEL_PATH=/models/$name PORT=$port: ready within ${took} ms; $(cat "$work/$name.score")"
+    pass "$runtime $name (MODEL_PATH=/srv/model PORT=$port): ready within ${took} ms; $(cat "$work/$name.score")"
   else
     fail "$runtime $name: /model/score differs from H2O's reference"
     sed 's/^/     /' "$work/$name.score" >&2
@@ -189,10 +193,10 @@ done
 
 if [ -f "$out/mlflow-sklearn/model.json" ]; then
   code=0
-  "$ENGINE" run --rm --network=none --read-only --cap-drop=ALL -v "$out:/models:ro" \
-    -e MODEL_PATH=/models/mlflow-sklearn "$runtime" >"$work/refuse.log" 2>&1 || code=$?
+  "$ENGINE" run --rm --network=none --read-only --cap-drop=ALL -v "$out/mlflow-sklearn:/model:ro" \
+    "$runtime" >"$work/refuse.log" 2>&1 || code=$?
   if [ "$code" = 5 ]; then
-    pass "$runtime MODEL_PATH=<an mlflow_pyfunc directory>: refused with exit code 5"
+    pass "$runtime on an mlflow_pyfunc directory (the image's MODEL_PATH=/model): refused with exit code 5"
   else
     fail "$runtime on an mlflow_pyfunc directory: exit code $code, expected 5"
     sed 's/^/     /' "$work/refuse.log" >&2

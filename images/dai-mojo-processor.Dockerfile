@@ -1,9 +1,11 @@
-# The dai-mojo-processor image. The dai/mojo_pipeline artifact processor (Driverless AI MOJO2 pipelines).
+# The dai-mojo-processor image: the dai/mojo_pipeline artifact processor (Driverless AI
+# MOJO2 pipelines).
 #
 # Built by images/build.sh (`make images`) from the static musl binary compiled on the
 # host: no base image, only the binary and a passwd/group naming the non-root user 65532.
-# The build context is a staging folder holding `dai-mojo-processor` and `etc/` (images/README.md;
-# images/Dockerfile.multistage is the variant for builds that can pull a base image).
+# The build context is a staging folder holding `dai-mojo-processor` and `etc/`
+# (images/README.md; images/Dockerfile.multistage is the variant for builds that can
+# pull a base image).
 #
 # Environment contract (docs/model-directory.md):
 #   SOURCE_PATH  the artifact to process, a file or a folder: a Driverless AI pipeline.mojo,
@@ -16,7 +18,8 @@
 # 2 (usage or configuration), 3 (invalid, unsafe or unsupported artifact) or 4 (I/O or
 # environment). `inspect` prints what the artifact is and writes nothing; `verify`
 # re-checks a model directory:
-#   podman run --rm --network=none --read-only -v ./artifact:/source:ro dai-mojo-processor:VERSION inspect
+#   podman run --rm --network=none --read-only -v "$PWD/artifact.zip:/source:ro" \
+#     dai-mojo-processor:VERSION inspect
 FROM scratch
 
 ARG VERSION
@@ -31,7 +34,7 @@ LABEL org.opencontainers.image.title="dai-mojo-processor" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="${LICENSES}" \
       artifact-processors.role="processor" \
-      artifact-processors.env.SOURCE_PATH="the artifact to process (a Driverless AI pipeline.mojo, mojo.zip or mojo-pipeline folder.); mount it read-only" \
+      artifact-processors.env.SOURCE_PATH="the artifact to process (a Driverless AI pipeline.mojo, mojo.zip or mojo-pipeline folder); mount it read-only" \
       artifact-processors.env.TARGET_PATH="where the model directory is written: absent or an empty directory" \
       artifact-processors.env.LOG_FORMAT="text or json log lines on stderr" \
       artifact-processors.env.RUST_LOG="log level filter (default info)" \

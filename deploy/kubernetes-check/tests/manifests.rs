@@ -1,0 +1,785 @@
+//! The deployment files against what the workspace builds: `images/images.txt` against the
+//! workspace, the catalog and the Dockerfiles; the Dockerfiles against the environment
+//! contract; the Kubernetes example against the images. Then the same checks on broken
+//! copies, so that each one is shown to catch what it is for.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use deploy_check::dockerfile::{self, check_stage, Stage, IMAGE_UID};
+use deploy_check::images::{self, parse_images_list, ImageSpec, Role, Workspace};
+use deploy_check::kube::{self, Document, Expected};
+use serde_json::{json, Value};
+
+struct Fixture {
+    root: PathBuf,
+    images: Vec<ImageSpec>,
+    workspace: Workspace,
+    /// The final (only) stage of images/<image>.Dockerfile, by image.
+    stages: BTreeMap<String, Stage>,
+    docs: Vec<Document>,
+}
+
+impl Fixture {
+    fn load() -> Fixture {
+        let root = deploy_check::repo_root();
+        let images = images::read_images_list(&root).expect("images/images.txt");
+        let workspace = images::read_workspace(&root).expect("workspace Cargo.toml");
+        let mut stages = BTreeMap::new();
+        for spec in &images {
+            let path = root.join(format!("images/{}.Dockerfile", spec.image));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (images/images.txt lists {})",
+                    path.display(),
+                    spec.image
+                )
+            });
+            let parsed = dockerfile::parse(&text, &path).expect("Dockerfile parses");
+            assert_eq!(parsed.len(), 1, "{}: one stage", path.display());
+            stages.insert(
+                spec.image.clone(),
+                parsed.into_iter().next().expect("one stage"),
+            );
+        }
+        let docs = kube::read_documents(&root.join("deploy/kubernetes")).expect("manifests parse");
+        Fixture {
+            root,
+            images,
+            workspace,
+            stages,
+            docs,
+        }
+    }
+
+    fn k8s_dir(&self) -> PathBuf {
+        self.root.join("deploy/kubernetes")
+    }
+
+    fn check(&self, docs: &[Document]) -> Vec<String> {
+        let dir = self.k8s_dir();
+        let expected = Expected {
+            images: &self.images,
+            stages: &self.stages,
+            version: &self.workspace.version,
+            dir: &dir,
+        };
+        kube::check(&expected, docs)
+    }
+
+    fn spec(&self, image: &str) -> &ImageSpec {
+        self.images
+            .iter()
+            .find(|s| s.image == image)
+            .expect("image listed")
+    }
+}
+
+fn no_findings(what: &str, findings: &[String]) {
+    assert!(findings.is_empty(), "{what}:\n  {}", findings.join("\n  "));
+}
+
+#[test]
+fn images_list_agrees_with_the_workspace_the_catalog_and_the_dockerfiles() {
+    let fx = Fixture::load();
+    let mut findings = Vec::new();
+    for spec in &fx.images {
+        match fx.workspace.packages.get(&spec.package) {
+            None => findings.push(format!(
+                "{}: package {} is not a workspace member",
+                spec.image, spec.package
+            )),
+            Some(p) if !p.binaries.contains(&spec.binary) => findings.push(format!(
+                "{}: package {} has no binary {} (it has {:?})",
+                spec.image, spec.package, spec.binary, p.binaries
+            )),
+            Some(_) => {}
+        }
+    }
+    // One Dockerfile per listed image, and no other.
+    let mut files: Vec<String> = std::fs::read_dir(fx.root.join("images"))
+        .expect("images/")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".Dockerfile")
+                .map(str::to_owned)
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = fx.images.iter().map(|s| s.image.clone()).collect();
+    listed.sort();
+    if files != listed {
+        findings.push(format!(
+            "images/*.Dockerfile {files:?} != images/images.txt {listed:?}"
+        ));
+    }
+    // The catalog names the same images with the same binaries.
+    let catalog = artifact_core::catalog::catalog();
+    let mut from_catalog: Vec<(String, String, Role)> = catalog
+        .processors
+        .iter()
+        .map(|p| (p.image.clone(), p.name.clone(), Role::Processor))
+        .chain(
+            catalog
+                .runtimes
+                .iter()
+                .map(|r| (r.image.clone(), r.binary.clone(), Role::Runtime)),
+        )
+        .collect();
+    from_catalog.sort_by(|a, b| a.0.cmp(&b.0));
+    from_catalog.dedup();
+    let mut from_list: Vec<(String, String, Role)> = fx
+        .images
+        .iter()
+        .map(|s| (s.image.clone(), s.binary.clone(), s.role))
+        .collect();
+    from_list.sort_by(|a, b| a.0.cmp(&b.0));
+    if from_catalog != from_list {
+        findings.push(format!(
+            "catalog.json (image, binary, role) {from_catalog:?} != images/images.txt {from_list:?}"
+        ));
+    }
+    no_findings("images/images.txt", &findings);
+}
+
+#[test]
+fn dockerfiles_declare_user_entrypoint_labels_and_the_env_contract() {
+    let fx = Fixture::load();
+    let mut findings = Vec::new();
+    for spec in &fx.images {
+        let stage = &fx.stages[&spec.image];
+        if stage.from != "scratch" {
+            findings.push(format!(
+                "{}: FROM {}, not scratch (the tested path)",
+                spec.image, stage.from
+            ));
+        }
+        findings.extend(
+            check_stage(stage, spec)
+                .into_iter()
+                .map(|m| format!("{}: {m}", spec.image)),
+        );
+    }
+    let passwd =
+        std::fs::read_to_string(fx.root.join("images/etc/passwd")).expect("images/etc/passwd");
+    if !passwd
+        .lines()
+        .any(|l| l.split(':').nth(2) == Some(&IMAGE_UID.to_string()))
+    {
+        findings.push(format!("images/etc/passwd names no user {IMAGE_UID}"));
+    }
+    no_findings("images/*.Dockerfile", &findings);
+}
+
+#[test]
+fn multistage_variant_matches_the_tested_dockerfiles() {
+    let fx = Fixture::load();
+    let path = fx.root.join("images/Dockerfile.multistage");
+    let text = std::fs::read_to_string(&path).expect("images/Dockerfile.multistage");
+    let stages = dockerfile::parse(&text, &path).expect("parses");
+    let mut findings = Vec::new();
+    for spec in &fx.images {
+        let Some(stage) = stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(&spec.image))
+        else {
+            findings.push(format!("no stage {}", spec.image));
+            continue;
+        };
+        if stage.from == "scratch" {
+            findings.push(format!(
+                "{}: the multi-stage variant is the distroless one",
+                spec.image
+            ));
+        }
+        findings.extend(
+            check_stage(stage, spec)
+                .into_iter()
+                .map(|m| format!("{}: {m}", spec.image)),
+        );
+        let tested = &fx.stages[&spec.image];
+        for (what, same) in [
+            ("USER", stage.user == tested.user),
+            ("ENTRYPOINT", stage.entrypoint == tested.entrypoint),
+            ("ENV", stage.env == tested.env),
+            ("LABEL", stage.labels == tested.labels),
+            ("EXPOSE", stage.expose == tested.expose),
+        ] {
+            if !same {
+                findings.push(format!(
+                    "{}: {what} differs from images/{}.Dockerfile",
+                    spec.image, spec.image
+                ));
+            }
+        }
+    }
+    no_findings("images/Dockerfile.multistage", &findings);
+}
+
+#[test]
+fn kubernetes_example_agrees_with_the_images() {
+    let fx = Fixture::load();
+    no_findings("deploy/kubernetes", &fx.check(&fx.docs));
+
+    // What the example has to show: a processor as init container and a runtime serving
+    // its output, a Service, a Job running a processor alone, a kustomization.
+    let kinds: Vec<&str> = fx
+        .docs
+        .iter()
+        .filter_map(|d| d.value["kind"].as_str())
+        .collect();
+    for k in [
+        "Deployment",
+        "Service",
+        "Job",
+        "Kustomization",
+        "PersistentVolumeClaim",
+    ] {
+        assert!(
+            kinds.contains(&k),
+            "deploy/kubernetes has no {k} (it has {kinds:?})"
+        );
+    }
+    let image_name = |c: &Value| {
+        c["image"]
+            .as_str()
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let deployment = fx
+        .docs
+        .iter()
+        .find(|d| d.value["kind"] == "Deployment")
+        .expect("a Deployment");
+    let pod = &deployment.value["spec"]["template"]["spec"];
+    let init: Vec<String> = pod["initContainers"]
+        .as_array()
+        .expect("initContainers")
+        .iter()
+        .map(image_name)
+        .collect();
+    let main: Vec<String> = pod["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(image_name)
+        .collect();
+    assert!(
+        init.iter().any(|i| fx.spec(i).role == Role::Processor),
+        "init containers {init:?}"
+    );
+    assert!(
+        main.iter().any(|i| fx.spec(i).role == Role::Runtime),
+        "containers {main:?}"
+    );
+    let job = fx
+        .docs
+        .iter()
+        .find(|d| d.value["kind"] == "Job")
+        .expect("a Job");
+    let job_images: Vec<String> = job.value["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("Job containers")
+        .iter()
+        .map(image_name)
+        .collect();
+    assert!(
+        job_images
+            .iter()
+            .any(|i| fx.spec(i).role == Role::Processor),
+        "Job containers {job_images:?}"
+    );
+}
+
+/// A change to the example, applied to the document `origin`.
+type Mutation = fn(&mut Value);
+
+fn set(v: &mut Value, pointer: &str, new: Value) {
+    *v.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no {pointer}")) = new;
+}
+
+fn remove(v: &mut Value, pointer: &str) {
+    let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+    v.pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove(key))
+        .unwrap_or_else(|| panic!("no {pointer}"));
+}
+
+const POD: &str = "/spec/template/spec";
+const PROCESSOR: &str = "/spec/template/spec/initContainers/0";
+const RUNTIME: &str = "/spec/template/spec/containers/0";
+
+#[test]
+fn checker_finds_broken_manifests() {
+    let fx = Fixture::load();
+    let cases: &[(&str, &str, Mutation, &str)] = &[
+        (
+            "image not built",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{PROCESSOR}/image"),
+                    json!("h2o3-processor:0.1.0"),
+                )
+            },
+            "is not built by make images",
+        ),
+        (
+            "stale tag",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/image"), json!("runtime-shim:0.0.9")),
+            "not tagged with the workspace version",
+        ),
+        (
+            "untagged",
+            "processor-job.yaml#0",
+            |v| {
+                set(
+                    v,
+                    "/spec/template/spec/containers/0/image",
+                    json!("h2o3-mojo-processor"),
+                )
+            },
+            "not tagged with the workspace version",
+        ),
+        (
+            "PORT drift",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/env/1/value"), json!("9090")),
+            "PORT 9090 is not the port",
+        ),
+        (
+            "PORT not a string",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/env/1/value"), json!(8080)),
+            "value 8080 is not a string",
+        ),
+        (
+            "readiness path",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/readinessProbe/httpGet/path"),
+                    json!("/healthz"),
+                )
+            },
+            "readinessProbe path",
+        ),
+        (
+            "readiness port",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/readinessProbe/httpGet/port"),
+                    json!("metrics"),
+                )
+            },
+            "readinessProbe port",
+        ),
+        (
+            "no readiness",
+            "h2o3-model.yaml#0",
+            |v| remove(v, &format!("{RUNTIME}/readinessProbe")),
+            "no readinessProbe",
+        ),
+        (
+            "container may run as root",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/securityContext/runAsNonRoot"),
+                    json!(false),
+                )
+            },
+            "runAsNonRoot is not true",
+        ),
+        (
+            "pod runs as root uid",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{POD}/securityContext/runAsUser"), json!(0)),
+            "runAsUser Some(0)",
+        ),
+        (
+            "writable root filesystem",
+            "h2o3-model.yaml#0",
+            |v| {
+                remove(
+                    v,
+                    &format!("{PROCESSOR}/securityContext/readOnlyRootFilesystem"),
+                )
+            },
+            "readOnlyRootFilesystem is not true",
+        ),
+        (
+            "privilege escalation",
+            "processor-job.yaml#0",
+            |v| {
+                set(
+                    v,
+                    "/spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
+                    json!(true),
+                )
+            },
+            "allowPrivilegeEscalation is not false",
+        ),
+        (
+            "capabilities kept",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/securityContext/capabilities/drop"),
+                    json!(["NET_RAW"]),
+                )
+            },
+            "capabilities.drop",
+        ),
+        (
+            "no requests",
+            "h2o3-model.yaml#0",
+            |v| remove(v, &format!("{RUNTIME}/resources/requests")),
+            "no resources.requests.cpu",
+        ),
+        (
+            "undocumented env",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/env/0/name"), json!("MODEL_DIR")),
+            "env MODEL_DIR is not documented",
+        ),
+        (
+            "processor env on the runtime",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/env/2/name"), json!("SOURCE_PATH")),
+            "env SOURCE_PATH is not documented",
+        ),
+        (
+            "model read elsewhere",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/env/0/value"), json!("/model/sub")),
+            "MODEL_PATH is model:sub but the processor writes TARGET_PATH to model:",
+        ),
+        (
+            "model outside any volume",
+            "h2o3-model.yaml#0",
+            |v| set(v, &format!("{RUNTIME}/env/0/value"), json!("/srv/model")),
+            "is on no volume mount",
+        ),
+        (
+            "model mounted writable",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/volumeMounts/0/readOnly"),
+                    json!(false),
+                )
+            },
+            "MODEL_PATH /model is on volume model mounted read-write",
+        ),
+        (
+            "source mounted writable",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{PROCESSOR}/volumeMounts/0/readOnly"),
+                    json!(false),
+                )
+            },
+            "SOURCE_PATH /artifacts/gbm_binomial.zip is on volume artifacts mounted read-write",
+        ),
+        (
+            "target on the source volume",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{PROCESSOR}/env/1/value"),
+                    json!("/artifacts/out"),
+                )
+            },
+            "TARGET_PATH /artifacts/out is on volume artifacts mounted read-only",
+        ),
+        (
+            "model volume not an emptyDir",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{POD}/volumes/1"),
+                    json!({"name": "model", "persistentVolumeClaim": {"claimName": "x"}}),
+                )
+            },
+            "is not an emptyDir",
+        ),
+        (
+            "mount of an undefined volume",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{PROCESSOR}/volumeMounts/1/name"),
+                    json!("scratch"),
+                )
+            },
+            "mounts volume scratch which the pod does not define",
+        ),
+        (
+            "processor as a sidecar",
+            "h2o3-model.yaml#0",
+            |v| {
+                let p = v.pointer(PROCESSOR).cloned().expect("processor");
+                remove(v, &format!("{POD}/initContainers"));
+                v.pointer_mut(&format!("{POD}/containers"))
+                    .and_then(Value::as_array_mut)
+                    .expect("containers")
+                    .push(p);
+            },
+            "belongs in initContainers",
+        ),
+        (
+            "runtime as init container",
+            "h2o3-model.yaml#0",
+            |v| {
+                let r = v.pointer(RUNTIME).cloned().expect("runtime");
+                v.pointer_mut(&format!("{POD}/initContainers"))
+                    .and_then(Value::as_array_mut)
+                    .expect("init")
+                    .push(r);
+            },
+            "cannot be an init container",
+        ),
+        (
+            "Service misses the runtime port",
+            "h2o3-model.yaml#1",
+            |v| set(v, "/spec/ports/0/targetPort", json!(9090)),
+            "reaches no runtime container port",
+        ),
+        (
+            "Service selects nothing",
+            "h2o3-model.yaml#1",
+            |v| {
+                set(
+                    v,
+                    "/spec/selector",
+                    json!({"app.kubernetes.io/name": "other"}),
+                )
+            },
+            "matches no pod",
+        ),
+        (
+            "kustomization stale tag",
+            "kustomization.yaml#0",
+            |v| set(v, "/images/1/newTag", json!("0.0.9")),
+            "newTag \"0.0.9\" is not the workspace version",
+        ),
+        (
+            "kustomization unknown image",
+            "kustomization.yaml#0",
+            |v| set(v, "/images/0/name", json!("h2o3-processor")),
+            "is not an image of images/images.txt",
+        ),
+        (
+            "kustomization missing file",
+            "kustomization.yaml#0",
+            |v| set(v, "/resources/0", json!("missing.yaml")),
+            "is not a file",
+        ),
+    ];
+    for (name, origin, mutate, expected) in cases {
+        let mut docs = fx.docs.clone();
+        let doc = docs
+            .iter_mut()
+            .find(|d| d.origin == *origin)
+            .unwrap_or_else(|| panic!("case {name}: no document {origin}"));
+        mutate(&mut doc.value);
+        let findings = fx.check(&docs);
+        assert!(
+            findings.iter().any(|f| f.contains(expected)),
+            "case {name}: expected a finding containing {expected:?}, got:\n  {}",
+            findings.join("\n  ")
+        );
+    }
+}
+
+/// A change to an image's Dockerfile stage.
+type StageMutation = fn(&mut Stage);
+
+#[test]
+fn checker_finds_broken_dockerfiles() {
+    let fx = Fixture::load();
+    let cases: &[(&str, &str, StageMutation, &str)] = &[
+        (
+            "root user",
+            "h2o3-mojo-processor",
+            |s| s.user = Some("root".into()),
+            "USER is Some(\"root\")",
+        ),
+        ("no user", "runtime-shim", |s| s.user = None, "USER is None"),
+        (
+            "shell entrypoint",
+            "mlflow-processor",
+            |s| s.entrypoint = Some(vec!["/bin/sh".into(), "-c".into()]),
+            "ENTRYPOINT",
+        ),
+        (
+            "no revision label",
+            "dai-mojo-processor",
+            |s| {
+                s.labels.remove("org.opencontainers.image.revision");
+            },
+            "no label org.opencontainers.image.revision",
+        ),
+        (
+            "title of another image",
+            "runtime-shim",
+            |s| {
+                s.labels.insert(
+                    "org.opencontainers.image.title".into(),
+                    "h2o3-mojo-processor".into(),
+                );
+            },
+            "not the image name",
+        ),
+        (
+            "empty version label",
+            "h2o3-mojo-processor",
+            |s| {
+                s.labels
+                    .insert("org.opencontainers.image.version".into(), " ".into());
+            },
+            "org.opencontainers.image.version is empty",
+        ),
+        (
+            "wrong role",
+            "runtime-shim",
+            |s| {
+                s.labels
+                    .insert("artifact-processors.role".into(), "processor".into());
+            },
+            "artifact-processors.role",
+        ),
+        (
+            "undocumented contract",
+            "h2o3-mojo-processor",
+            |s| {
+                s.labels.remove("artifact-processors.env.TARGET_PATH");
+            },
+            "TARGET_PATH is not documented",
+        ),
+        (
+            "no default",
+            "runtime-shim",
+            |s| {
+                s.env.remove("MODEL_PATH");
+            },
+            "MODEL_PATH has no ENV default",
+        ),
+        (
+            "exposed port drift",
+            "runtime-shim",
+            |s| s.expose = vec!["9090".into()],
+            "is not the PORT default",
+        ),
+        (
+            "processor exposes",
+            "dai-mojo-processor",
+            |s| s.expose = vec!["8080".into()],
+            "a processor serves nothing",
+        ),
+    ];
+    for (name, image, mutate, expected) in cases {
+        let mut stage = fx.stages[*image].clone();
+        assert!(
+            check_stage(&stage, fx.spec(image)).is_empty(),
+            "case {name}: the real stage passes"
+        );
+        mutate(&mut stage);
+        let findings = check_stage(&stage, fx.spec(image));
+        assert!(
+            findings.iter().any(|f| f.contains(expected)),
+            "case {name}: expected a finding containing {expected:?}, got {findings:?}"
+        );
+    }
+}
+
+#[test]
+fn parsers_refuse_malformed_input() {
+    let p = Path::new("x");
+    let lists: &[(&str, &str, &str)] = &[
+        ("three fields", "a pkg bin\n", "expected 4 fields"),
+        (
+            "five fields",
+            "a pkg bin processor extra\n",
+            "expected 4 fields",
+        ),
+        ("unknown role", "a pkg bin sidecar\n", "role \"sidecar\""),
+        (
+            "duplicate",
+            "a pkg bin processor\na pkg2 bin2 runtime\n",
+            "listed twice",
+        ),
+        ("empty", "# only a comment\n\n", "lists no image"),
+    ];
+    for (name, text, expected) in lists {
+        let err = parse_images_list(text, p).expect_err(name).to_string();
+        assert!(err.contains(expected), "case {name}: {err}");
+    }
+    let ok = parse_images_list("# c\n\n  a  pkg  bin  runtime  \n", p).expect("valid list");
+    assert_eq!(ok[0].role, Role::Runtime);
+
+    let dockerfiles: &[(&str, &str, &str)] = &[
+        ("no FROM", "LABEL a=b\n", "LABEL before FROM"),
+        (
+            "shell-form entrypoint",
+            "FROM scratch\nENTRYPOINT /bin/x\n",
+            "exec form",
+        ),
+        (
+            "unterminated quote",
+            "FROM scratch\nLABEL a=\"b\n",
+            "unterminated",
+        ),
+        (
+            "legacy ENV form",
+            "FROM scratch\nENV A b\n",
+            "is not key=value",
+        ),
+        (
+            "dangling continuation",
+            "FROM scratch\nLABEL a=b \\\n",
+            "continuation",
+        ),
+    ];
+    for (name, text, expected) in dockerfiles {
+        let err = dockerfile::parse(text, p).expect_err(name).to_string();
+        assert!(err.contains(expected), "case {name}: {err}");
+    }
+    let stages = dockerfile::parse(
+        "ARG X\nFROM a AS one\n# c\nLABEL k=\"v w\" \\\n  # inside\n  k2=x\nFROM scratch\nENV A=1 B=\"2 3\"\nEXPOSE 1 2\n",
+        p,
+    )
+    .expect("valid Dockerfile");
+    assert_eq!(stages.len(), 2);
+    assert_eq!(stages[0].name.as_deref(), Some("one"));
+    assert_eq!(stages[0].labels.get("k").map(String::as_str), Some("v w"));
+    assert_eq!(stages[0].labels.get("k2").map(String::as_str), Some("x"));
+    assert_eq!(stages[1].env.get("B").map(String::as_str), Some("2 3"));
+    assert_eq!(stages[1].expose, vec!["1", "2"]);
+
+    let err = kube::parse_documents("a: [1, 2\n", p)
+        .expect_err("bad YAML")
+        .to_string();
+    assert!(err.starts_with("x: "), "{err}");
+}
