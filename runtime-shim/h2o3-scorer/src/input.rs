@@ -35,6 +35,18 @@ impl Levels {
         Levels { exact, prefixed }
     }
 
+    /// Exact lookup only (no `<column>.` fallback), for a Word2Vec vocabulary.
+    pub(crate) fn exact(domain: &[String]) -> Levels {
+        Levels {
+            exact: domain
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.clone(), i as u32))
+                .collect(),
+            prefixed: HashMap::new(),
+        }
+    }
+
     pub(crate) fn index(&self, cell: &str) -> Option<u32> {
         self.exact
             .get(cell)

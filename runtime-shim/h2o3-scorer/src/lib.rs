@@ -32,6 +32,7 @@ mod classes;
 mod deeplearning;
 mod ensemble;
 mod glm;
+mod glrm;
 mod input;
 mod isofor;
 mod java;
@@ -41,6 +42,7 @@ mod model;
 mod pca;
 mod sharedtree;
 mod tree;
+mod word2vec;
 mod xgboost;
 
 use std::path::{Path, PathBuf};
@@ -160,9 +162,10 @@ impl H2oScorer {
             .into_iter()
             .enumerate()
             .map(|(i, col)| {
-                let kind = match &mojo.domains[i] {
-                    Some(d) => Kind::Categorical(Levels::new(&col.name, d)),
-                    None => Kind::Numeric,
+                let kind = match (&built.text_domain, &mojo.domains[i]) {
+                    (Some(words), _) => Kind::Categorical(Levels::exact(words)),
+                    (None, Some(d)) => Kind::Categorical(Levels::new(&col.name, d)),
+                    (None, None) => Kind::Numeric,
                 };
                 let slot = if i < n_features {
                     Slot::Feature(i)
@@ -258,6 +261,8 @@ pub(crate) struct Built {
     pub n_features: usize,
     pub preds_len: usize,
     pub render: Render,
+    /// A domain that every input takes as text (a Word2Vec vocabulary).
+    pub text_domain: Option<Vec<String>>,
 }
 
 fn classes(mojo: &Mojo) -> LoadResult<Vec<String>> {
@@ -277,6 +282,7 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
     let category = mojo.category();
     let n_features = model::Common::read(&keys)?.n_features;
     let classifier = matches!(category, "Binomial" | "Multinomial");
+    let mut text_domain = None;
     let (model, render): (Box<dyn Model>, Render) = match (algo.as_str(), category) {
         ("gbm", "Binomial" | "Multinomial" | "Regression") => {
             let render = if classifier {
@@ -351,6 +357,17 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             let k = m.k();
             (Box::new(m), Render::Values(k))
         }
+        ("word2vec", "WordEmbedding") => {
+            let m = word2vec::Word2Vec::read(&keys)?;
+            let n = m.vec_size();
+            text_domain = Some(m.vocabulary().to_vec());
+            (Box::new(m), Render::Values(n))
+        }
+        ("glrm", "DimReduction") => {
+            let m = glrm::Glrm::read(&keys)?;
+            let n = m.ncol_x();
+            (Box::new(m), Render::Values(n))
+        }
         ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),
         (
             a @ ("gbm" | "drf" | "glm" | "isolationforest" | "extendedisolationforest" | "kmeans"),
@@ -380,5 +397,6 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
         n_features,
         preds_len,
         render,
+        text_domain,
     })
 }

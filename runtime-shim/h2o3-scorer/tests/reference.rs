@@ -49,8 +49,8 @@ const TESTDATA: &[(&str, Expect)] = &[
     ("xgboost_regression", Match),
     ("stacked_ensemble_binomial", Match),
     ("pca", Match),
-    ("glrm", Refused("glrm")),
-    ("word2vec", Refused("word2vec")),
+    ("glrm", Match),
+    ("word2vec", Match),
 ];
 
 /// Conformance MOJOs (files under `$CONFORMANCE_DIR/h2o3`) with committed genmodel
@@ -66,6 +66,7 @@ const CONFORMANCE: &[(&str, Expect)] = &[
     ("sw_deep_learning_auto_encoder.mojo", Match),
     ("sw_stacked_ensemble_prostate.mojo", Match),
     ("sw_pca_prostate.mojo", Match),
+    ("sw_glrm.mojo", Match),
 ];
 
 fn testdata() -> PathBuf {

@@ -47,6 +47,7 @@ MODELS = [
     ("sw_deep_learning_auto_encoder", "sw_deep_learning_auto_encoder.mojo"),
     ("sw_stacked_ensemble_prostate", "sw_stacked_ensemble_prostate.mojo"),
     ("sw_pca_prostate", "sw_pca_prostate.mojo"),
+    ("sw_glrm", "sw_glrm.mojo"),
 ]
 N_ROWS = 60
 
