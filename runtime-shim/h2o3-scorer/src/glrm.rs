@@ -257,13 +257,13 @@ impl Glrm {
     fn objective(&self, x: &[f64], a: &[f64]) -> f64 {
         let mut res = 0.0;
         let mut offset = 0;
-        for j in 0..self.ncats {
-            if a[j].is_nan() {
+        for (j, &aj) in a[..self.ncats].iter().enumerate() {
+            if aj.is_nan() {
                 continue; // genmodel does not advance the offset past a missing column
             }
             let n = self.num_levels[j];
             let xy = self.xy_levels(x, offset, n);
-            let t = a[j] as usize;
+            let t = aj as usize;
             let mut sum = 0.0;
             for &u in &xy {
                 sum += jmax(1.0 + u, 0.0);
@@ -272,13 +272,12 @@ impl Glrm {
             res += sum;
             offset += n;
         }
-        for j in self.ncats..self.ncol_a {
-            let js = j - self.ncats;
-            if a[j].is_nan() {
+        for (js, &aj) in a[self.ncats..].iter().enumerate() {
+            if aj.is_nan() {
                 continue;
             }
             let xy = self.xy_num(x, js + offset);
-            let d = xy - (a[j] - self.norm_sub[js]) * self.norm_mul[js];
+            let d = xy - (aj - self.norm_sub[js]) * self.norm_mul[js];
             res += d * d;
         }
         res + self.gammax * self.regx.regularize(x)
@@ -287,13 +286,13 @@ impl Glrm {
     fn gradient(&self, x: &[f64], a: &[f64]) -> Vec<f64> {
         let mut grad = vec![0.0; self.ncol_x];
         let mut offset = 0;
-        for j in 0..self.ncats {
-            if a[j].is_nan() {
+        for (j, &aj) in a[..self.ncats].iter().enumerate() {
+            if aj.is_nan() {
                 continue;
             }
             let n = self.num_levels[j];
             let xy = self.xy_levels(x, offset, n);
-            let t = a[j] as usize;
+            let t = aj as usize;
             let mut g: Vec<f64> = xy
                 .iter()
                 .map(|&u| if 1.0 + u > 0.0 { 1.0 } else { 0.0 })
@@ -306,13 +305,12 @@ impl Glrm {
             }
             offset += n;
         }
-        for j in self.ncats..self.ncol_a {
-            let js = j - self.ncats;
-            if a[j].is_nan() {
+        for (js, &aj) in a[self.ncats..].iter().enumerate() {
+            if aj.is_nan() {
                 continue;
             }
             let xy = self.xy_num(x, js + offset);
-            let g = 2.0 * (xy - (a[j] - self.norm_sub[js]) * self.norm_mul[js]);
+            let g = 2.0 * (xy - (aj - self.norm_sub[js]) * self.norm_mul[js]);
             for (k, gk) in grad.iter_mut().enumerate() {
                 *gk += g * self.archetypes[k][js + offset];
             }

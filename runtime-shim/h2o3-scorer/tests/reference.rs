@@ -2,13 +2,13 @@
 //!
 //! `testdata/h2o3` holds real MOJOs with 30 input rows each (missing cells, unseen
 //! levels) and the output of genmodel's `PredictCsv` for them, every double exact. Each
-//! supported model must reproduce it: labels identical, numbers within 1e-12 relative
-//! (genmodel's `NA` is our `NaN`). Unsupported models must be refused at load, naming
-//! their algorithm.
+//! model must reproduce it: labels identical, numbers within 1e-12 relative (genmodel's
+//! `NA` is our `NaN`).
 //!
 //! `tests/reference/` holds genmodel outputs for the conformance MOJOs (which stay in
 //! `../shared/conformance`, read through `CONFORMANCE_DIR`), made by
-//! `tests/reference/generate.sh`.
+//! `tests/reference/generate.py`. Variants the scorer does not handle, and malformed
+//! MOJOs, are built here by editing testdata MOJOs and must be refused at load.
 
 use std::path::{Path, PathBuf};
 
@@ -16,57 +16,49 @@ use h2o3_scorer::{CellError, H2oScorer, ScoreError};
 
 const TOLERANCE: f64 = 1e-12;
 
-#[derive(Debug, Clone, Copy)]
-enum Expect {
-    /// Scores equal genmodel's predictions file (`<name>.predictions.csv` unless given).
-    Match,
-    /// Refused at load with `ScoreError::Unsupported` whose message contains this text.
-    Refused(&'static str),
-}
-use Expect::*;
-
 /// Every MOJO in testdata/h2o3, by name.
-const TESTDATA: &[(&str, Expect)] = &[
-    ("gbm_binomial", Match),
-    ("gbm_binomial_numlabels", Match),
-    ("gbm_regression", Match),
-    ("gbm_multinomial", Match),
-    ("drf_binomial", Match),
-    ("drf_regression", Match),
-    ("drf_multinomial", Match),
-    ("glm_binomial", Match),
-    ("glm_regression", Match),
-    ("glm_multinomial", Match),
-    ("glm_poisson", Match),
-    ("glm_tweedie", Match),
-    ("isolation_forest", Match),
-    ("extended_isolation_forest", Match),
-    ("kmeans", Match),
-    ("deeplearning_binomial", Match),
-    ("deeplearning_regression", Match),
-    ("deeplearning_autoencoder", Match),
-    ("xgboost_binomial", Match),
-    ("xgboost_regression", Match),
-    ("stacked_ensemble_binomial", Match),
-    ("pca", Match),
-    ("glrm", Match),
-    ("word2vec", Match),
+const TESTDATA: &[&str] = &[
+    "gbm_binomial",
+    "gbm_binomial_numlabels",
+    "gbm_regression",
+    "gbm_multinomial",
+    "drf_binomial",
+    "drf_regression",
+    "drf_multinomial",
+    "glm_binomial",
+    "glm_regression",
+    "glm_multinomial",
+    "glm_poisson",
+    "glm_tweedie",
+    "isolation_forest",
+    "extended_isolation_forest",
+    "kmeans",
+    "deeplearning_binomial",
+    "deeplearning_regression",
+    "deeplearning_autoencoder",
+    "xgboost_binomial",
+    "xgboost_regression",
+    "stacked_ensemble_binomial",
+    "pca",
+    "glrm",
+    "word2vec",
 ];
 
 /// Conformance MOJOs (files under `$CONFORMANCE_DIR/h2o3`) with committed genmodel
 /// references in `tests/reference/<file stem>.{input,predictions}.csv`.
-const CONFORMANCE: &[(&str, Expect)] = &[
-    ("sw_binom_model_prostate.mojo", Match),
-    ("sw_gbm_cv.mojo", Match),
-    ("sw_multi_model_iris.mojo", Match),
-    ("sw_regre_model_prostate.mojo", Match),
-    ("sw_isolation_forest.mojo", Match),
-    ("sw_deep_learning_prostate.mojo", Match),
-    ("sw_deep_learning_airlines_categoricals.zip", Match),
-    ("sw_deep_learning_auto_encoder.mojo", Match),
-    ("sw_stacked_ensemble_prostate.mojo", Match),
-    ("sw_pca_prostate.mojo", Match),
-    ("sw_glrm.mojo", Match),
+const CONFORMANCE: &[&str] = &[
+    "sw_binom_model_prostate.mojo",
+    "sw_gbm_cv.mojo",
+    "sw_multi_model_iris.mojo",
+    "sw_regre_model_prostate.mojo",
+    "sw_isolation_forest.mojo",
+    "sw_deep_learning_prostate.mojo",
+    "sw_deep_learning_airlines_categoricals.zip",
+    "sw_deep_learning_auto_encoder.mojo",
+    "sw_stacked_ensemble_prostate.mojo",
+    "sw_pca_prostate.mojo",
+    "sw_glrm.mojo",
+    "sw_word2vec.mojo",
 ];
 
 fn testdata() -> PathBuf {
@@ -178,50 +170,23 @@ fn compare(scorer: &H2oScorer, input: &Path, predictions: &Path) -> Result<f64, 
     }
 }
 
-fn check(
-    name: &str,
-    mojo: &Path,
-    expect: Expect,
-    input: &Path,
-    predictions: &Path,
-) -> Result<String, String> {
-    match (H2oScorer::load(mojo), expect) {
-        (Ok(s), Match) => {
-            let worst = compare(&s, input, predictions)?;
-            let (algo, category) = s.describe();
-            Ok(format!(
-                "{name}: {algo}/{category} matches genmodel, max relative error {worst:e}"
-            ))
-        }
-        (
-            Err(ScoreError::Unsupported {
-                algo,
-                category,
-                reason,
-            }),
-            Refused(needle),
-        ) => {
-            let msg = format!("{algo} / {category}: {reason}");
-            if msg.contains(needle) {
-                Ok(format!("{name}: refused ({msg})"))
-            } else {
-                Err(format!("refusal {msg:?} does not mention {needle:?}"))
-            }
-        }
-        (Ok(s), Refused(_)) => Err(format!("loaded ({:?}) but should be refused", s.describe())),
-        (Err(e), _) => Err(format!("load failed: {e}")),
-    }
+fn check(name: &str, mojo: &Path, input: &Path, predictions: &Path) -> Result<String, String> {
+    let scorer = H2oScorer::load(mojo).map_err(|e| format!("load failed: {e}"))?;
+    let worst = compare(&scorer, input, predictions)?;
+    let (algo, category) = scorer.describe();
+    Ok(format!(
+        "{name}: {algo}/{category} matches genmodel, max relative error {worst:e}"
+    ))
 }
 
 #[test]
 fn testdata_models_match_genmodel() {
     let dir = testdata();
     let mut failures = Vec::new();
-    for &(name, expect) in TESTDATA {
+    for &name in TESTDATA {
         let r = check(
             name,
             &dir.join(format!("{name}.zip")),
-            expect,
             &dir.join(format!("{name}.input.csv")),
             &dir.join(format!("{name}.predictions.csv")),
         );
@@ -263,7 +228,7 @@ fn conformance_models_match_genmodel() {
     );
     let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
     let mut failures = Vec::new();
-    for &(file, expect) in CONFORMANCE {
+    for &file in CONFORMANCE {
         let name = Path::new(file)
             .file_stem()
             .and_then(|s| s.to_str())
@@ -271,7 +236,6 @@ fn conformance_models_match_genmodel() {
         let r = check(
             name,
             &dir.join(file),
-            expect,
             &refs.join(format!("{name}.input.csv")),
             &refs.join(format!("{name}.predictions.csv")),
         );
@@ -299,10 +263,7 @@ fn every_testdata_model_has_a_case() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     for n in &names {
-        assert!(
-            TESTDATA.iter().any(|(t, _)| t == n),
-            "no test case for testdata model {n}"
-        );
+        assert!(TESTDATA.contains(n), "no test case for testdata model {n}");
     }
     assert_eq!(names.len(), TESTDATA.len());
 }
@@ -358,6 +319,236 @@ fn cells_that_are_not_numbers_are_refused() {
     let mut row: Vec<Option<&str>> = vec![Some("NA"); names.len()];
     row[names.iter().position(|n| n == "color").unwrap()] = Some("no such level");
     assert_eq!(scorer.score(&row).unwrap().len(), 1);
+}
+
+/// A copy of a testdata MOJO with `model.ini` keys replaced (`Some`) or removed (`None`)
+/// and files replaced, written as a zip into `dir`.
+fn mutated(
+    dir: &Path,
+    base: &str,
+    ini: &[(&str, Option<&str>)],
+    files: &[(&str, &[u8])],
+) -> PathBuf {
+    use std::io::{Read, Write};
+    let mut src =
+        zip::ZipArchive::new(std::fs::File::open(testdata().join(base)).unwrap()).unwrap();
+    let out = dir.join(format!(
+        "{}-{}.zip",
+        base.trim_end_matches(".zip"),
+        dir.read_dir().unwrap().count()
+    ));
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&out).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    for i in 0..src.len() {
+        let mut f = src.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        if name == "model.ini" {
+            let text = String::from_utf8(data).unwrap();
+            let mut lines: Vec<String> = Vec::new();
+            for line in text.lines() {
+                let key = line.split(" = ").next().unwrap_or("");
+                match ini.iter().find(|(k, _)| *k == key) {
+                    Some((_, Some(v))) => lines.push(format!("{key} = {v}")),
+                    Some((_, None)) => {}
+                    None => lines.push(line.to_string()),
+                }
+            }
+            for (k, v) in ini {
+                if let Some(v) = v {
+                    if !text.lines().any(|l| l.split(" = ").next() == Some(*k)) {
+                        let at = lines.iter().position(|l| l.is_empty()).unwrap();
+                        lines.insert(at, format!("{k} = {v}"));
+                    }
+                }
+            }
+            data = (lines.join("\n") + "\n").into_bytes();
+        }
+        if let Some((_, replacement)) = files.iter().find(|(n, _)| *n == name) {
+            data = replacement.to_vec();
+        }
+        w.start_file(name, opts).unwrap();
+        w.write_all(&data).unwrap();
+    }
+    w.finish().unwrap();
+    out
+}
+
+#[test]
+fn unsupported_variants_are_refused_with_a_reason() {
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, Option<&'a str>)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "unknown algorithm",
+            "gbm_regression.zip",
+            vec![
+                ("algo", Some("coxph")),
+                ("algorithm", Some("CoxPH")),
+                ("category", Some("CoxPH")),
+            ],
+            "coxph",
+        ),
+        (
+            "GBM custom distribution",
+            "gbm_regression.zip",
+            vec![("distribution", Some("custom"))],
+            "custom",
+        ),
+        (
+            "GBM bernoulli on a regression",
+            "gbm_regression.zip",
+            vec![("distribution", Some("bernoulli"))],
+            "bernoulli",
+        ),
+        (
+            "one-hot explicit encoding",
+            "drf_binomial.zip",
+            vec![("_genmodel_encoding", Some("OneHotExplicit"))],
+            "OneHotExplicit",
+        ),
+        (
+            "preprocessors",
+            "gbm_binomial.zip",
+            vec![("preprocessors_count", Some("1"))],
+            "preprocessors",
+        ),
+        (
+            "GLM ordinal",
+            "glm_multinomial.zip",
+            vec![("family", Some("ordinal"))],
+            "ordinal",
+        ),
+        (
+            "GLM unknown link",
+            "glm_regression.zip",
+            vec![("link", Some("probit"))],
+            "probit",
+        ),
+        (
+            "DL maxout",
+            "deeplearning_regression.zip",
+            vec![("activation", Some("Maxout"))],
+            "Maxout",
+        ),
+        (
+            "DL modified huber",
+            "deeplearning_binomial.zip",
+            vec![("distribution", Some("modified_huber"))],
+            "modified_huber",
+        ),
+        (
+            "GLRM loss",
+            "glrm.zip",
+            vec![("regularizationX", Some("Simplex"))],
+            "Simplex",
+        ),
+        (
+            "stacked ensemble transform",
+            "stacked_ensemble_binomial.zip",
+            vec![("metalearner_transform", Some("Percentile"))],
+            "Percentile",
+        ),
+        (
+            "clustering GBM",
+            "gbm_regression.zip",
+            vec![("category", Some("Clustering"))],
+            "Clustering",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (label, base, ini, needle) in cases {
+        let path = mutated(dir.path(), base, &ini, &[]);
+        match H2oScorer::load(&path) {
+            Err(e @ ScoreError::Unsupported { .. }) => {
+                assert!(e.to_string().contains(needle), "{label}: {e}")
+            }
+            Err(e) => panic!("{label}: expected Unsupported, got {e}"),
+            Ok(s) => panic!("{label}: loaded as {:?}", s.describe()),
+        }
+    }
+}
+
+#[test]
+fn malformed_models_are_invalid() {
+    let truncated_tree: &[u8] = &[0x30, 0x00, 0x00, 0x03];
+    let xgb = std::fs::read(testdata().join("xgboost_regression.zip")).unwrap();
+    let booster = {
+        use std::io::Read;
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(xgb)).unwrap();
+        let mut b = Vec::new();
+        z.by_name("boosterBytes")
+            .unwrap()
+            .read_to_end(&mut b)
+            .unwrap();
+        b
+    };
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, Option<&'a str>)>,
+        Vec<(&'a str, &'a [u8])>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "truncated tree",
+            "gbm_binomial.zip",
+            vec![],
+            vec![("trees/t00_001.bin", truncated_tree)],
+            "t00_001.bin",
+        ),
+        (
+            "GBM without init_f",
+            "gbm_regression.zip",
+            vec![("init_f", None)],
+            vec![],
+            "init_f",
+        ),
+        (
+            "GLM beta too short",
+            "glm_regression.zip",
+            vec![("beta", Some("[1.0]"))],
+            vec![],
+            "beta",
+        ),
+        (
+            "DL weights missing",
+            "deeplearning_regression.zip",
+            vec![("weight_layer1", None)],
+            vec![],
+            "layer 1",
+        ),
+        (
+            "truncated booster",
+            "xgboost_regression.zip",
+            vec![],
+            vec![("boosterBytes", &booster[..booster.len() / 2])],
+            "boosterBytes",
+        ),
+        (
+            "k-means center too long",
+            "kmeans.zip",
+            vec![("center_0", Some("[1, 2, 3, 4, 5, 6]"))],
+            vec![],
+            "center_0",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (label, base, ini, files, needle) in cases {
+        let path = mutated(dir.path(), base, &ini, &files);
+        match H2oScorer::load(&path) {
+            Err(e @ ScoreError::Invalid { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(needle) && msg.contains(".zip"),
+                    "{label}: {msg}"
+                )
+            }
+            Err(e) => panic!("{label}: expected Invalid, got {e}"),
+            Ok(s) => panic!("{label}: loaded as {:?}", s.describe()),
+        }
+    }
 }
 
 #[test]

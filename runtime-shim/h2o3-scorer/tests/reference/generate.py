@@ -48,8 +48,48 @@ MODELS = [
     ("sw_stacked_ensemble_prostate", "sw_stacked_ensemble_prostate.mojo"),
     ("sw_pca_prostate", "sw_pca_prostate.mojo"),
     ("sw_glrm", "sw_glrm.mojo"),
+    ("sw_word2vec", "sw_word2vec.mojo"),
 ]
 N_ROWS = 60
+
+# Word2Vec MOJOs cannot be scored by PredictCsv ("Getting output column names for model
+# category 'WordEmbedding' is not supported"); this driver asks genmodel's
+# EasyPredictModelWrapper.predictWord2Vec for each word instead and prints hex floats.
+W2V_DRIVER = r"""
+import hex.genmodel.MojoModel;
+import hex.genmodel.easy.EasyPredictModelWrapper;
+import hex.genmodel.easy.RowData;
+import hex.genmodel.easy.prediction.Word2VecPrediction;
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.*;
+import java.util.*;
+
+public class Word2VecReference {
+  public static void main(String[] args) throws Exception {
+    MojoModel model = MojoModel.load(args[0]);
+    EasyPredictModelWrapper wrapper =
+        new EasyPredictModelWrapper(new EasyPredictModelWrapper.Config().setModel(model));
+    int size = ((hex.genmodel.algos.word2vec.WordEmbeddingModel) model).getVecSize();
+    String column = model.getNames()[0];
+    List<String> lines = Files.readAllLines(Paths.get(args[1]), StandardCharsets.UTF_8);
+    try (PrintWriter out = new PrintWriter(args[2], "UTF-8")) {
+      StringJoiner header = new StringJoiner(",");
+      for (int i = 1; i <= size; i++) header.add("C" + i);
+      out.println(header);
+      for (String word : lines.subList(1, lines.size())) {
+        RowData row = new RowData();
+        if (!word.isEmpty()) row.put(column, word);
+        Word2VecPrediction p = wrapper.predictWord2Vec(row);
+        float[] v = p.wordEmbeddings == null ? null : p.wordEmbeddings.get(column);
+        StringJoiner cells = new StringJoiner(",");
+        for (int i = 0; i < size; i++) cells.add(v == null ? "NA" : Double.toHexString(v[i]));
+        out.println(cells);
+      }
+    }
+  }
+}
+"""
 
 
 def read_ini(zpath):
@@ -176,6 +216,35 @@ def rows_for(rng, inputs, domains, thr, scale):
     return rows
 
 
+def word2vec_reference(jar, zpath, name, seed):
+    """Input words (vocabulary, unknown and missing) and genmodel's vectors for them."""
+    with zipfile.ZipFile(zpath) as z:
+        vocab = [w.strip() for w in z.read("vocabulary").decode("utf-8").splitlines()]
+        info, columns, _ = read_ini(zpath)
+    rng = random.Random(20240 + seed)
+    words = [""] + [rng.choice(vocab + ["unknown_word", ""]) for _ in range(N_ROWS - 1)]
+    in_path = os.path.join(HERE, name + ".input.csv")
+    with open(in_path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
+        for word in words:
+            w.writerow([word])
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "Word2VecReference.java")
+        with open(src, "w") as f:
+            f.write(W2V_DRIVER)
+        subprocess.run(["javac", "-cp", jar, "-d", tmp, src], check=True)
+        plain = os.path.join(tmp, "words.txt")
+        with open(plain, "w") as f:
+            f.write("\n".join([columns[0]] + words) + "\n")
+        out = os.path.join(tmp, "out.csv")
+        subprocess.run(["java", "-cp", jar + os.pathsep + tmp, "Word2VecReference", zpath, plain, out],
+                       check=True)
+        with open(out, newline="") as f:
+            pred = list(csv.reader(f))
+    return pred
+
+
 def hex_to_repr(s):
     """Java hex floats (``0x1.8p1``) to shortest decimal; labels and NA stay as written."""
     if "0x" in s:
@@ -191,6 +260,15 @@ def main():
     for seed, (name, fname) in enumerate(MODELS):
         zpath = os.path.join(args.conformance, "h2o3", fname)
         info, columns, domains = read_ini(zpath)
+        if info.get("category") == "WordEmbedding":
+            pred = word2vec_reference(args.jar, zpath, name, seed)
+            with open(os.path.join(HERE, name + ".predictions.csv"), "w", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(pred[0])
+                for row in pred[1:]:
+                    w.writerow([hex_to_repr(c) for c in row])
+            print("%s: %d rows, %d outputs (word2vec driver)" % (name, len(pred) - 1, len(pred[0])))
+            continue
         supervised = info.get("supervised") == "true"
         inputs = columns[:-1] if supervised else columns
         rng = random.Random(20240 + seed)
