@@ -44,25 +44,35 @@ impl Staging {
             }
         }
         let mut others = Vec::new();
+        let mut stale = false;
         for entry in std::fs::read_dir(target).map_err(|e| Error::io("list", target, e))? {
             let entry = entry.map_err(|e| Error::io("list", target, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(STAGING_PREFIX) {
                 tracing::info!(path = %entry.path().display(), "removing stale staging directory left by an interrupted run");
                 remove_any(&entry.path())?;
+                stale = true;
             } else {
                 others.push(name);
             }
         }
         if !others.is_empty() {
             others.sort();
-            if !overwrite {
+            // A staging directory lives until `model.json` is in place, and a run only
+            // starts on an empty (or emptied) target: files next to a stale staging
+            // directory and no `model.json` are what a run killed while publishing moved in.
+            let interrupted = stale && !others.iter().any(|n| n == MANIFEST_NAME);
+            if !overwrite && !interrupted {
                 return Err(Error::TargetNotEmpty {
                     path: target.to_path_buf(),
                     first: others[0].clone(),
                 });
             }
-            tracing::info!(target = %target.display(), entries = others.len(), "--overwrite: emptying target");
+            if interrupted {
+                tracing::info!(target = %target.display(), entries = others.len(), "removing the files of a run interrupted while publishing");
+            } else {
+                tracing::info!(target = %target.display(), entries = others.len(), "--overwrite: emptying target");
+            }
             if others.iter().any(|n| n == MANIFEST_NAME) {
                 let m = target.join(MANIFEST_NAME);
                 std::fs::remove_file(&m).map_err(|e| Error::io("remove", &m, e))?;

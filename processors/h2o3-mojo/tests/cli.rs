@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// SIGKILL, full-disk and read-only-target tests of the binary.
+mod crash;
+
 const BIN: &str = env!("CARGO_BIN_EXE_h2o3-mojo-processor");
 
 fn repo() -> PathBuf {
