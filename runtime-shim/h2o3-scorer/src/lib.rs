@@ -3,26 +3,40 @@
 //!
 //! [`H2oScorer::load`] reads a MOJO through `h2o3_mojo::read_mojo` (the processor's own
 //! validated reader), decodes every parameter once (trees into flat node arrays, GLM
-//! coefficients, ...) and refuses with [`ScoreError::Unsupported`] whatever it cannot
-//! score exactly as genmodel does. [`H2oScorer::score`] then turns one row of request
-//! cells into the output cells; it is `Send + Sync` and allocates only the row and
-//! prediction buffers.
+//! coefficients, network weights, the XGBoost booster, ...) and refuses with
+//! [`ScoreError::Unsupported`] whatever it cannot score exactly as genmodel does.
+//! [`H2oScorer::score`] turns one row of request cells into the output cells; the scorer
+//! is `Send + Sync` and allocates only small per-row buffers.
 //!
-//! Every supported algorithm mirrors genmodel's Java step by step (the same operations in
-//! the same order, Java's `Math.max`/`Math.min` and `java.util.Random` where they matter),
-//! and is checked against genmodel's own output on the MOJOs in `testdata/h2o3`
-//! (`tests/reference.rs`).
+//! Every supported algorithm mirrors genmodel's Java (h2o-genmodel 3.46) step by step: the
+//! same operations in the same order, `f32` where genmodel uses `float`, Java's
+//! `Math.max`/`Math.min` and `java.util.Random` where they matter. `tests/reference.rs`
+//! checks each against genmodel's own output on `testdata/h2o3`, on the conformance
+//! MOJOs (h2o 3.10–3.36) and on extra variants made by `tests/reference/*.py`.
 //!
-//! | algo | categories | notes |
+//! | algo | categories | what is covered |
 //! |---|---|---|
-//! | `gbm` | Binomial, Multinomial, Regression | every distribution and link of genmodel (bernoulli, quasibinomial, modified_huber, multinomial, gaussian, poisson, gamma, tweedie, laplace, quantile, huber, ...), `init_f`, offset column, `balance_classes` correction; tree formats of `mojo_version` 1.00, 1.10 and 1.20+ |
+//! | `gbm` | Binomial, Multinomial, Regression | all genmodel distributions (bernoulli, quasibinomial, modified_huber, multinomial, gaussian, poisson, gamma, tweedie, laplace, quantile, huber, ...) with their `link_function` (or the default link of old MOJOs), `init_f`, offset column, `balance_classes`; tree formats of `mojo_version` 1.00, 1.10 and 1.20+ |
 //! | `drf` | Binomial (incl. `binomial_double_trees`), Multinomial, Regression | as GBM |
-//! | `glm` | Binomial, Multinomial, Regression | families/links identity, logit, log, inverse, tweedie (link power); `use_all_factor_levels`, mean imputation, offset (not for multinomial, as in genmodel) |
+//! | `glm` | Binomial, Multinomial, Regression | links identity, logit, log, inverse, tweedie (link power); `use_all_factor_levels`, mean imputation, offset (not for multinomial, as in genmodel) |
+//! | `deeplearning` | Binomial, Multinomial, Regression, AutoEncoder | Tanh, Rectifier, ExpRectifier and their dropout variants; genmodel's 8-way dot product |
+//! | `xgboost` | Binomial, Multinomial, Regression | legacy binary booster (`gbtree`, `dart`), objectives binary/reg logistic, multi:softprob, reg linear/squarederror, gamma, tweedie, count:poisson; H2O's one-hot layout, `sparse`, offset |
+//! | `stackedensemble` | Binomial, Multinomial, Regression | any supported base models and metalearner, `metalearner_transform` NONE/Logit |
+//! | `isolationforest` | AnomalyDetection | incl. `output_anomaly_flag` |
+//! | `extendedisolationforest` | AnomalyDetection | |
+//! | `kmeans` | Clustering | with and without standardization |
+//! | `pca` | DimReduction | |
+//! | `glrm` | DimReduction (the X factor) | losses Quadratic/Categorical, regularizers None/Quadratic/L2/L1; genmodel seeds row *n* with `seed + n`, and so does this scorer (a row's result depends on how many rows the loaded model scored before) |
+//! | `word2vec` | WordEmbedding | the vector of the input word |
 //!
-//! Refused at load, with the reason: every other algorithm and category, GLM ordinal,
-//! GBM `custom` distributions, categorical encodings other than AUTO/Enum (the row would
-//! need genmodel's expansion), and MOJOs with preprocessors.
+//! Refused at load, with the reason: every other algorithm (CoxPH, GAM, RuleFit, uplift,
+//! target encoding, ...) and category, GLM ordinal, GBM `custom` distributions,
+//! categorical encodings other than AUTO/Enum (the row would need genmodel's expansion),
+//! MOJOs with preprocessors, Maxout networks, `gblinear` and JSON/UBJSON XGBoost
+//! boosters, and the GLRM losses and regularizers not listed.
 //!
+//! Input cells follow `PredictCsv`: `None`, `""`, `"NA"`, `"N/A"` and `"-"` are missing;
+//! numbers are parsed like `Double.parseDouble`; an unknown categorical level is missing.
 //! Output cells: class labels as the response domain spells them; numbers as Rust's
 //! shortest round-trip `Display` of the `f64` genmodel computes (`0.25`, `3`, `NaN`,
 //! `inf`). Where genmodel writes `NA`, or cannot score a row at all (a GLM trained with
