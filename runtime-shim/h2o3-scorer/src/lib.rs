@@ -242,6 +242,10 @@ impl H2oScorer {
     }
 
     /// Scores one row; `row[i]` is the raw cell of input `i` (`None` = missing).
+    ///
+    /// Numeric inputs accept numbers and the missing spellings of the module docs; any
+    /// other text is a [`CellError`]. Categorical inputs map an unknown level to missing.
+    /// Cells past the end of `row` count as missing and extra cells are ignored.
     pub fn score(&self, row: &[Option<&str>]) -> Result<Vec<String>, CellError> {
         let mut raw = vec![f64::NAN; self.n_features];
         let offset = input::encode(&self.inputs, row, &mut raw)?;

@@ -377,6 +377,43 @@ mod tests {
         assert_eq!(single.score(&[0.0], &[-1], TreeVersion::V2), 0.25);
     }
 
+    /// A level-set split in the 1.00/1.10 layout (`bitoff u16`, `nbytes u16`), levels
+    /// 2..10 covered, level 3 in the set; both children leaves.
+    fn old_layout_set_tree() -> Vec<u8> {
+        let mut b = vec![0x30 | 0x0C | 0x40];
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.push(3); // NA right
+        b.extend_from_slice(&2u16.to_le_bytes()); // bitoff
+        b.extend_from_slice(&1u16.to_le_bytes()); // one byte of bits
+        b.push(0b0000_0010); // level 2 + 1 = 3
+        b.extend_from_slice(&1f32.to_le_bytes());
+        b.extend_from_slice(&2f32.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn old_versions_treat_levels_outside_the_set_differently() {
+        let bytes = old_layout_set_tree();
+        let cats = [8];
+        let cases = [
+            // (version, level, expected leaf)
+            (TreeVersion::V0, 3.0, 2.0),
+            (TreeVersion::V0, 4.0, 1.0),
+            (TreeVersion::V0, 1.0, 1.0), // below the set: left in 1.00
+            (TreeVersion::V1, 1.0, 2.0), // ... but the NA direction (right) from 1.10 on
+            (TreeVersion::V1, 3.0, 2.0),
+            (TreeVersion::V0, f64::NAN, 2.0),
+        ];
+        for (version, level, want) in cases {
+            let t = Tree::decode(&bytes, version, 1).unwrap();
+            assert_eq!(
+                t.score(&[level], &cats, version),
+                want,
+                "{version:?} level {level}"
+            );
+        }
+    }
+
     #[test]
     fn rejects_malformed_trees() {
         let mut bad_col = small_tree();
