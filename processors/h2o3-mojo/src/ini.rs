@@ -133,6 +133,9 @@ impl ModelIni {
                 Section::Other => {}
             }
         }
+        // `n_columns` without a `[columns]` section (a misspelled header) is as wrong as
+        // a section with too few names.
+        let n_columns = n_columns.or_else(|| ini.get_usize("n_columns"));
         if let Some(n) = n_columns {
             if ini.columns.len() != n {
                 return Err(IniError {
@@ -253,6 +256,11 @@ mod tests {
                 "[domains]",
             ),
             ("no section", "key = value\n", "before any section"),
+            (
+                "no [columns] section",
+                "[info]\nn_columns = 3\n[bolumns]\na\nb\ny\n",
+                "n_columns = 3 but [columns] lists 0 names",
+            ),
             ("info without =", "[info]\njunk\n", "key = value"),
         ];
         for (label, text, needle) in cases {

@@ -353,7 +353,10 @@ impl Mojo {
 
     /// Number of input columns: every column but the response.
     pub fn n_inputs(&self) -> usize {
-        self.ini.columns.len() - usize::from(self.supervised())
+        self.ini
+            .columns
+            .len()
+            .saturating_sub(usize::from(self.supervised()))
     }
 
     /// Column types from `modelDetails.json` (`Numeric`, `Enum`, `Time`, ...), by name.
