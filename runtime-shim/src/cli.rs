@@ -10,6 +10,7 @@ use std::time::Duration;
 use artifact_core::cli::{init_logging, parse_size, report, LogArgs};
 use clap::{Args, Parser, Subcommand};
 
+use crate::backend::BackendConfig;
 use crate::batch::BatchOptions;
 use crate::error::{ShimError, EXIT_CODES_HELP};
 use crate::server::ServeConfig;
@@ -21,9 +22,62 @@ pub struct ModelArgs {
     #[arg(long, env = "MODEL_PATH")]
     pub model_path: Option<PathBuf>,
     /// Model types this runtime serves, comma-separated; default: every backend of this
-    /// build (h2o3_mojo). A directory of another type is refused (exit code 5).
+    /// build (h2o3_mojo, mlflow_pyfunc, dai_mojo_pipeline). A directory of another type is
+    /// refused (exit code 5).
     #[arg(long, env = "MODEL_TYPES", value_delimiter = ',')]
     pub model_types: Vec<String>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Settings of the backends that run a child process (mlflow_pyfunc, dai_mojo_pipeline).
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// mlflow_pyfunc: the MLflow scoring server's command line; {model} is the model
+    /// folder, {host} and {port} the loopback address the shim chooses. The command's
+    /// folder is put first on the child's PATH (a venv's bin/, where uvicorn is).
+    #[arg(long, env = "MLFLOW_SERVE_COMMAND", default_value = crate::backend::mlflow::DEFAULT_SERVE_COMMAND)]
+    pub mlflow_serve_command: String,
+    /// mlflow_pyfunc: the Python whose version is compared with the model's (default: the
+    /// python beside the serve command, else python3 from PATH).
+    #[arg(long, env = "MLFLOW_PYTHON")]
+    pub mlflow_python: Option<PathBuf>,
+    /// mlflow_pyfunc: refuse to start (exit code 6) when the model's Python major.minor
+    /// differs from the runtime's, instead of warning.
+    #[arg(long, env = "MLFLOW_REQUIRE_PYTHON_MATCH")]
+    pub mlflow_require_python_match: bool,
+    /// dai_mojo_pipeline: the external MOJO2 scorer's command line (it must serve the
+    /// MLOps scoring API); {pipeline} is pipeline.mojo, {model_dir} its folder, {host} and
+    /// {port} the loopback address the shim chooses. Without it a pipeline is refused.
+    #[arg(long, env = "DAI_SCORER_COMMAND")]
+    pub dai_scorer_command: Option<String>,
+    /// dai_mojo_pipeline: the scorer's route that answers 2xx once it can score.
+    #[arg(long, env = "DAI_SCORER_HEALTH_PATH", default_value = "/model/id")]
+    pub dai_scorer_health_path: String,
+    /// Seconds a child may take to answer its health route at start (and restart).
+    #[arg(long, env = "CHILD_START_TIMEOUT_SECS", default_value_t = 300.0)]
+    pub child_start_timeout_secs: f64,
+    /// Seconds a child gets to exit after SIGTERM before SIGKILL.
+    #[arg(long, env = "CHILD_STOP_GRACE_SECS", default_value_t = 5.0)]
+    pub child_stop_grace_secs: f64,
+}
+
+impl BackendArgs {
+    /// The backends' settings, checked.
+    pub fn config(&self) -> Result<BackendConfig, ShimError> {
+        Ok(BackendConfig {
+            mlflow_serve_command: self.mlflow_serve_command.clone(),
+            mlflow_python: self.mlflow_python.clone(),
+            mlflow_require_python_match: self.mlflow_require_python_match,
+            dai_scorer_command: self.dai_scorer_command.clone(),
+            dai_scorer_health_path: self.dai_scorer_health_path.clone(),
+            child_start_timeout: seconds(
+                "--child-start-timeout-secs",
+                self.child_start_timeout_secs,
+            )?,
+            child_stop_grace: seconds("--child-stop-grace-secs", self.child_stop_grace_secs)?,
+        })
+    }
 }
 
 /// Flags of the server.
@@ -104,7 +158,10 @@ pub struct Cli {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log.log_format);
-    match run(cli.command.unwrap_or(Command::Serve(cli.serve))) {
+    let result = run(cli.command.unwrap_or(Command::Serve(cli.serve)));
+    // Children are stopped in order on every normal path; this catches the others.
+    crate::backend::proxy::kill_all();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e, cli.log.log_format);
@@ -144,6 +201,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(usize::MAX),
                 request_timeout: seconds("--request-timeout-secs", a.request_timeout_secs)?,
                 shutdown_grace: seconds("--shutdown-grace-secs", a.shutdown_grace_secs)?,
+                backend: a.model.backend.config()?,
             };
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = a.worker_threads.filter(|n| *n > 0) {
@@ -158,20 +216,33 @@ pub fn run(command: Command) -> Result<(), ShimError> {
         Command::Score(a) => {
             let served = crate::model::served_backends(&a.model.model_types)?;
             let dir = model_path(&a.model)?;
-            let model = crate::model::load(&dir, &served, None)?;
+            let backend = a.model.backend.config()?;
             let opts = BatchOptions {
                 input: a.input,
                 output: a.output,
                 include_fields: a.include_fields,
                 id_field: a.id_field,
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
+            // Two threads: a proxy backend's child is watched while the model loads.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()
                 .map_err(|e| ShimError::io("start", "the async runtime", e))?;
-            let rows = rt.block_on(crate::batch::run(&model, &opts))?;
-            tracing::info!(rows, input = %opts.input.display(), "scored");
-            Ok(())
+            rt.block_on(async move {
+                let model = tokio::task::spawn_blocking(move || {
+                    crate::model::load(&dir, &served, None, &backend)
+                })
+                .await
+                .map_err(|e| {
+                    ShimError::io("load model", "the model", std::io::Error::other(e))
+                })??;
+                let scored = crate::batch::run(&model, &opts).await;
+                model.backend.shutdown().await;
+                let rows = scored?;
+                tracing::info!(rows, input = %opts.input.display(), "scored");
+                Ok(())
+            })
         }
     }
 }

@@ -13,11 +13,11 @@ use artifact_core::{Classify, ErrorClass};
 /// Exit codes, as printed by `--help` and documented in `runtime-shim/README.md`.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0  clean shutdown (SIGTERM or SIGINT), or the batch command scored every row
-  2  usage or configuration error (bad flags, no MODEL_PATH, a model path that does not exist, an unknown type in MODEL_TYPES, a missing input file)
+  2  usage or configuration error (bad flags, no MODEL_PATH, a model path that does not exist, an unknown type in MODEL_TYPES, a missing input file, no or a bad DAI_SCORER_COMMAND/MLFLOW_SERVE_COMMAND for the model's type)
   3  the model directory is invalid (no model.json, unreadable manifest, unsupported contract version, or a file that fails verify)
   4  I/O or environment error (port in use, unreadable or unwritable file)
   5  the model type is not served by this runtime (MODEL_TYPES)
-  6  the backend could not load the model (e.g. an unsupported algorithm)
+  6  the backend could not load the model (e.g. an unsupported algorithm, a scoring child that fails to start, a Python mismatch refused)
   7  batch command: the input CSV is invalid or a row was refused by the request checks";
 
 /// Errors that stop the shim.
@@ -38,6 +38,8 @@ pub enum ShimError {
         served: String,
         needs: String,
     },
+    #[error("the {model_type} backend cannot start: {detail}")]
+    BackendConfig { model_type: String, detail: String },
     #[error("{path}: the {model_type} backend could not load {payload}: {detail}")]
     BackendLoad {
         path: PathBuf,
@@ -71,7 +73,8 @@ impl ShimError {
             ShimError::Core(e) => e.class().exit_code(),
             ShimError::Usage(_)
             | ShimError::ModelPathMissing { .. }
-            | ShimError::UnknownModelType { .. } => 2,
+            | ShimError::UnknownModelType { .. }
+            | ShimError::BackendConfig { .. } => 2,
             ShimError::Bind { .. } | ShimError::Io { .. } => 4,
             ShimError::ModelTypeNotServed { .. } => 5,
             ShimError::BackendLoad { .. } => 6,

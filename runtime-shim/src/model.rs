@@ -13,7 +13,7 @@ use artifact_core::Manifest;
 use axum::body::Bytes;
 
 use crate::api::{ModelInfo, RequestRules, SampleRequest};
-use crate::backend::{runtime_needed, Backend, BackendKind, BACKENDS};
+use crate::backend::{runtime_needed, Backend, BackendConfig, BackendKind, BACKENDS};
 use crate::error::ShimError;
 
 /// A verified, loaded model and its precomputed answers.
@@ -75,16 +75,21 @@ fn available() -> String {
 }
 
 /// The cheap start-up checks, done before the port is bound: `dir` exists, its
-/// `model.json` parses with the supported contract version, and its model type is served.
-/// Returns the backend that will load it.
-pub fn precheck(dir: &Path, served: &[BackendKind]) -> Result<BackendKind, ShimError> {
+/// `model.json` parses with the supported contract version, its model type is served,
+/// and that backend's settings are usable (a proxy backend's command). Returns the
+/// backend that will load it.
+pub fn precheck(
+    dir: &Path,
+    served: &[BackendKind],
+    cfg: &BackendConfig,
+) -> Result<BackendKind, ShimError> {
     if std::fs::symlink_metadata(dir).is_err() {
         return Err(ShimError::ModelPathMissing {
             path: dir.to_path_buf(),
         });
     }
     let manifest = Manifest::read(dir)?;
-    served
+    let kind = served
         .iter()
         .find(|b| b.model_type == manifest.model_type)
         .copied()
@@ -97,7 +102,12 @@ pub fn precheck(dir: &Path, served: &[BackendKind]) -> Result<BackendKind, ShimE
                 .collect::<Vec<_>>()
                 .join(", "),
             needs: runtime_needed(&manifest.model_type),
-        })
+        })?;
+    (kind.check)(cfg).map_err(|detail| ShimError::BackendConfig {
+        model_type: manifest.model_type.clone(),
+        detail,
+    })?;
+    Ok(kind)
 }
 
 /// Runs every start-up check on `dir` ([`precheck`], then `verify`) and loads its backend.
@@ -105,9 +115,10 @@ pub fn load(
     dir: &Path,
     served: &[BackendKind],
     model_id: Option<&str>,
+    cfg: &BackendConfig,
 ) -> Result<LoadedModel, ShimError> {
     let start = Instant::now();
-    let kind = precheck(dir, served)?;
+    let kind = precheck(dir, served, cfg)?;
     let manifest = artifact_core::verify(dir)?;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     tracing::info!(
@@ -117,7 +128,7 @@ pub fn load(
         model_type = %manifest.model_type,
         "verified model directory"
     );
-    let backend = (kind.load)(dir, &manifest).map_err(|detail| ShimError::BackendLoad {
+    let backend = (kind.load)(dir, &manifest, cfg).map_err(|detail| ShimError::BackendLoad {
         path: dir.to_path_buf(),
         model_type: manifest.model_type.clone(),
         payload: manifest.payload.clone(),
@@ -163,18 +174,27 @@ mod tests {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         type Want = Result<Vec<&'static str>, &'static str>;
         let cases: &[(&str, Vec<String>, Want)] = &[
-            ("unset", v(&[]), Ok(vec!["h2o3_mojo"])),
-            ("empty variable", v(&[""]), Ok(vec!["h2o3_mojo"])),
+            (
+                "unset",
+                v(&[]),
+                Ok(vec!["h2o3_mojo", "mlflow_pyfunc", "dai_mojo_pipeline"]),
+            ),
+            (
+                "empty variable",
+                v(&[""]),
+                Ok(vec!["h2o3_mojo", "mlflow_pyfunc", "dai_mojo_pipeline"]),
+            ),
+            (
+                "a proxy type",
+                v(&["mlflow_pyfunc"]),
+                Ok(vec!["mlflow_pyfunc"]),
+            ),
             (
                 "named, with spaces",
                 v(&[" h2o3_mojo "]),
                 Ok(vec!["h2o3_mojo"]),
             ),
-            (
-                "no backend",
-                v(&["h2o3_mojo", "mlflow_pyfunc"]),
-                Err("\"mlflow_pyfunc\""),
-            ),
+            ("no backend", v(&["h2o3_mojo", "onnx"]), Err("\"onnx\"")),
         ];
         for (name, given, want) in cases {
             match (served_backends(given), want) {

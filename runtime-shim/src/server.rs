@@ -3,8 +3,8 @@
 //!
 //! The port is bound before the model is loaded, so that liveness probes (`/healthz`) pass
 //! while a large model is verified; `/readyz` and the `/model/*` routes wait for the
-//! loaded model. SIGTERM or SIGINT stops accepting connections and lets in-flight requests
-//! finish within a grace period.
+//! loaded model. SIGTERM or SIGINT stops accepting connections, lets in-flight requests
+//! finish within a grace period, then stops the backend's child process (if it has one).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::{json_bytes, json_response, parse_request, ApiError};
-use crate::backend::BackendKind;
+use crate::backend::{BackendConfig, BackendKind};
 use crate::error::ShimError;
 use crate::model::LoadedModel;
 
@@ -36,6 +36,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub backend: BackendConfig,
 }
 
 /// Shared state of the handlers: the model once it is loaded.
@@ -217,7 +218,7 @@ impl Signals {
 /// Binds, loads the model, serves until SIGTERM/SIGINT, then drains.
 pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let mut signals = Signals::install()?;
-    crate::model::precheck(&cfg.model_path, &cfg.served)?;
+    crate::model::precheck(&cfg.model_path, &cfg.served, &cfg.backend)?;
     let addr = SocketAddr::new(cfg.host, cfg.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -241,12 +242,16 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let dir = cfg.model_path.clone();
     let served = cfg.served.clone();
     let model_id = cfg.model_id.clone();
-    let loading =
-        tokio::task::spawn_blocking(move || crate::model::load(&dir, &served, model_id.as_deref()));
+    let backend = cfg.backend.clone();
+    let loading = tokio::task::spawn_blocking(move || {
+        crate::model::load(&dir, &served, model_id.as_deref(), &backend)
+    });
     let loaded = tokio::select! {
         r = loading => r.map_err(|e| ShimError::io("load model", &cfg.model_path, std::io::Error::other(e)))?,
         sig = signals.recv() => {
             tracing::info!("received {sig} while loading the model; exiting");
+            // A child that is still starting is not waited for.
+            crate::backend::proxy::kill_all();
             return Ok(());
         }
     };
@@ -257,12 +262,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
             return Err(e);
         }
     };
-    let _ = state.model.set(Arc::new(model));
+    let model = Arc::new(model);
+    let _ = state.model.set(Arc::clone(&model));
     tracing::info!("ready");
 
     tokio::select! {
         sig = signals.recv() => tracing::info!("received {sig}: shutting down"),
         r = &mut server => {
+            model.backend.shutdown().await;
             return Err(ShimError::io("serve", bound.to_string(), match r {
                 Ok(Ok(())) => std::io::Error::other("the server stopped unexpectedly"),
                 Ok(Err(e)) => e,
@@ -278,6 +285,8 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
             "connections still open after the grace period; exiting anyway"
         ),
     }
+    // In-flight requests have had their chance; now the backend's child (if any) goes.
+    model.backend.shutdown().await;
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! testdata MOJOs (through the h2o3-mojo processor library), calls every endpoint over
 //! HTTP on 127.0.0.1, and compares the scores with H2O's own predictions saved beside
 //! each MOJO. Also: the batch command, the start-up refusals and their exit codes, and
-//! malformed requests.
+//! malformed requests. The proxy backends have their own modules: [`dai`] (an external
+//! scorer that is this shim serving an H2O-3 model) and [`mlflow`] (the real MLflow
+//! scoring server, when `MLFLOW_VENV` names a venv).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,11 @@ use std::time::{Duration, Instant};
 
 use artifact_core::{Context, ReadOptions};
 use serde_json::{json, Value};
+
+#[path = "cli/dai.rs"]
+mod dai;
+#[path = "cli/mlflow.rs"]
+mod mlflow;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
 /// Variables the shim reads; removed so that the caller's environment cannot leak in.
@@ -29,6 +36,15 @@ const SHIM_VARS: &[&str] = &[
     "WORKER_THREADS",
     "LOG_FORMAT",
     "RUST_LOG",
+    "MLFLOW_SERVE_COMMAND",
+    "MLFLOW_PYTHON",
+    "MLFLOW_REQUIRE_PYTHON_MATCH",
+    "DAI_SCORER_COMMAND",
+    "DAI_SCORER_HEALTH_PATH",
+    "CHILD_START_TIMEOUT_SECS",
+    "CHILD_STOP_GRACE_SECS",
+    "DRIVERLESS_AI_LICENSE_FILE",
+    "DRIVERLESS_AI_LICENSE_KEY",
 ];
 const STARTUP: Duration = Duration::from_secs(60);
 
@@ -294,9 +310,67 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so that a shim with a child process stops it; SIGKILL if it hangs.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            if wait_for(&mut self.child, Duration::from_secs(15)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
+    }
+}
+
+/// The pids of the children the shim started under `name` (its `starting the <name>`
+/// log lines), in order.
+fn child_pids(log: &str, name: &str) -> Vec<u32> {
+    log.lines()
+        .filter(|l| l.contains(&format!("starting the {name} ")))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("pid="))
+                .and_then(|p| p.parse().ok())
+        })
+        .collect()
+}
+
+/// Whether a process with this pid exists (and is not a zombie of ours).
+fn alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Sends `signal` (`-KILL`, `-TERM`) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    let s = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(s.success(), "kill {signal} {pid}");
+}
+
+/// Polls `/readyz` until it answers `status`; returns how long that took.
+fn wait_ready(server: &Server, status: u16, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = server.try_get("/readyz") {
+            if r.status == status {
+                return start.elapsed();
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "/readyz did not answer {status} within {limit:?}; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -702,7 +776,7 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
         }, 3, &["contract version 2 is not supported"]),
         ("wrong model type", "gbm_binomial", |d| {
             edit_manifest(d, |v| v["model_type"] = json!("dai_mojo_pipeline"));
-            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MODEL_TYPES", "h2o3_mojo".into())]
         }, 5, &["model type \"dai_mojo_pipeline\" is not served by this runtime (it serves: h2o3_mojo)",
                 "needs a Driverless AI MOJO pipeline runtime"]),
         ("no MODEL_PATH", "gbm_binomial", |_| vec![], 2, &["no model: pass --model-path DIR or set MODEL_PATH"]),
@@ -710,8 +784,22 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
             vec![("MODEL_PATH", d.join("nowhere").to_str().unwrap().into())]
         }, 2, &["does not exist"]),
         ("a model type without backend in MODEL_TYPES", "gbm_binomial", |d| {
-            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MODEL_TYPES", "h2o3_mojo,mlflow_pyfunc".into())]
-        }, 2, &["names \"mlflow_pyfunc\", which this build has no backend for (it has: h2o3_mojo)"]),
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MODEL_TYPES", "h2o3_mojo,onnx".into())]
+        }, 2, &["names \"onnx\", which this build has no backend for (it has: h2o3_mojo, mlflow_pyfunc, dai_mojo_pipeline)"]),
+        ("a DAI pipeline without a scorer", "gbm_binomial", |d| {
+            edit_manifest(d, |v| v["model_type"] = json!("dai_mojo_pipeline"));
+            vec![("MODEL_PATH", d.to_str().unwrap().into())]
+        }, 2, &["the dai_mojo_pipeline backend cannot start: no DAI scorer is configured",
+                "install a scorer that serves the MLOps scoring API", "mojo2-runtime.jar",
+                "DAI_SCORER_COMMAND", "DRIVERLESS_AI_LICENSE_FILE"]),
+        ("a DAI scorer command without {port}", "gbm_binomial", |d| {
+            edit_manifest(d, |v| v["model_type"] = json!("dai_mojo_pipeline"));
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("DAI_SCORER_COMMAND", "java -jar s.jar".into())]
+        }, 2, &["DAI_SCORER_COMMAND \"java -jar s.jar\" has no {port}"]),
+        ("an MLflow serve command without {port}", "gbm_binomial", |d| {
+            edit_manifest(d, |v| v["model_type"] = json!("mlflow_pyfunc"));
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MLFLOW_SERVE_COMMAND", "mlflow models serve -m {model}".into())]
+        }, 2, &["the mlflow_pyfunc backend cannot start: MLFLOW_SERVE_COMMAND \"mlflow models serve -m {model}\" has no {port}"]),
         ("bad port", "gbm_binomial", |d| {
             vec![("MODEL_PATH", d.to_str().unwrap().into()), ("PORT", "http".into())]
         }, 2, &["invalid value 'http'"]),

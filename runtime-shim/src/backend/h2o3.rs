@@ -12,7 +12,7 @@ use artifact_core::Manifest;
 use axum::http::StatusCode;
 use h2o3_scorer::H2oScorer;
 
-use super::{Backend, BoxFuture};
+use super::{Backend, BackendConfig, BoxFuture};
 use crate::api::{ApiError, Frame};
 
 /// The model type this backend serves.
@@ -32,7 +32,11 @@ pub struct H2o3Backend {
 }
 
 /// Loads `dir/<payload>` and checks that the scorer agrees with the manifest's schema.
-pub fn load(dir: &Path, manifest: &Manifest) -> Result<Box<dyn Backend>, String> {
+pub fn load(
+    dir: &Path,
+    manifest: &Manifest,
+    _: &BackendConfig,
+) -> Result<Box<dyn Backend>, String> {
     let scorer = H2oScorer::load(&dir.join(&manifest.payload)).map_err(|e| e.to_string())?;
     let order = scorer
         .input_names()

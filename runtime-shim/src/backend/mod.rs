@@ -3,16 +3,22 @@
 //! The shim does everything that is the same for every model (start-up checks, request
 //! checks, response assembly, HTTP); a backend only turns checked rows into output cells.
 //! The interface is asynchronous and object-safe so that backends which proxy to a child
-//! process (an `mlflow models serve` for `mlflow_pyfunc`, an external DAI MOJO scorer for
-//! `dai_mojo_pipeline`) fit beside the in-process ones: they await their child in
-//! [`Backend::score`] and report its health in [`Backend::ready`].
+//! process ([`mlflow`]: an `mlflow models serve` for `mlflow_pyfunc`; [`dai`]: an external
+//! MOJO2 scorer for `dai_mojo_pipeline`; both on [`proxy`]) fit beside the in-process one
+//! ([`h2o3`]): they await their child in [`Backend::score`], report its health in
+//! [`Backend::ready`] and stop it in [`Backend::shutdown`].
 
+pub mod command;
+pub mod dai;
 pub mod h2o3;
+pub mod mlflow;
+pub mod proxy;
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use artifact_core::Manifest;
 
@@ -39,23 +45,87 @@ pub trait Backend: Send + Sync {
     /// Scores every row of `frame`: one output row per input row, in order, each with one
     /// cell per [`Backend::output_names`]. A cell the model cannot read is a 400.
     fn score(&self, frame: Arc<Frame>) -> BoxFuture<'_, Result<Vec<Vec<String>>, ApiError>>;
+
+    /// Stops what the backend started (a child process); the shim calls it once, on the
+    /// way out. In-process backends have nothing to stop.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// The settings of the backends (flags and variables of `cli`).
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// `MLFLOW_SERVE_COMMAND`: the MLflow scoring server's command line, with `{model}`,
+    /// `{host}` and `{port}`.
+    pub mlflow_serve_command: String,
+    /// `MLFLOW_PYTHON`: the interpreter whose version is compared with the model's.
+    pub mlflow_python: Option<PathBuf>,
+    /// `MLFLOW_REQUIRE_PYTHON_MATCH`: refuse (rather than warn about) a different Python
+    /// major.minor.
+    pub mlflow_require_python_match: bool,
+    /// `DAI_SCORER_COMMAND`: the external MOJO2 scorer's command line, with `{pipeline}`,
+    /// `{model_dir}`, `{host}` and `{port}`.
+    pub dai_scorer_command: Option<String>,
+    /// `DAI_SCORER_HEALTH_PATH`: the scorer's route that answers 2xx once it can score.
+    pub dai_scorer_health_path: String,
+    /// `CHILD_START_TIMEOUT_SECS`: how long a child may take to answer its health route.
+    pub child_start_timeout: Duration,
+    /// `CHILD_STOP_GRACE_SECS`: how long a child gets after SIGTERM before SIGKILL.
+    pub child_stop_grace: Duration,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            mlflow_serve_command: mlflow::DEFAULT_SERVE_COMMAND.to_string(),
+            mlflow_python: None,
+            mlflow_require_python_match: false,
+            dai_scorer_command: None,
+            dai_scorer_health_path: "/model/id".to_string(),
+            child_start_timeout: Duration::from_secs(300),
+            child_stop_grace: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Loads a backend from a verified model directory; the error is a human message.
-pub type LoadFn = fn(dir: &Path, manifest: &Manifest) -> Result<Box<dyn Backend>, String>;
+pub type LoadFn =
+    fn(dir: &Path, manifest: &Manifest, cfg: &BackendConfig) -> Result<Box<dyn Backend>, String>;
+
+/// Checks a backend's settings before the port is bound; the error is a human message.
+pub type CheckFn = fn(cfg: &BackendConfig) -> Result<(), String>;
 
 /// A backend this build has, and the model type it serves.
 #[derive(Debug, Clone, Copy)]
 pub struct BackendKind {
     pub model_type: &'static str,
+    pub check: CheckFn,
     pub load: LoadFn,
 }
 
+fn no_settings(_: &BackendConfig) -> Result<(), String> {
+    Ok(())
+}
+
 /// Every backend compiled into this build.
-pub const BACKENDS: &[BackendKind] = &[BackendKind {
-    model_type: h2o3::MODEL_TYPE,
-    load: h2o3::load,
-}];
+pub const BACKENDS: &[BackendKind] = &[
+    BackendKind {
+        model_type: h2o3::MODEL_TYPE,
+        check: no_settings,
+        load: h2o3::load,
+    },
+    BackendKind {
+        model_type: mlflow::MODEL_TYPE,
+        check: mlflow::check,
+        load: mlflow::load,
+    },
+    BackendKind {
+        model_type: dai::MODEL_TYPE,
+        check: dai::check,
+        load: dai::load,
+    },
+];
 
 /// Which runtime serves each model type of the contract, for the message that refuses a
 /// directory this runtime does not serve.
@@ -66,11 +136,11 @@ pub const RUNTIMES: &[(&str, &str)] = &[
     ),
     (
         "dai_mojo_pipeline",
-        "a Driverless AI MOJO pipeline runtime (a MOJO2 scorer)",
+        "a Driverless AI MOJO pipeline runtime (this runtime-shim with dai_mojo_pipeline in MODEL_TYPES and an external MOJO2 scorer in DAI_SCORER_COMMAND)",
     ),
     (
         "mlflow_pyfunc",
-        "an MLflow pyfunc runtime (Python with mlflow and the model's requirements)",
+        "an MLflow pyfunc runtime (this runtime-shim with mlflow_pyfunc in MODEL_TYPES, and Python with mlflow and the model's requirements for MLFLOW_SERVE_COMMAND)",
     ),
 ];
 

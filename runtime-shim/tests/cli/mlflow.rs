@@ -1,0 +1,403 @@
+//! The `mlflow_pyfunc` backend end to end with the real MLflow scoring server: the
+//! testdata models, processed here with the mlflow processor library, served by the shim
+//! with `mlflow models serve` from the venv that `MLFLOW_VENV` names
+//! (`.ci/setup-mlflow-venv.sh` builds it), must score as the reference predictions saved
+//! beside them (which came from MLflow's own server). Without `MLFLOW_VENV` the tests say
+//! they are skipped; with a venv that lacks `bin/mlflow` they fail.
+//!
+//! Starting the server takes seconds, so the four models start in parallel (each shim and
+//! each child on its own free loopback port).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use artifact_core::{Context, ReadOptions};
+use serde_json::{json, Value};
+
+use super::{
+    alive, child_pids, edit_manifest, rows_of, run_to_exit, signal, strings, wait_ready, Server,
+};
+
+const NAME: &str = "MLflow scoring server";
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/mlflow")
+}
+
+/// The venv of `MLFLOW_VENV`; `None` (and a "skipped" line) when it is not set.
+fn venv() -> Option<PathBuf> {
+    let Some(v) = std::env::var_os("MLFLOW_VENV").filter(|v| !v.is_empty()) else {
+        eprintln!("skipped: MLFLOW_VENV not set (.ci/setup-mlflow-venv.sh prints one)");
+        return None;
+    };
+    let v = PathBuf::from(v);
+    for tool in ["bin/mlflow", "bin/uvicorn", "bin/python"] {
+        assert!(
+            v.join(tool).is_file(),
+            "MLFLOW_VENV={} has no {tool}",
+            v.display()
+        );
+    }
+    Some(v)
+}
+
+fn serve_command(venv: &Path) -> String {
+    format!(
+        "'{}' models serve -m {{model}} --env-manager local -h {{host}} -p {{port}}",
+        venv.join("bin/mlflow").display()
+    )
+}
+
+/// Processes `testdata/mlflow/<name>` into `parent/<name>` with the real processor code.
+fn process(name: &str, parent: &Path) -> PathBuf {
+    let target = parent.join(name);
+    let ctx = Context {
+        read: ReadOptions::default(),
+        args: mlflow_model::MlflowArgs::default(),
+    };
+    artifact_core::cli::process::<mlflow_model::MlflowProcessor>(
+        &testdata().join(name),
+        &target,
+        false,
+        &ctx,
+    )
+    .unwrap_or_else(|e| panic!("{name}: processing failed: {e}"));
+    target
+}
+
+fn read_json(path: PathBuf) -> Value {
+    serde_json::from_slice(&std::fs::read(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `<name>.request.json` (split orient) as a ScoreRequest of string cells, with the
+/// fields in reverse order (the shim maps them by name).
+fn request(name: &str) -> Value {
+    let split = read_json(testdata().join(format!("{name}.request.json")));
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut fields = strings(&split["columns"]);
+    fields.reverse();
+    let rows: Vec<Vec<String>> = split["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().rev().map(text).collect())
+        .collect();
+    json!({"fields": fields, "rows": rows})
+}
+
+/// The reference predictions as one list of values per row, in output order.
+fn reference(name: &str, outputs: &[String]) -> Vec<Vec<Value>> {
+    let p = read_json(testdata().join(format!("{name}.predictions.json")));
+    p.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| match v {
+            Value::Object(rec) if rec.len() == 1 && outputs.len() == 1 => {
+                vec![rec.values().next().unwrap().clone()]
+            }
+            Value::Object(rec) => outputs.iter().map(|o| rec[o].clone()).collect(),
+            scalar => vec![scalar.clone()],
+        })
+        .collect()
+}
+
+/// Every cell equals the reference exactly: numbers as the same f64, labels as text.
+fn assert_reference(name: &str, how: &str, got: &[Vec<String>], want: &[Vec<Value>]) {
+    assert_eq!(got.len(), want.len(), "{name} ({how}): rows");
+    for (r, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.len(), w.len(), "{name} ({how}) row {r}: width");
+        for (c, (gc, wc)) in g.iter().zip(w).enumerate() {
+            match wc {
+                Value::Number(n) => {
+                    let gv: f64 = gc.parse().unwrap_or_else(|_| {
+                        panic!("{name} ({how}) row {r} col {c}: {gc:?} is not a number")
+                    });
+                    assert_eq!(gv, n.as_f64().unwrap(), "{name} ({how}) row {r} col {c}");
+                    if n.is_i64() {
+                        assert_eq!(gc, &n.to_string(), "{name} ({how}) row {r} col {c}");
+                    }
+                }
+                Value::String(s) => assert_eq!(gc, s, "{name} ({how}) row {r} col {c}"),
+                other => panic!("{name}: reference cell {other}"),
+            }
+        }
+    }
+}
+
+fn manifest(dir: &Path) -> Value {
+    read_json(dir.join("model.json"))
+}
+
+fn names(cols: &Value) -> Vec<String> {
+    cols.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Seconds from the child's start to its first `/ping`, from the shim's log.
+fn child_start_seconds(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter(|l| l.contains(&format!("the {NAME} answers GET /ping")))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("seconds="))
+                .and_then(|s| s.parse().ok())
+        })
+        .collect()
+}
+
+/// Serves one model and checks every route against the manifest and the reference.
+fn serve_and_check(name: &str, venv: &Path, tmp: &Path) -> String {
+    let dir = process(name, tmp);
+    let m = manifest(&dir);
+    let outputs = names(&m["output_schema"]);
+    let cmd = serve_command(venv);
+    let started = Instant::now();
+    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let ready = started.elapsed();
+
+    let schema = server.get("/model/schema").json();
+    assert_eq!(schema["id"], m["id"], "{name}");
+    assert_eq!(
+        schema["schema"]["inputFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        names(&m["input_schema"]),
+        "{name}"
+    );
+    assert_eq!(
+        strings(&server.get("/model/sample_request").json()["fields"]),
+        names(&m["input_schema"]),
+        "{name}"
+    );
+    assert_eq!(server.get("/model/capabilities").json(), json!(["SCORE"]));
+
+    let r = server.post("/model/score", &request(name).to_string());
+    assert_eq!(r.status, 200, "{name}: {}", r.body);
+    let v = r.json();
+    assert_eq!(strings(&v["fields"]), outputs, "{name}");
+    assert_eq!(v["id"], m["id"], "{name}");
+    let want = reference(name, &outputs);
+    assert_reference(name, "HTTP", &rows_of(&v["score"]), &want);
+
+    // One row, with the first input copied in front.
+    let mut one = request(name);
+    let first = one["rows"][3].clone();
+    one["rows"] = json!([first]);
+    let copied = m["input_schema"][0]["name"].as_str().unwrap().to_string();
+    one["includeFieldsInOutput"] = json!([copied]);
+    let r = server.post("/model/score", &one.to_string());
+    assert_eq!(r.status, 200, "{name}: {}", r.body);
+    let v = r.json();
+    assert_eq!(strings(&v["fields"])[0], copied, "{name}");
+    let row = &rows_of(&v["score"])[0];
+    assert_reference(name, "one row", &[row[1..].to_vec()], &want[3..4]);
+
+    // A cell the input type cannot hold is refused by the shim; the server keeps serving.
+    let mut bad = request(name);
+    let col = strings(&bad["fields"])
+        .iter()
+        .position(|f| *f == copied)
+        .unwrap();
+    bad["rows"][1][col] = json!("not-a-number");
+    let r = server.post("/model/score", &bad.to_string());
+    assert_eq!(r.status, 400, "{name}: {}", r.body);
+    let detail = r.json()["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.starts_with(&format!(
+            "Invalid scoring request due to: row 1 (zero-indexed): column {copied:?}: \"not-a-number\" is not a"
+        )),
+        "{name}: {detail}"
+    );
+
+    // A missing cell goes to MLflow as null: sklearn's integer column refuses it (MLflow's
+    // 400, passed on), the custom model computes NaN (Python writes `NaN`, not JSON).
+    let mut missing = request(name);
+    missing["rows"][0][col] = Value::Null;
+    missing["rows"] = json!([missing["rows"][0]]);
+    let r = server.post("/model/score", &missing.to_string());
+    match name {
+        "sklearn_pipeline" => {
+            assert_eq!(r.status, 400, "{name}: {}", r.body);
+            let d = r.json()["detail"].as_str().unwrap().to_string();
+            assert!(
+                d.starts_with(
+                    "Invalid scoring request due to: the MLflow model refused the rows: "
+                ) && d.contains("age"),
+                "{name}: {d}"
+            );
+        }
+        "custom_pyfunc" => {
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            assert_eq!(rows_of(&r.json()["score"]), [["NaN"]], "{name}");
+        }
+        _ => assert_eq!(r.status, 200, "{name}: {}", r.body),
+    }
+
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{name}: {log}");
+    assert!(
+        log.contains(&format!("the {NAME} stopped")),
+        "{name}: {log}"
+    );
+    let pid = child_pids(&log, NAME)[0];
+    assert!(
+        !alive(pid),
+        "{name}: the scoring server {pid} outlived the shim"
+    );
+    format!(
+        "{name}: shim ready after {:.1} s, child /ping after {:?} s",
+        ready.as_secs_f64(),
+        child_start_seconds(&log)
+    )
+}
+
+#[test]
+fn mlflow_models_score_as_the_reference_predictions() {
+    let Some(venv) = venv() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let models = ["sklearn_pipeline", "xgboost", "lightgbm", "custom_pyfunc"];
+    let started = Instant::now();
+    let timings: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = models
+            .iter()
+            .map(|name| {
+                let (venv, tmp) = (&venv, tmp.path());
+                s.spawn(move || serve_and_check(name, venv, tmp))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    eprintln!(
+        "MLflow models in parallel, {:.1} s in all:\n  {}",
+        started.elapsed().as_secs_f64(),
+        timings.join("\n  ")
+    );
+}
+
+#[test]
+fn a_killed_mlflow_server_is_restarted_and_a_python_mismatch_is_flagged() {
+    let Some(venv) = venv() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "xgboost";
+    let dir = process(name, tmp.path());
+    // As if the model had been saved with another Python (model.json is not verified).
+    edit_manifest(&dir, |v| v["metadata"]["python_version"] = json!("3.8.13"));
+    let cmd = serve_command(&venv);
+    let mut env = vec![
+        ("MODEL_PATH", dir.to_str().unwrap()),
+        ("MLFLOW_SERVE_COMMAND", cmd.as_str()),
+        ("PORT", "0"),
+        ("HOST", "127.0.0.1"),
+        ("MLFLOW_REQUIRE_PYTHON_MATCH", "true"),
+    ];
+    let (code, log) = run_to_exit(&[], &env);
+    assert_eq!(code, 6, "{log}");
+    let python = venv.join("bin/python");
+    for needle in [
+        "the mlflow_pyfunc backend could not load model: the model was saved with Python 3.8.13 and the runtime's Python",
+        &format!("({}) is 3.", python.display()),
+        "refused because MLFLOW_REQUIRE_PYTHON_MATCH is set",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in\n{log}");
+    }
+    assert!(
+        child_pids(&log, NAME).is_empty(),
+        "refused before the server starts: {log}"
+    );
+
+    env.pop();
+    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let outputs = vec!["prediction".to_string()];
+    let want = reference(name, &outputs);
+    let r = server.post("/model/score", &request(name).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_reference(name, "before the kill", &rows_of(&r.json()["score"]), &want);
+
+    // SIGKILL the scoring server: /readyz fails at once, scoring says why, and the shim
+    // starts a new server by itself.
+    let pid = child_pids(&server.log(), NAME)[0];
+    signal(pid, "-KILL");
+    wait_ready(&server, 500, Duration::from_secs(5));
+    let r = server.post("/model/score", &request(name).to_string());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the MLflow scoring server is not running (it is being restarted)"),
+        "{}",
+        r.body
+    );
+    let recovery = wait_ready(&server, 200, Duration::from_secs(120));
+    let r = server.post("/model/score", &request(name).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_reference(
+        name,
+        "after the restart",
+        &rows_of(&r.json()["score"]),
+        &want,
+    );
+
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{log}");
+    for needle in [
+        "the model was saved with Python 3.8.13 and the runtime's Python",
+        "(MLFLOW_REQUIRE_PYTHON_MATCH=true refuses to start)",
+        &format!("the {NAME} exited with signal: 9 (SIGKILL); not ready until it is restarted pid={pid} restart_in_seconds=0.5"),
+        &format!("the {NAME} is back; ready"),
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in\n{log}");
+    }
+    let pids = child_pids(&log, NAME);
+    assert_eq!(pids.len(), 2, "{log}");
+    for p in pids {
+        assert!(!alive(p), "the scoring server {p} outlived the shim");
+    }
+    eprintln!(
+        "{name}: recovery after SIGKILL {:.1} s; child /ping after {:?} s",
+        recovery.as_secs_f64(),
+        child_start_seconds(&log)
+    );
+}
+
+#[test]
+fn an_mlflow_server_that_cannot_start_stops_the_shim() {
+    // Needs no venv: the command does not exist.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("custom_pyfunc", tmp.path());
+    let cases: &[(&str, &str, i32, &[&str])] = &[
+        ("no such command", "/nonexistent/bin/mlflow models serve -m {model} -p {port}", 6,
+            &["the mlflow_pyfunc backend could not load model: cannot start the MLflow scoring server `/nonexistent/bin/mlflow models serve -m ",
+              "(MLFLOW_SERVE_COMMAND): No such file or directory"]),
+        ("exits at once", "sh -c 'echo uvicorn: not found >&2; exit 127' {model} {port}", 6,
+            &["exited with exit status: 127 before it answered GET /ping; its last output:\n    uvicorn: not found"]),
+    ];
+    for (name, cmd, code, needles) in cases {
+        let (got, log) = run_to_exit(
+            &[],
+            &[
+                ("MODEL_PATH", dir.to_str().unwrap()),
+                ("MLFLOW_SERVE_COMMAND", cmd),
+                ("PORT", "0"),
+                ("HOST", "127.0.0.1"),
+            ],
+        );
+        assert_eq!(got, *code, "{name}: {log}");
+        for n in *needles {
+            assert!(log.contains(n), "{name}: {n:?} not in\n{log}");
+        }
+    }
+}
