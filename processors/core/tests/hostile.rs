@@ -243,7 +243,8 @@ fn run_case(c: &Case) -> Result<(), String> {
     if target.join("model.json").exists() {
         return Err("processor: model.json exists".into());
     }
-    if std::fs::read_dir(&target).unwrap().count() != 0 {
+    // The target exists unless the source was refused before it was touched.
+    if target.exists() && std::fs::read_dir(&target).unwrap().count() != 0 {
         return Err("processor: the target is not empty".into());
     }
     let mut after = tree(tmp.path());
@@ -516,6 +517,11 @@ fn hostile_cases() -> Vec<Case> {
             "{src}: invalid archive: it holds no files",
         ),
         case(
+            "empty file",
+            Src::Zip(Vec::new()),
+            "source {src} is not a zip, tar, tar.gz or directory: the file is empty",
+        ),
+        case(
             "zip only directories",
             Src::Zip(zip(&[Ze::dir("a/"), Ze::dir("a/b/")])),
             "{src}: invalid archive: it holds no files",
@@ -592,6 +598,11 @@ fn hostile_cases() -> Vec<Case> {
         ),
         case(
             "tar drive-letter path",
+            Src::Tar(tar_base().file("C:/evil", b"x").end()),
+            "{src}: entry \"C:/evil\" is unsafe: drive-letter prefix",
+        ),
+        case(
+            "tar drive-letter path with a backslash",
             Src::Tar(tar_base().file("C:\\evil", b"x").end()),
             "{src}: entry \"C:\\\\evil\" is unsafe: name holds a backslash",
         ),
