@@ -33,6 +33,7 @@ fi
 
 started=$(date +%s)
 failures=0
+exercised=" "
 pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; failures=$((failures + 1)); }
 
@@ -93,6 +94,7 @@ done
 # an empty directory $out/NAME mounted as the volume /model (TARGET_PATH=/model).
 process() {
   local ref=$1 dir=$2 src=$3 name=$4 expect=$5 code=0 left
+  exercised="$exercised$ref "
   mkdir -p "$out/$name" && chmod 0777 "$out/$name"
   "$ENGINE" run --rm --network=none --read-only --cap-drop=ALL --security-opt=no-new-privileges \
     -v "$dir:/artifacts:ro" -v "$out/$name:/model" \
@@ -137,14 +139,14 @@ process "$mlflow" "$PWD/testdata/mlflow" xgboost.tar.gz mlflow-xgboost 0 || true
 process "$mlflow" "$PWD/testdata/h2o3" gbm_binomial.zip mlflow-refused 3 || true
 
 dai=$(image_of_binary dai-mojo-processor)
+process "$dai" "$PWD/testdata/h2o3" gbm_binomial.zip dai-refused 3 || true
 if [ -z "${CONFORMANCE_DIR:-}" ]; then
-  echo "skipped: $dai on a DAI pipeline: CONFORMANCE_DIR not set and ../shared/conformance absent"
+  echo "skipped: $dai on DAI pipelines: CONFORMANCE_DIR not set and ../shared/conformance absent (DAI pipelines cannot be generated, so none are in testdata)"
 elif [ ! -d "$CONFORMANCE_DIR/dai" ]; then
   fail "CONFORMANCE_DIR=$CONFORMANCE_DIR has no dai/ folder"
 else
   process "$dai" "$(cd "$CONFORMANCE_DIR/dai" && pwd)" sw_mojo2data dai-mojo2data 0 || true
   process "$dai" "$(cd "$CONFORMANCE_DIR/dai" && pwd)" sw_proto_based_pipeline.mojo dai-proto 0 || true
-  process "$dai" "$PWD/testdata/h2o3" gbm_binomial.zip dai-refused 3 || true
 fi
 
 # --- 3. the runtime --------------------------------------------------------------------
@@ -153,6 +155,7 @@ runtime=$(image_of_binary runtime-shim)
 port=9090 # not the default 8080: shows that PORT is obeyed
 serve() {
   local name=$1 cid hostport code i
+  exercised="$exercised$runtime "
   cid=$("$ENGINE" run -d --read-only --cap-drop=ALL --security-opt=no-new-privileges \
     -p "127.0.0.1::$port" -e PORT=$port -e MODEL_PATH=/srv/model -v "$out/$name:/srv/model:ro" "$runtime")
   containers+=("$cid")
@@ -202,6 +205,11 @@ if [ -f "$out/mlflow-sklearn/model.json" ]; then
     sed 's/^/     /' "$work/refuse.log" >&2
   fi
 fi
+
+# Every image of images.txt has an end-to-end step above.
+for image in "${IMAGES[@]}"; do
+  case "$exercised" in *" $(ref_of "$image") "*) ;; *) fail "$(ref_of "$image"): no end-to-end step runs it (add one to .ci/e2e-images.sh)" ;; esac
+done
 
 elapsed=$(($(date +%s) - started))
 if [ "$failures" -ne 0 ]; then
