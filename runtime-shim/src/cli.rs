@@ -230,14 +230,34 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 .build()
                 .map_err(|e| ShimError::io("start", "the async runtime", e))?;
             rt.block_on(async move {
-                let model = tokio::task::spawn_blocking(move || {
+                // A signal must not leave a proxy backend's child behind.
+                let mut signals = crate::server::Signals::install()?;
+                let interrupted = |sig: &str| {
+                    ShimError::io(
+                        "score",
+                        &opts.input,
+                        std::io::Error::new(
+                            std::io::ErrorKind::Interrupted,
+                            format!("interrupted by {sig}"),
+                        ),
+                    )
+                };
+                let mut loading = tokio::task::spawn_blocking(move || {
                     crate::model::load(&dir, &served, None, &backend)
-                })
-                .await
-                .map_err(|e| {
-                    ShimError::io("load model", "the model", std::io::Error::other(e))
-                })??;
-                let scored = crate::batch::run(&model, &opts).await;
+                });
+                let model = tokio::select! {
+                    r = &mut loading => r.map_err(|e| {
+                        ShimError::io("load model", "the model", std::io::Error::other(e))
+                    })??,
+                    sig = signals.recv() => {
+                        crate::server::abandon_loading(loading, Duration::from_secs(30)).await;
+                        return Err(interrupted(sig));
+                    }
+                };
+                let scored = tokio::select! {
+                    r = crate::batch::run(&model, &opts) => r,
+                    sig = signals.recv() => Err(interrupted(sig)),
+                };
                 model.backend.shutdown().await;
                 let rows = scored?;
                 tracing::info!(rows, input = %opts.input.display(), "scored");

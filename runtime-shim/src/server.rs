@@ -192,13 +192,13 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Waits for SIGTERM or SIGINT; returns the signal's name.
-struct Signals {
+pub(crate) struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> Result<Self, ShimError> {
+    pub(crate) fn install() -> Result<Self, ShimError> {
         use tokio::signal::unix::{signal, SignalKind};
         let io = |e| ShimError::io("install signal handler", "SIGTERM/SIGINT", e);
         Ok(Signals {
@@ -207,11 +207,24 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    pub(crate) async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
         }
+    }
+}
+
+/// Ends a load that a signal interrupted: a child that is still starting is killed, which
+/// makes a proxy backend's load return at once (it must not outlive the runtime); a load
+/// that won the race has its child stopped.
+pub(crate) async fn abandon_loading(
+    loading: tokio::task::JoinHandle<Result<LoadedModel, ShimError>>,
+    limit: Duration,
+) {
+    crate::backend::proxy::kill_all();
+    if let Ok(Ok(Ok(model))) = tokio::time::timeout(limit, loading).await {
+        model.backend.shutdown().await;
     }
 }
 
@@ -243,15 +256,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let served = cfg.served.clone();
     let model_id = cfg.model_id.clone();
     let backend = cfg.backend.clone();
-    let loading = tokio::task::spawn_blocking(move || {
+    let mut loading = tokio::task::spawn_blocking(move || {
         crate::model::load(&dir, &served, model_id.as_deref(), &backend)
     });
     let loaded = tokio::select! {
-        r = loading => r.map_err(|e| ShimError::io("load model", &cfg.model_path, std::io::Error::other(e)))?,
+        r = &mut loading => r.map_err(|e| ShimError::io("load model", &cfg.model_path, std::io::Error::other(e)))?,
         sig = signals.recv() => {
             tracing::info!("received {sig} while loading the model; exiting");
-            // A child that is still starting is not waited for.
-            crate::backend::proxy::kill_all();
+            abandon_loading(loading, cfg.shutdown_grace).await;
             return Ok(());
         }
     };

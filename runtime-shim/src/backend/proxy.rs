@@ -494,11 +494,48 @@ fn signal_group(pid: u32, sig: Signal) -> bool {
     }
 }
 
+/// Whether a process of the group still runs. Zombies do not count: a grandchild whose
+/// parent died is reparented to PID 1, which may be this shim, and nobody reaps it here.
 fn group_alive(pid: u32) -> bool {
-    match i32::try_from(pid).ok().and_then(Pid::from_raw) {
-        Some(p) => test_kill_process_group(p).is_ok(),
-        None => false,
+    let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return false;
+    };
+    if test_kill_process_group(p).is_err() {
+        return false;
     }
+    match running_in_group(pid) {
+        Some(n) => n > 0,
+        // No /proc: trust the signal test.
+        None => true,
+    }
+}
+
+/// Processes of process group `pgid` that are not zombies, from `/proc/<pid>/stat`.
+fn running_in_group(pgid: u32) -> Option<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let (state, pgrp) = (f.next(), f.nth(1));
+        if pgrp.and_then(|g| g.parse::<u32>().ok()) == Some(pgid) && state != Some("Z") {
+            n += 1;
+        }
+    }
+    Some(n)
 }
 
 /// Stops a child's process group: SIGTERM, then SIGKILL for what is left after `grace`.
@@ -539,6 +576,7 @@ pub fn kill_all() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn child_path_puts_the_command_folder_first() {
@@ -549,5 +587,29 @@ mod tests {
         let first = std::env::split_paths(&p).next().unwrap();
         assert!(first.join("sh").is_file(), "{}", first.display());
         assert_eq!(child_path(Path::new("no-such-program-here")), None);
+    }
+
+    #[test]
+    fn a_group_is_alive_until_its_last_running_member_exits() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(group_alive(pid));
+        assert_eq!(running_in_group(pid), Some(2), "sh and its sleep");
+        signal_group(pid, Signal::KILL);
+        child.wait().unwrap();
+        let start = Instant::now();
+        while group_alive(pid) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the group is still alive"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(running_in_group(pid), Some(0));
     }
 }

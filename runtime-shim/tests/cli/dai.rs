@@ -342,3 +342,71 @@ fn the_batch_command_writes_the_scorers_predictions() {
     let pid = child_pids(&log, NAME)[0];
     assert!(!alive(pid), "the scorer {pid} outlived the batch command");
 }
+
+/// SIGTERM while the scorer is still starting: the shim kills it and exits at once (a
+/// load still running on a stopped runtime would panic), in serve and batch mode.
+#[test]
+fn a_signal_while_the_scorer_starts_stops_both() {
+    let s = setup("gbm_binomial");
+    let input = super::testdata().join("gbm_binomial.input.csv");
+    let runs: [(&str, Vec<&str>, i32, &str); 2] = [
+        (
+            "serve",
+            vec![],
+            0,
+            "received SIGTERM while loading the model; exiting",
+        ),
+        (
+            "batch",
+            vec!["score", "--input", input.to_str().unwrap()],
+            4,
+            "gbm_binomial.input.csv: interrupted by SIGTERM",
+        ),
+    ];
+    for (name, args, code, needle) in runs {
+        let mut env = s.env();
+        env[0].1 = "sh -c 'echo scorer loading; exec sleep 30' {port}".into();
+        env.push(("MODEL_PATH", s.dai.to_str().unwrap().into()));
+        env.push(("PORT", "0".into()));
+        env.push(("HOST", "127.0.0.1".into()));
+        let mut child = super::shim(&args, &borrowed(&env))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut log = String::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("scorer loading") {
+                    let _ = tx.send(());
+                }
+                log.push_str(&line);
+                log.push('\n');
+            }
+            log
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{name}: the scorer did not start"));
+        signal(child.id(), "-TERM");
+        let start = Instant::now();
+        let status = super::wait_for(&mut child, Duration::from_secs(20));
+        let log = reader.join().unwrap();
+        let status = status.unwrap_or_else(|| panic!("{name}: still running; log:\n{log}"));
+        assert_eq!(status.code(), Some(code), "{name}: {log}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{name}: took {:?}",
+            start.elapsed()
+        );
+        assert!(log.contains(needle), "{name}: {needle:?} not in\n{log}");
+        assert!(!log.contains("panicked"), "{name}: {log}");
+        let pid = child_pids(&log, NAME)[0];
+        assert!(!alive(pid), "{name}: the scorer {pid} outlived the shim");
+    }
+}
