@@ -56,8 +56,9 @@ printf '%s\n' "$effective" >"$venv/requirements.txt"
   -r "$venv/requirements.txt" >&2
 # The scoring server must start from this venv alone.
 "$venv/bin/python" -c 'import mlflow, sklearn, xgboost, lightgbm, uvicorn' >&2
-[ -x "$venv/bin/mlflow" ] && [ -x "$venv/bin/uvicorn" ] || {
-  echo "setup-mlflow-venv: $venv has no bin/mlflow or bin/uvicorn" >&2; exit 1; }
+if [ ! -x "$venv/bin/mlflow" ] || [ ! -x "$venv/bin/uvicorn" ]; then
+  echo "setup-mlflow-venv: $venv has no bin/mlflow or bin/uvicorn" >&2; exit 1
+fi
 touch "$venv/.complete"
 echo "setup-mlflow-venv: built $venv in $((SECONDS - start)) s" >&2
 echo "$venv"

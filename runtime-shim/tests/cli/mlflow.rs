@@ -50,10 +50,14 @@ fn serve_command(venv: &Path) -> String {
 
 /// Processes `testdata/mlflow/<name>` into `parent/<name>` with the real processor code.
 fn process(name: &str, parent: &Path) -> PathBuf {
+    process_with(name, parent, mlflow_model::MlflowArgs::default())
+}
+
+fn process_with(name: &str, parent: &Path, args: mlflow_model::MlflowArgs) -> PathBuf {
     let target = parent.join(name);
     let ctx = Context {
         read: ReadOptions::default(),
-        args: mlflow_model::MlflowArgs::default(),
+        args,
     };
     artifact_core::cli::process::<mlflow_model::MlflowProcessor>(
         &testdata().join(name),
@@ -378,6 +382,31 @@ fn an_mlflow_server_that_cannot_start_stops_the_shim() {
     // Needs no venv: the command does not exist.
     let tmp = tempfile::tempdir().unwrap();
     let dir = process("custom_pyfunc", tmp.path());
+    let unknown = process_with(
+        "no_signature",
+        tmp.path(),
+        mlflow_model::MlflowArgs {
+            allow_no_signature: true,
+            ..Default::default()
+        },
+    );
+    let (got, log) = run_to_exit(
+        &[],
+        &[
+            ("MODEL_PATH", unknown.to_str().unwrap()),
+            (
+                "MLFLOW_SERVE_COMMAND",
+                "/nonexistent/mlflow models serve -m {model} -p {port}",
+            ),
+            ("PORT", "0"),
+            ("HOST", "127.0.0.1"),
+        ],
+    );
+    assert_eq!(got, 6, "no schema: {log}");
+    assert!(
+        log.contains("the mlflow_pyfunc backend could not load model: the manifest has no complete input and output schema"),
+        "no schema: {log}"
+    );
     let cases: &[(&str, &str, i32, &[&str])] = &[
         ("no such command", "/nonexistent/bin/mlflow models serve -m {model} -p {port}", 6,
             &["the mlflow_pyfunc backend could not load model: cannot start the MLflow scoring server `/nonexistent/bin/mlflow models serve -m ",
