@@ -29,10 +29,6 @@ pub fn normalize_entry_name(raw: &str, limits: &Limits) -> Result<String, String
     if raw.starts_with('/') {
         return Err("absolute path".into());
     }
-    let bytes = raw.as_bytes();
-    if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
-        return Err("drive-letter prefix".into());
-    }
     let trimmed = raw.strip_suffix('/').unwrap_or(raw);
     let mut parts = Vec::new();
     for comp in trimmed.split('/') {
@@ -45,6 +41,11 @@ pub fn normalize_entry_name(raw: &str, limits: &Limits) -> Result<String, String
     }
     if parts.is_empty() {
         return Err("name has no component".into());
+    }
+    // On the final name, so that `./C:/x` is caught as well as `C:/x`.
+    let first = parts[0].as_bytes();
+    if first.len() >= 2 && first[1] == b':' && first[0].is_ascii_alphabetic() {
+        return Err("drive-letter prefix".into());
     }
     if parts.len() > limits.max_depth {
         return Err(format!(
@@ -174,6 +175,9 @@ mod tests {
             ("inner parent", "a/../../x", None),
             ("absolute", "/etc/passwd", None),
             ("drive", "C:x", None),
+            ("drive after ./", "./C:/x", None),
+            ("drive-like after ./", "./a:", None),
+            ("colon later", "a/b:c", Some("a/b:c")),
             ("backslash", "a\\b", None),
             ("nul", "a\0b", None),
             ("newline", "a\nb", None),

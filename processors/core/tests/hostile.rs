@@ -308,6 +308,11 @@ fn hostile_cases() -> Vec<Case> {
             "{src}: entry \"C:/evil\" is unsafe: drive-letter prefix",
         ),
         case(
+            "zip drive-letter path behind ./",
+            Src::Zip(mojo_zip(vec![Ze::file("./C:/evil", b"x")])),
+            "{src}: entry \"./C:/evil\" is unsafe: drive-letter prefix",
+        ),
+        case(
             "zip backslash traversal",
             Src::Zip(mojo_zip(vec![Ze::file("..\\evil", b"x")])),
             "{src}: entry \"..\\\\evil\" is unsafe: name holds a backslash",
