@@ -13,7 +13,7 @@
 #                read-only. Default /model.
 #   PORT         the HTTP port (default 8080); HOST the address (default 0.0.0.0).
 #   MODEL_ID     id answered by /model/id and in responses (default: the manifest's id).
-#   MODEL_TYPES  model types to accept, comma-separated (default: every backend built in).
+#   MODEL_TYPES  model types to accept, comma-separated (this image: h2o3_mojo, as catalog.json says).
 #   MAX_BODY_BYTES, REQUEST_TIMEOUT_SECS, SHUTDOWN_GRACE_SECS (default 25; SIGTERM drains
 #                in-flight requests), WORKER_THREADS (default: one per CPU).
 #   LOG_FORMAT   text (default) or json log lines on stderr; RUST_LOG sets the level.
@@ -37,7 +37,7 @@ LABEL org.opencontainers.image.title="runtime-shim" \
       artifact-processors.env.PORT="HTTP port (default 8080)" \
       artifact-processors.env.HOST="listen address (default 0.0.0.0)" \
       artifact-processors.env.MODEL_ID="id answered by /model/id and in responses (default: the manifest's id)" \
-      artifact-processors.env.MODEL_TYPES="model types to accept, comma-separated (default: every backend built in)" \
+      artifact-processors.env.MODEL_TYPES="model types to accept, comma-separated (this image: h2o3_mojo, as catalog.json says)" \
       artifact-processors.env.MAX_BODY_BYTES="largest request body (default 64M)" \
       artifact-processors.env.REQUEST_TIMEOUT_SECS="seconds before a request is answered 503 (default 60)" \
       artifact-processors.env.SHUTDOWN_GRACE_SECS="seconds in-flight requests get after SIGTERM (default 25)" \
@@ -51,7 +51,8 @@ COPY etc/passwd etc/group /etc/
 COPY runtime-shim /usr/local/bin/runtime-shim
 
 ENV MODEL_PATH=/model \
-    PORT=8080
+    PORT=8080 \
+    MODEL_TYPES=h2o3_mojo
 EXPOSE 8080
 
 USER 65532:65532

@@ -125,7 +125,7 @@ fn images_list_agrees_with_the_workspace_the_catalog_and_the_dockerfiles() {
             catalog
                 .runtimes
                 .iter()
-                .map(|r| (r.image.clone(), r.binary.clone(), Role::Runtime)),
+                .filter_map(|r| Some((r.image.clone()?, r.binary.clone(), Role::Runtime))),
         )
         .collect();
     from_catalog.sort_by(|a, b| a.0.cmp(&b.0));

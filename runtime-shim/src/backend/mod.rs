@@ -153,3 +153,16 @@ pub fn runtime_needed(model_type: &str) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod catalog_tests {
+    /// The model types this binary has backends for are the ones catalog.json says the
+    /// runtimes run by `runtime-shim` serve.
+    #[test]
+    fn backends_match_the_catalog() {
+        let mut ours: Vec<&str> = super::BACKENDS.iter().map(|b| b.model_type).collect();
+        ours.sort();
+        let catalog = artifact_core::catalog::catalog().served_by_binary("runtime-shim");
+        assert_eq!(ours, catalog, "runtime-shim backends vs catalog.json");
+    }
+}
