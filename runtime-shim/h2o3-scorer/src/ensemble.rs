@@ -67,7 +67,7 @@ impl StackedEnsemble {
             let Some(m) = sub(key) else {
                 return keys.invalid(format!("base model {key:?} is not one of the sub-models"));
             };
-            let built = build(m, keys.files)?;
+            let built = build(m, keys.files, false)?;
             let mut mapping = Vec::with_capacity(built.n_features);
             for name in &m.ini.columns[..built.n_features] {
                 match mojo.ini.columns[..common.n_features]
@@ -106,7 +106,7 @@ impl StackedEnsemble {
                 "metalearner {meta_key:?} is not one of the sub-models"
             ));
         };
-        let meta_built = build(meta, keys.files)?;
+        let meta_built = build(meta, keys.files, false)?;
         let width = if common.n_classes > 2 {
             n * common.n_classes
         } else {

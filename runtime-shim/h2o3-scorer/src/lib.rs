@@ -35,6 +35,15 @@
 //! MOJOs with preprocessors, Maxout networks, `gblinear` and JSON/UBJSON XGBoost
 //! boosters, and the GLRM losses and regularizers not listed.
 //!
+//! Prediction contributions (SHAP values, `PredictCsv --predictContributions`) are
+//! computed for the models genmodel computes them for: GBM, DRF and XGBoost, binomial and
+//! regression ([`H2oScorer::contributions`], the `shap` module says how). They are
+//! checked bit for bit against genmodel's `float`s on the testdata, variant and
+//! conformance tree models (`tests/reference/contributions/`). Genmodel's `PredictCsv`
+//! itself cannot compute DRF contributions (it does not load the variable importances
+//! they need); its `EasyPredictModelWrapper` on a MOJO loaded with its metadata can, and
+//! that is what the DRF references come from.
+//!
 //! Input cells follow `PredictCsv`: `None`, `""`, `"NA"`, `"N/A"` and `"-"` are missing;
 //! numbers are parsed like `Double.parseDouble`; an unknown categorical level is missing.
 //! Output cells: class labels as the response domain spells them; numbers as Rust's
@@ -54,6 +63,7 @@ mod keys;
 mod kmeans;
 mod model;
 mod pca;
+mod shap;
 mod sharedtree;
 mod tree;
 mod word2vec;
@@ -67,6 +77,7 @@ use h2o3_mojo::{Mojo, MojoError, MojoFiles, ProblemKind};
 use input::{InputColumn, Kind, Levels, Slot};
 use keys::{unsupported, Keys, LoadError, LoadResult};
 use model::Model;
+pub use shap::ContributionKind;
 
 /// Why a MOJO cannot be scored.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +142,8 @@ pub struct H2oScorer {
     preds_len: usize,
     model: Box<dyn Model>,
     render: Render,
+    /// Contribution names and kind, or why the model has no contributions.
+    contrib: Result<(Vec<String>, ContributionKind), String>,
 }
 
 impl H2oScorer {
@@ -165,7 +178,7 @@ impl H2oScorer {
                 }))
             }
         };
-        let built = build(&mojo, &files).map_err(wrap)?;
+        let built = build(&mojo, &files, true).map_err(wrap)?;
         let keys = Keys::new(&mojo, &files);
         let n_features = built.n_features;
         let offset_column = keys
@@ -204,6 +217,10 @@ impl H2oScorer {
             }
         }
         let render = built.render;
+        let contrib = built.contributions;
+        if let Err(reason) = &contrib {
+            tracing::debug!(%algo, %category, %reason, "no prediction contributions");
+        }
         let expected = match &render {
             Render::Classes(d) => d.len() + 1,
             Render::Values(n) => *n,
@@ -228,6 +245,7 @@ impl H2oScorer {
             preds_len: built.preds_len,
             model: built.model,
             render,
+            contrib,
         })
     }
 
@@ -267,6 +285,48 @@ impl H2oScorer {
         })
     }
 
+    /// Names of the prediction contributions ([`H2oScorer::contributions`]), genmodel's
+    /// `getContributionNames`: one per feature, then `BiasTerm`. `None` when genmodel
+    /// offers no contributions for the model ([`H2oScorer::contributions_unavailable`]
+    /// says why).
+    pub fn contribution_names(&self) -> Option<&[String]> {
+        self.contrib
+            .as_ref()
+            .ok()
+            .map(|(names, _)| names.as_slice())
+    }
+
+    /// Whether the contributions are over the input columns or over XGBoost's one-hot
+    /// slots; `None` without contributions.
+    pub fn contribution_kind(&self) -> Option<ContributionKind> {
+        self.contrib.as_ref().ok().map(|(_, kind)| *kind)
+    }
+
+    /// Why the model has no contributions (genmodel refuses multinomial models, offers
+    /// them only for GBM, DRF and XGBoost, ...); `None` when it has them.
+    pub fn contributions_unavailable(&self) -> Option<&str> {
+        self.contrib.as_ref().err().map(String::as_str)
+    }
+
+    /// The prediction contributions (SHAP values) of one row, as genmodel's
+    /// `predictContributions` computes them (see the `shap` module): one cell per
+    /// [`H2oScorer::contribution_names`] entry, each the shortest decimal that reads back
+    /// as genmodel's `float`; they add up to the prediction in link space (log-odds for
+    /// binomial GBM and XGBoost). `row` is read as by [`H2oScorer::score`]; the offset
+    /// column is ignored, as genmodel ignores it. `None` when the model has no
+    /// contributions. Where genmodel would throw on the row, every cell is `NaN`.
+    pub fn contributions(&self, row: &[Option<&str>]) -> Option<Result<Vec<String>, CellError>> {
+        let (names, _) = self.contrib.as_ref().ok()?;
+        let mut raw = vec![f64::NAN; self.n_features];
+        if let Err(e) = input::encode(&self.inputs, row, &mut raw) {
+            return Some(Err(e));
+        }
+        Some(Ok(match self.model.contributions(&raw) {
+            Some(values) => values.iter().map(|v| format!("{v}")).collect(),
+            None => vec!["NaN".to_string(); names.len()],
+        }))
+    }
+
     /// Algorithm short name and category, for logs.
     pub fn describe(&self) -> (String, String) {
         (self.algo.clone(), self.category.clone())
@@ -281,6 +341,20 @@ pub(crate) struct Built {
     pub render: Render,
     /// A domain that every input takes as text (a Word2Vec vocabulary).
     pub text_domain: Option<Vec<String>>,
+    /// Contribution names and kind, or why there are none.
+    pub contributions: Result<(Vec<String>, ContributionKind), String>,
+}
+
+/// Keeps a model's contributions predictor in `slot` and returns its names and kind.
+/// `None`: not prepared (an ensemble member).
+fn attach(
+    built: Option<Result<shap::Contributions, String>>,
+    slot: &mut Option<shap::Contributions>,
+) -> Result<(Vec<String>, ContributionKind), String> {
+    let c = built.ok_or("not prepared for an ensemble member")??;
+    let info = (c.names.clone(), c.kind);
+    *slot = Some(c);
+    Ok(info)
 }
 
 fn classes(mojo: &Mojo) -> LoadResult<Vec<String>> {
@@ -290,8 +364,9 @@ fn classes(mojo: &Mojo) -> LoadResult<Vec<String>> {
     }
 }
 
-/// Chooses and loads the scorer of a model (the root or a stacked-ensemble member).
-pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
+/// Chooses and loads the scorer of a model (the root or a stacked-ensemble member);
+/// `with_contributions` also prepares its contributions predictor.
+pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) -> LoadResult<Built> {
     let keys = Keys::new(mojo, files);
     if keys.usize_or("preprocessors_count", 0)? > 0 {
         return unsupported("MOJOs with preprocessors (e.g. target encoding)");
@@ -301,6 +376,8 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
     let n_features = model::Common::read(&keys)?.n_features;
     let classifier = matches!(category, "Binomial" | "Multinomial");
     let mut text_domain = None;
+    let mut contributions =
+        Err("genmodel computes contributions only for GBM, DRF and XGBoost models".to_string());
     let (model, render): (Box<dyn Model>, Render) = match (algo.as_str(), category) {
         ("gbm", "Binomial" | "Multinomial" | "Regression") => {
             let render = if classifier {
@@ -308,7 +385,12 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             } else {
                 Render::Values(1)
             };
-            (Box::new(sharedtree::Gbm::read(&keys)?), render)
+            let mut m = sharedtree::Gbm::read(&keys)?;
+            contributions = attach(
+                with_contributions.then(|| m.contributions(&keys)),
+                &mut m.shap,
+            );
+            (Box::new(m), render)
         }
         ("drf", "Binomial" | "Multinomial" | "Regression") => {
             let render = if classifier {
@@ -316,7 +398,12 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             } else {
                 Render::Values(1)
             };
-            (Box::new(sharedtree::Drf::read(&keys)?), render)
+            let mut m = sharedtree::Drf::read(&keys)?;
+            contributions = attach(
+                with_contributions.then(|| m.contributions(&keys)),
+                &mut m.shap,
+            );
+            (Box::new(m), render)
         }
         ("glm", "Binomial" | "Multinomial" | "Regression") => {
             let family = keys.req_str("family")?;
@@ -368,7 +455,12 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
             } else {
                 Render::Values(1)
             };
-            (Box::new(xgboost::XGBoost::read(&keys)?), render)
+            let mut m = xgboost::XGBoost::read(&keys)?;
+            contributions = attach(
+                with_contributions.then(|| m.contributions(&keys)),
+                &mut m.shap,
+            );
+            (Box::new(m), render)
         }
         ("pca", "DimReduction") => {
             let m = pca::Pca::read(&keys)?;
@@ -416,5 +508,6 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles) -> LoadResult<Built> {
         preds_len,
         render,
         text_domain,
+        contributions,
     })
 }

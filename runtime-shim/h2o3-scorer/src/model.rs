@@ -16,6 +16,12 @@ pub(crate) trait Model: Send + Sync + std::fmt::Debug {
     /// place). Returns `false` when genmodel cannot score the row (it throws), in which
     /// case the caller reports no prediction.
     fn score0(&self, row: &mut [f64], offset: f64, preds: &mut [f64]) -> bool;
+
+    /// Genmodel's prediction contributions of the encoded row (see [`crate::shap`]), for
+    /// the models that have them; `None` otherwise and where genmodel throws.
+    fn contributions(&self, _row: &[f64]) -> Option<Vec<f32>> {
+        None
+    }
 }
 
 /// Model facts that `ModelMojoReader.readAll` reads for every algorithm.

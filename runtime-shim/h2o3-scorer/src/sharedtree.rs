@@ -8,6 +8,7 @@
 use crate::java::{jmax, jmin};
 use crate::keys::{unsupported, Keys, LoadError, LoadResult};
 use crate::model::{Common, Model};
+use crate::shap::{ContributionKind, Contributions, Finish};
 use crate::tree::{Tree, TreeVersion};
 
 /// The decoded trees of a shared-tree model.
@@ -101,6 +102,35 @@ impl Forest {
             version,
             cat_len: common.cat_len.clone(),
         })
+    }
+
+    /// The trees as TreeSHAP walks them, in genmodel's graph order (groups, then the
+    /// classes of a group), with the covers of their `_aux.bin` files.
+    fn shap_trees(&self, keys: &Keys) -> Result<Vec<crate::shap::Tree>, String> {
+        if self.version != TreeVersion::V2 {
+            return Err(
+                "contributions need the tree format of mojo_version 1.20 or later (genmodel \
+                 reads older level sets and missing aux files wrongly)"
+                    .into(),
+            );
+        }
+        let mut out = Vec::with_capacity(self.trees.len());
+        for group in 0..self.groups {
+            for class in 0..self.per_group {
+                let name = format!("trees/t{class:02}_{group:03}");
+                let Some(tree) = &self.trees[class * self.groups + group] else {
+                    return Err(format!("{name}.bin is missing"));
+                };
+                let Some(aux) = keys.blob(&format!("{name}_aux.bin")) else {
+                    return Err(format!("{name}_aux.bin (the node weights) is missing"));
+                };
+                out.push(
+                    tree.shap(aux, &self.cat_len)
+                        .map_err(|e| format!("{name}_aux.bin: {e}"))?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// `scoreAllTrees`: the sum of each class's trees into `preds[k]` (`k` = class, plus
@@ -237,6 +267,8 @@ pub(crate) struct Gbm {
     family: Family,
     link: Link,
     init_f: f64,
+    /// The contributions predictor, when genmodel has one for the model.
+    pub shap: Option<Contributions>,
 }
 
 impl Gbm {
@@ -274,11 +306,16 @@ impl Gbm {
             family,
             link,
             init_f,
+            shap: None,
         })
     }
 }
 
 impl Model for Gbm {
+    fn contributions(&self, row: &[f64]) -> Option<Vec<f32>> {
+        self.shap.as_ref()?.compute(&|i| row[i])
+    }
+
     fn score0(&self, row: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
         let c = &self.common;
         self.forest.score_all(row, c.n_classes, preds);
@@ -322,12 +359,87 @@ pub(crate) fn gbm_rescale(preds: &mut [f64]) {
     }
 }
 
+/// Contribution names of H2O tree models: the features, then `BiasTerm`.
+fn feature_names(keys: &Keys, common: &Common) -> Vec<String> {
+    keys.mojo.ini.columns[..common.n_features]
+        .iter()
+        .cloned()
+        .chain(std::iter::once("BiasTerm".to_string()))
+        .collect()
+}
+
+/// Genmodel's refusal of multinomial contributions.
+pub(crate) const MULTINOMIAL: &str =
+    "genmodel does not compute contributions for multinomial classification models";
+
+impl Gbm {
+    /// `SharedTreeMojoModelWithContributions.makeContributionsPredictor` for GBM: the raw
+    /// TreeSHAP sums with `init_f` as the starting bias. `Err` says why there are none.
+    pub(crate) fn contributions(&self, keys: &Keys) -> Result<Contributions, String> {
+        if self.common.n_classes > 2 {
+            return Err(MULTINOMIAL.into());
+        }
+        Ok(Contributions::new(
+            feature_names(keys, &self.common),
+            ContributionKind::Original,
+            self.forest.shap_trees(keys)?,
+            self.init_f as f32,
+            Finish::Raw,
+        ))
+    }
+}
+
+/// The number of variables with a non-zero relative importance
+/// (`VariableImportances.numberOfUsedVariables`), from `output.variable_importances` of
+/// `experimental/modelDetails.json`, read as genmodel's `ModelJsonReader` reads tables
+/// (columns by their description, `data` column-major).
+fn used_variables(keys: &Keys) -> Result<usize, String> {
+    let missing = "genmodel computes DRF contributions only with the variable importances of \
+                   experimental/modelDetails.json, which this MOJO lacks";
+    let table = keys
+        .mojo
+        .details
+        .as_ref()
+        .and_then(|d| d.get("output"))
+        .and_then(|o| o.get("variable_importances"))
+        .filter(|t| !t.is_null())
+        .ok_or(missing)?;
+    let columns = table
+        .get("columns")
+        .and_then(|c| c.as_array())
+        .ok_or(missing)?;
+    let find = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c.get("description").and_then(|d| d.as_str()) == Some(name))
+    };
+    let (Some(col), Some(_)) = (find("Relative Importance"), find("Variable")) else {
+        return Err(missing.into());
+    };
+    let values = table
+        .get("data")
+        .and_then(|d| d.get(col))
+        .and_then(|c| c.as_array())
+        .ok_or(missing)?;
+    let mut used = 0;
+    for v in values {
+        match v.as_f64() {
+            Some(x) if x != 0.0 => used += 1,
+            Some(_) => {}
+            None => return Err(format!("a relative importance {v} is not a number")),
+        }
+    }
+    Ok(used)
+}
+
 /// Distributed Random Forest (`DrfMojoModel`).
 #[derive(Debug)]
 pub(crate) struct Drf {
     common: Common,
     forest: Forest,
     binomial_double_trees: bool,
+    /// The contributions predictor, when genmodel has one for the model.
+    pub shap: Option<Contributions>,
 }
 
 impl Drf {
@@ -338,11 +450,58 @@ impl Drf {
             binomial_double_trees: keys.bool_or("binomial_double_trees", false)?,
             common,
             forest,
+            shap: None,
         })
     }
 }
 
+impl Drf {
+    /// `DrfMojoModel.ContributionsPredictorDRF`: the TreeSHAP sums rescaled per tree
+    /// count, and for binomial models turned from class 0 (what the trees predict) to
+    /// class 1. `Err` says why there are none.
+    pub(crate) fn contributions(&self, keys: &Keys) -> Result<Contributions, String> {
+        if self.common.n_classes > 2 {
+            return Err(MULTINOMIAL.into());
+        }
+        let trees = self.forest.shap_trees(keys)?;
+        if self.binomial_double_trees {
+            return Err(
+                "genmodel does not compute contributions for DRF models with binomial_double_trees"
+                    .into(),
+            );
+        }
+        let used = used_variables(keys)?;
+        let groups = self.forest.groups as i32;
+        let finish = match keys.mojo.category() {
+            "Regression" => Finish::Drf {
+                ratio: 0.0,
+                normalizer: groups as f32,
+            },
+            "Binomial" => Finish::Drf {
+                ratio: 1.0f32 / (used as i32 + 1) as f32,
+                normalizer: -groups as f32,
+            },
+            other => {
+                return Err(format!(
+                    "genmodel computes no DRF contributions for {other}"
+                ))
+            }
+        };
+        Ok(Contributions::new(
+            feature_names(keys, &self.common),
+            ContributionKind::Original,
+            trees,
+            0.0,
+            finish,
+        ))
+    }
+}
+
 impl Model for Drf {
+    fn contributions(&self, row: &[f64]) -> Option<Vec<f32>> {
+        self.shap.as_ref()?.compute(&|i| row[i])
+    }
+
     fn score0(&self, row: &mut [f64], _offset: f64, preds: &mut [f64]) -> bool {
         let c = &self.common;
         let n = self.forest.groups as f64;

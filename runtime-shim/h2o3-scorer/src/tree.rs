@@ -15,6 +15,10 @@
 //! set is stored and in what happens to a level outside it; [`TreeVersion`] keeps those
 //! differences.
 
+use std::collections::{HashMap, HashSet};
+
+use crate::shap;
+
 /// Which of genmodel's tree readers a MOJO needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TreeVersion {
@@ -322,6 +326,135 @@ impl Tree {
             };
             c = if right { n.right } else { n.left };
         }
+    }
+}
+
+/// One record of `trees/tCC_GGG_aux.bin` (`SharedTreeMojoModel.AuxInfo`): the training
+/// weights of a split node's children and their node numbers.
+#[derive(Debug, Clone, Copy)]
+struct Aux {
+    weight_l: f32,
+    weight_r: f32,
+    nid_l: i32,
+    nid_r: i32,
+}
+
+/// `readAuxInfos`: 40-byte little-endian records `[nid, reserved, weightL, weightR,
+/// predL, predR, sqErrL, sqErrR, nidL, nidR]`, keyed by `nid`. Like genmodel, a record
+/// whose node is neither the root (0) nor a child named by an earlier record is an error.
+fn read_aux(bytes: &[u8]) -> Result<HashMap<i32, Aux>, String> {
+    const SIZE: usize = 40;
+    if !bytes.len().is_multiple_of(SIZE) {
+        return Err(format!(
+            "{} bytes is not a whole number of {SIZE}-byte node records",
+            bytes.len()
+        ));
+    }
+    let int = |b: &[u8], at: usize| i32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let float = |b: &[u8], at: usize| f32::from_bits(int(b, at) as u32);
+    let mut known: HashSet<i32> = HashSet::from([0]);
+    let mut map = HashMap::new();
+    for rec in bytes.chunks_exact(SIZE) {
+        let nid = int(rec, 0);
+        if !known.contains(&nid) {
+            return Err(format!("the record of node {nid} has no parent record"));
+        }
+        let aux = Aux {
+            weight_l: float(rec, 8),
+            weight_r: float(rec, 12),
+            nid_l: int(rec, 32),
+            nid_r: int(rec, 36),
+        };
+        known.insert(aux.nid_l);
+        known.insert(aux.nid_r);
+        map.insert(nid, aux);
+    }
+    Ok(map)
+}
+
+impl Tree {
+    /// The tree as genmodel's TreeSHAP sees it (`SharedTreeMojoModel.computeTreeGraph`):
+    /// node covers from the aux records, splits with the graph's semantics (see
+    /// [`crate::shap`]). `cat_len` as for [`Tree::score`].
+    pub(crate) fn shap(&self, aux: &[u8], cat_len: &[i32]) -> Result<shap::Tree, String> {
+        let aux = read_aux(aux)?;
+        let leaf = |value: f32, weight: f32| shap::Node {
+            left: shap::LEAF,
+            right: shap::LEAF,
+            feature: 0,
+            na_left: false,
+            split: shap::Split::NaVsRest,
+            domain: -1,
+            weight,
+            value,
+        };
+        if self.root & LEAF != 0 {
+            // A single-leaf tree: genmodel never sets its weight.
+            let v = self.leaves[(self.root & !LEAF) as usize];
+            return shap::Tree::new(vec![leaf(v, 0.0)], Vec::new());
+        }
+        let mut out: Vec<shap::Node> = Vec::with_capacity(self.nodes.len() * 2 + 1);
+        out.push(leaf(0.0, 0.0));
+        // (decoded node, its node number, its index in `out`)
+        let mut stack = vec![(self.root, 0i32, 0usize)];
+        while let Some((c, number, at)) = stack.pop() {
+            let n = &self.nodes[c as usize];
+            let Some(a) = aux.get(&number) else {
+                return Err(format!("no aux record for node number {number}"));
+            };
+            let domain = cat_len.get(n.col as usize).copied().unwrap_or(-1);
+            let (split, domain) = match n.test {
+                Test::Num(t) => (shap::Split::AtLeast(t), domain),
+                Test::Set {
+                    start,
+                    bitoff,
+                    nbits,
+                } => (
+                    shap::Split::Set {
+                        start,
+                        bitoff,
+                        nbits,
+                    },
+                    domain,
+                ),
+                Test::NaVsRest { .. } => (shap::Split::NaVsRest, -1),
+            };
+            let mut children = [0u32; 2];
+            for (slot, child, weight, nid) in [
+                (1, n.right, a.weight_r, a.nid_r),
+                (0, n.left, a.weight_l, a.nid_l),
+            ] {
+                let idx = out.len();
+                children[slot] = idx as u32;
+                if child & LEAF != 0 {
+                    out.push(leaf(self.leaves[(child & !LEAF) as usize], weight));
+                } else {
+                    let mut node = leaf(0.0, weight);
+                    node.left = 0; // replaced when the child is visited
+                    out.push(node);
+                    stack.push((child, nid, idx));
+                }
+            }
+            let weight = if number == 0 {
+                a.weight_l + a.weight_r
+            } else {
+                out[at].weight
+            };
+            out[at] = shap::Node {
+                left: children[0],
+                right: children[1],
+                feature: n.col,
+                na_left: !n.na_right,
+                split,
+                domain,
+                weight,
+                value: f32::NAN,
+            };
+            if out.len() > 2 * self.nodes.len() + 1 {
+                return Err("the tree graph is larger than its nodes".into());
+            }
+        }
+        shap::Tree::new(out, self.bits.clone())
     }
 }
 

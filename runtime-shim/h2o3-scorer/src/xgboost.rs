@@ -19,6 +19,7 @@ use crate::classes::get_prediction;
 use crate::java::jmaxf;
 use crate::keys::{unsupported, Keys, LoadError, LoadResult};
 use crate::model::{Common, Model};
+use crate::shap::{self, ContributionKind, Contributions, Finish};
 
 #[derive(Debug, Clone, Copy)]
 struct XNode {
@@ -29,6 +30,8 @@ struct XNode {
     default_left: bool,
     /// Split threshold, or the leaf value.
     value: f32,
+    /// The node's `sum_hess` statistic (its cover, TreeSHAP's weight).
+    cover: f32,
 }
 
 #[derive(Debug)]
@@ -171,6 +174,8 @@ struct Booster {
     trees: Vec<XTree>,
     /// `dart` tree weights, indexed by position within the group (as the predictor does).
     dart_weights: Option<Vec<f32>>,
+    /// `num_class` of the learner (0 for binary and regression objectives).
+    num_class: i32,
 }
 
 fn parse_booster(b: &[u8], n_inputs: usize) -> Result<Result<Booster, String>, String> {
@@ -253,6 +258,7 @@ fn parse_booster(b: &[u8], n_inputs: usize) -> Result<Result<Booster, String>, S
                 feature: sindex & 0x7FFF_FFFF,
                 default_left: sindex >> 31 != 0,
                 value,
+                cover: 0.0,
             };
             if left != -1 {
                 let ok = |c: i32| c >= 0 && (c as usize) < n;
@@ -268,7 +274,13 @@ fn parse_booster(b: &[u8], n_inputs: usize) -> Result<Result<Booster, String>, S
             }
             nodes.push(node);
         }
-        r.take(n * 16)?; // node statistics
+        // Node statistics: loss_chg, sum_hess, base_weight, leaf_child_cnt.
+        for node in &mut nodes {
+            r.f32()?;
+            node.cover = r.f32()?;
+            r.f32()?;
+            r.i32()?;
+        }
         trees.push(XTree { nodes });
     }
     let tree_info: Vec<i32> = (0..num_trees).map(|_| r.i32()).collect::<Result<_, _>>()?;
@@ -319,6 +331,7 @@ fn parse_booster(b: &[u8], n_inputs: usize) -> Result<Result<Booster, String>, S
         groups,
         trees,
         dart_weights,
+        num_class,
     }))
 }
 
@@ -335,6 +348,8 @@ pub(crate) struct XGBoost {
     sparse: bool,
     compatible10: bool,
     has_offset: bool,
+    /// The contributions predictor, when genmodel has one for the model.
+    pub shap: Option<Contributions>,
 }
 
 impl XGBoost {
@@ -405,12 +420,41 @@ impl XGBoost {
             nums,
             cat_offsets,
             cat_map,
+            shap: None,
         })
     }
 }
 
-impl Model for XGBoost {
-    fn score0(&self, row: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
+/// A row in XGBoost's input layout (`OneHotEncoderFactory.fromArray`).
+struct FVec<'a> {
+    model: &'a XGBoost,
+    /// The hot slot of each categorical column.
+    cat_values: Vec<i32>,
+    nums: Vec<f32>,
+    not_hot: f32,
+}
+
+impl FVec<'_> {
+    /// `FVec.fvalue`: the value of one-hot slot or numeric feature `idx`.
+    #[inline]
+    fn value(&self, idx: usize) -> f32 {
+        let m = self.model;
+        let n_hot = m.cat_map.len();
+        if idx >= n_hot {
+            return self.nums[idx - n_hot];
+        }
+        let hot = self.cat_values[m.cat_map[idx]] == idx as i32
+            || (m.compatible10 && self.cat_values.contains(&(idx as i32)));
+        if hot {
+            1.0
+        } else {
+            self.not_hot
+        }
+    }
+}
+
+impl XGBoost {
+    fn fvec(&self, row: &[f64]) -> FVec<'_> {
         // GenModel.setCats: the hot slot of each categorical column.
         let mut cat_values = vec![0i32; self.cats];
         for (i, cv) in cat_values.iter_mut().enumerate() {
@@ -433,7 +477,6 @@ impl Model for XGBoost {
             }
             *cv = slot;
         }
-        let not_hot = if self.sparse { f32::NAN } else { 0.0 };
         let nums: Vec<f32> = row[self.cats..self.cats + self.nums]
             .iter()
             .map(|&d| {
@@ -445,19 +488,93 @@ impl Model for XGBoost {
                 }
             })
             .collect();
-        let n_hot = self.cat_map.len();
-        let fvalue = |idx: usize| -> f32 {
-            if idx >= n_hot {
-                return nums[idx - n_hot];
+        FVec {
+            model: self,
+            cat_values,
+            nums,
+            not_hot: if self.sparse { f32::NAN } else { 0.0 },
+        }
+    }
+
+    /// `XGBoostJavaMojoModel.makeContributionsPredictor`: TreeSHAP over the trees of
+    /// output group 0 (dart weights not applied), the base margin as the starting bias,
+    /// one contribution per one-hot slot and numeric column. `Err` says why there are
+    /// none.
+    pub(crate) fn contributions(&self, keys: &Keys) -> Result<Contributions, String> {
+        let b = &self.booster;
+        if b.num_class > 2 || self.common.n_classes > 2 {
+            return Err(crate::sharedtree::MULTINOMIAL.into());
+        }
+        // makeFeatureContributionNames: numeric columns by name, every level of a
+        // categorical column as `<column>.<level>` and then `<column>.missing(NA)`.
+        let mojo = keys.mojo;
+        let mut names = Vec::with_capacity(self.cat_map.len() + self.nums + 1);
+        for (i, col) in mojo.ini.columns[..self.common.n_features]
+            .iter()
+            .enumerate()
+        {
+            match &mojo.domains[i] {
+                None => names.push(col.clone()),
+                Some(levels) => {
+                    names.extend(levels.iter().map(|l| format!("{col}.{l}")));
+                    names.push(format!("{col}.missing(NA)"));
+                }
             }
-            let hot = cat_values[self.cat_map[idx]] == idx as i32
-                || (self.compatible10 && cat_values.contains(&(idx as i32)));
-            if hot {
-                1.0
-            } else {
-                not_hot
-            }
-        };
+        }
+        if names.len() != self.cat_map.len() + self.nums {
+            return Err(format!(
+                "genmodel names {} features but the booster reads {} (use_all_factor_levels = false)",
+                names.len(),
+                self.cat_map.len() + self.nums
+            ));
+        }
+        names.push("BiasTerm".to_string());
+        let mut trees = Vec::new();
+        for &t in b.groups.first().map(Vec::as_slice).unwrap_or_default() {
+            let nodes = b.trees[t]
+                .nodes
+                .iter()
+                .map(|n| shap::Node {
+                    left: if n.left == -1 {
+                        shap::LEAF
+                    } else {
+                        n.left as u32
+                    },
+                    right: if n.left == -1 {
+                        shap::LEAF
+                    } else {
+                        n.right as u32
+                    },
+                    feature: n.feature,
+                    na_left: n.default_left,
+                    split: shap::Split::Below(n.value),
+                    domain: -1,
+                    weight: n.cover,
+                    value: n.value,
+                })
+                .collect();
+            trees.push(shap::Tree::new(nodes, Vec::new()).map_err(|e| format!("tree {t}: {e}"))?);
+        }
+        Ok(Contributions::new(
+            names,
+            ContributionKind::Transformed,
+            trees,
+            b.base_score,
+            Finish::Raw,
+        ))
+    }
+}
+
+impl Model for XGBoost {
+    fn contributions(&self, row: &[f64]) -> Option<Vec<f32>> {
+        let c = self.shap.as_ref()?;
+        let fv = self.fvec(row);
+        c.compute(&|i| f64::from(fv.value(i)))
+    }
+
+    fn score0(&self, row: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
+        let fv = self.fvec(row);
+        let fvalue = |idx: usize| fv.value(idx);
         let b = &self.booster;
         let base = if self.has_offset {
             offset as f32

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use h2o3_scorer::{CellError, H2oScorer, ScoreError};
+use h2o3_scorer::{CellError, ContributionKind, H2oScorer, ScoreError};
 
 const TOLERANCE: f64 = 1e-12;
 
@@ -88,6 +88,37 @@ const VARIANTS: &[&str] = &[
     "glrm_l1",
     "pca_all_levels",
 ];
+
+/// Tree models with genmodel contributions in `tests/reference/contributions/`
+/// (`generate.py` there): (name, where the MOJO and its input are).
+const CONTRIBUTIONS: &[(&str, Source)] = &[
+    ("gbm_binomial", Source::Testdata),
+    ("gbm_binomial_numlabels", Source::Testdata),
+    ("gbm_regression", Source::Testdata),
+    ("drf_binomial", Source::Testdata),
+    ("drf_regression", Source::Testdata),
+    ("xgboost_binomial", Source::Testdata),
+    ("xgboost_regression", Source::Testdata),
+    ("gbm_poisson", Source::Variants),
+    ("gbm_gamma", Source::Variants),
+    ("gbm_tweedie", Source::Variants),
+    ("gbm_laplace", Source::Variants),
+    ("gbm_quantile", Source::Variants),
+    ("gbm_huber", Source::Variants),
+    ("gbm_balanced", Source::Variants),
+    ("gbm_offset", Source::Variants),
+    ("xgboost_dart", Source::Variants),
+    ("sw_binom_model_prostate", Source::Conformance),
+    ("sw_gbm_cv", Source::Conformance),
+    ("sw_regre_model_prostate", Source::Conformance),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Testdata,
+    Variants,
+    Conformance,
+}
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/h2o3")
@@ -614,4 +645,299 @@ fn load_errors_name_the_file() {
     let missing = tmp.join("missing.zip");
     let e = H2oScorer::load(&missing).expect_err("missing");
     assert!(e.to_string().contains("missing.zip"), "{e}");
+}
+
+/// The MOJO and input CSV of a contributions case; `None` for a conformance MOJO when
+/// `CONFORMANCE_DIR` is not set.
+fn contribution_case(name: &str, source: Source) -> Option<(PathBuf, PathBuf)> {
+    let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    Some(match source {
+        Source::Testdata => (
+            testdata().join(format!("{name}.zip")),
+            testdata().join(format!("{name}.input.csv")),
+        ),
+        Source::Variants => (
+            refs.join(format!("variants/{name}.zip")),
+            refs.join(format!("variants/{name}.input.csv")),
+        ),
+        Source::Conformance => {
+            let dir = conformance_dir()?;
+            assert!(
+                dir.is_dir(),
+                "CONFORMANCE_DIR set but {} is missing",
+                dir.display()
+            );
+            (
+                dir.join(format!("{name}.mojo")),
+                refs.join(format!("{name}.input.csv")),
+            )
+        }
+    })
+}
+
+/// Compares the scorer's contributions of every input row with genmodel's; returns the
+/// largest relative error. Genmodel's values are `float`s: ours are read back as `f32`
+/// and widened, so equal values compare exactly.
+fn compare_contributions(
+    scorer: &H2oScorer,
+    input: &Path,
+    reference: &Path,
+) -> Result<f64, String> {
+    let input = read_csv(input);
+    let want = read_csv(reference);
+    let names = scorer
+        .contribution_names()
+        .ok_or_else(|| format!("no contributions: {:?}", scorer.contributions_unavailable()))?;
+    if want[0].as_slice() != names {
+        return Err(format!("names {names:?} != genmodel's {:?}", want[0]));
+    }
+    if input.len() != want.len() {
+        return Err(format!(
+            "{} input rows, {} reference rows",
+            input.len(),
+            want.len()
+        ));
+    }
+    let mut worst = 0.0f64;
+    let mut errors = Vec::new();
+    for (r, (cells, expected)) in input.iter().zip(&want).enumerate().skip(1) {
+        let row: Vec<Option<&str>> = cells
+            .iter()
+            .map(|c| if c.is_empty() { None } else { Some(c.as_str()) })
+            .collect();
+        let got = match scorer.contributions(&row) {
+            Some(Ok(g)) => g,
+            Some(Err(e)) => {
+                errors.push(format!("row {r}: {e}"));
+                continue;
+            }
+            None => return Err("contributions() returned None".into()),
+        };
+        if got.len() != expected.len() {
+            errors.push(format!(
+                "row {r}: {} cells, expected {}",
+                got.len(),
+                expected.len()
+            ));
+            continue;
+        }
+        for (c, (g, w)) in got.iter().zip(expected).enumerate() {
+            let widened = g.parse::<f32>().map(|v| f64::from(v).to_string());
+            match widened.as_deref().ok().and_then(|g| difference(g, w)) {
+                Some(d) if d <= TOLERANCE => worst = worst.max(d),
+                _ => errors.push(format!("row {r} {}: got {g}, genmodel {w}", names[c])),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(worst)
+    } else {
+        Err(errors.join("\n  "))
+    }
+}
+
+#[test]
+fn contributions_match_genmodel() {
+    let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/contributions");
+    let mut failures = Vec::new();
+    let mut skipped = 0;
+    for &(name, source) in CONTRIBUTIONS {
+        let Some((mojo, input)) = contribution_case(name, source) else {
+            skipped += 1;
+            continue;
+        };
+        let r = H2oScorer::load(&mojo)
+            .map_err(|e| format!("load failed: {e}"))
+            .and_then(|s| {
+                let want = if name.starts_with("xgboost") {
+                    ContributionKind::Transformed
+                } else {
+                    ContributionKind::Original
+                };
+                if s.contribution_kind() != Some(want) {
+                    return Err(format!(
+                        "kind {:?}, expected {want:?}",
+                        s.contribution_kind()
+                    ));
+                }
+                compare_contributions(&s, &input, &refs.join(format!("{name}.contributions.csv")))
+            });
+        match r {
+            Ok(worst) => {
+                println!("{name}: contributions match genmodel, max relative error {worst:e}")
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    if skipped > 0 {
+        eprintln!("skipped {skipped} conformance models: CONFORMANCE_DIR not set");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} models differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn contributions_add_up_to_the_link_space_prediction() {
+    // GBM regression with the identity link: bias + contributions = prediction (up to
+    // the float sums); Bernoulli GBM: the sum is the log-odds of class 1.
+    let cases = [
+        ("gbm_regression", false),
+        ("gbm_binomial", true),
+        ("xgboost_binomial", true),
+    ];
+    for (name, logit) in cases {
+        let scorer = H2oScorer::load(&testdata().join(format!("{name}.zip"))).unwrap();
+        let input = read_csv(&testdata().join(format!("{name}.input.csv")));
+        for (r, cells) in input.iter().enumerate().skip(1) {
+            let row: Vec<Option<&str>> = cells
+                .iter()
+                .map(|c| if c.is_empty() { None } else { Some(c.as_str()) })
+                .collect();
+            let c = scorer.contributions(&row).unwrap().unwrap();
+            let sum: f64 = c.iter().map(|v| v.parse::<f64>().unwrap()).sum();
+            let pred = scorer.score(&row).unwrap();
+            let p: f64 = pred.last().unwrap().parse().unwrap();
+            let want = if logit { (p / (1.0 - p)).ln() } else { p };
+            assert!(
+                (sum - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{name} row {r}: contributions sum to {sum}, prediction {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn models_without_contributions_say_why() {
+    let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/variants");
+    let cases = [
+        (
+            "GBM multinomial",
+            testdata().join("gbm_multinomial.zip"),
+            "multinomial",
+        ),
+        (
+            "DRF multinomial",
+            testdata().join("drf_multinomial.zip"),
+            "multinomial",
+        ),
+        (
+            "XGBoost multinomial",
+            refs.join("xgboost_multinomial.zip"),
+            "multinomial",
+        ),
+        (
+            "DRF double trees",
+            refs.join("drf_double_trees.zip"),
+            "binomial_double_trees",
+        ),
+        (
+            "GLM",
+            testdata().join("glm_binomial.zip"),
+            "only for GBM, DRF and XGBoost",
+        ),
+        (
+            "deep learning",
+            testdata().join("deeplearning_regression.zip"),
+            "only for GBM",
+        ),
+        (
+            "stacked ensemble",
+            testdata().join("stacked_ensemble_binomial.zip"),
+            "only for GBM",
+        ),
+    ];
+    for (label, mojo, needle) in cases {
+        let scorer = H2oScorer::load(&mojo).unwrap();
+        assert_eq!(scorer.contribution_names(), None, "{label}");
+        assert_eq!(scorer.contribution_kind(), None, "{label}");
+        let why = scorer.contributions_unavailable().unwrap_or("");
+        assert!(why.contains(needle), "{label}: {why}");
+        assert!(scorer.contributions(&[]).is_none(), "{label}");
+        // Scoring is unaffected.
+        assert!(scorer.score(&[]).is_ok(), "{label}");
+    }
+}
+
+#[test]
+fn contributions_need_what_genmodel_needs() {
+    use std::io::Read;
+    let drf_details = {
+        let mut z =
+            zip::ZipArchive::new(std::fs::File::open(testdata().join("drf_binomial.zip")).unwrap())
+                .unwrap();
+        let mut text = String::new();
+        z.by_name("experimental/modelDetails.json")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let no_varimp = drf_details.replace("\"variable_importances\"", "\"no_importances\"");
+    let half_aux = {
+        let mut z =
+            zip::ZipArchive::new(std::fs::File::open(testdata().join("gbm_binomial.zip")).unwrap())
+                .unwrap();
+        let mut b = Vec::new();
+        z.by_name("trees/t00_002_aux.bin")
+            .unwrap()
+            .read_to_end(&mut b)
+            .unwrap();
+        b.truncate(b.len() - 20);
+        b
+    };
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, Option<&'a str>)>,
+        Vec<(&'a str, &'a [u8])>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "DRF without variable importances",
+            "drf_binomial.zip",
+            vec![],
+            vec![("experimental/modelDetails.json", no_varimp.as_bytes())],
+            "variable importances",
+        ),
+        (
+            "old tree format",
+            "gbm_binomial.zip",
+            vec![("mojo_version", Some("1.10"))],
+            vec![],
+            "1.20",
+        ),
+        (
+            "truncated aux file",
+            "gbm_binomial.zip",
+            vec![],
+            vec![("trees/t00_002_aux.bin", &half_aux)],
+            "t00_002_aux.bin",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (label, base, ini, files, needle) in cases {
+        let path = mutated(dir.path(), base, &ini, &files);
+        let scorer = H2oScorer::load(&path).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let why = scorer.contributions_unavailable().unwrap_or("");
+        assert!(why.contains(needle), "{label}: {why:?}");
+        assert!(scorer.score(&[]).is_ok(), "{label}: scoring still works");
+    }
+}
+
+#[test]
+fn contribution_cells_are_read_like_score_cells() {
+    let scorer = H2oScorer::load(&testdata().join("gbm_regression.zip")).unwrap();
+    let names = scorer.input_names().to_vec();
+    let mut row: Vec<Option<&str>> = vec![Some("1"); names.len()];
+    row[names.iter().position(|n| n == "x2").unwrap()] = Some("abc");
+    let e = scorer.contributions(&row).unwrap().unwrap_err();
+    assert_eq!((e.column.as_str(), e.value.as_str()), ("x2", "abc"));
+    // All missing: a valid row.
+    let c = scorer.contributions(&[]).unwrap().unwrap();
+    assert_eq!(c.len(), scorer.contribution_names().unwrap().len());
 }
