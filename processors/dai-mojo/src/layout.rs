@@ -384,9 +384,8 @@ fn read_package(
     }
     let outer_total: u64 = outer.files.iter().map(|f| f.size).sum();
     let outer_entries = (outer.files.len() + outer.dirs.len()) as u64;
-    let mut inner_opts = opts.clone();
-    inner_opts.limits.max_total_bytes = opts.limits.max_total_bytes.saturating_sub(outer_total);
-    inner_opts.limits.max_entries = opts.limits.max_entries.saturating_sub(outer_entries);
+    // One level of nesting (pipeline.mojo inside the package), totals across both levels.
+    let inner_opts = opts.nested(&outer, source, &member)?;
     let mut mem = MemorySink::new(keep_in_memory);
     let mut inner = read_source(&staged, &inner_opts, &mut mem)
         .map_err(|e| relabel(e, &display, outer_total, outer_entries))?;
