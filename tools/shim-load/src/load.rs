@@ -1,0 +1,266 @@
+//! `load`: closed-loop load on keep-alive connections. Each connection sends the same
+//! `/model/score` request back to back (the next one as soon as the answer is read), so
+//! the figures are the server's: latency from the first byte written to the last byte of
+//! the answer read, requests per second over the measured window (the warm-up is not
+//! counted). The run is bounded by its duration and stops by itself.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::http::{self, Conn};
+use crate::model::{self, Target};
+use crate::stats::{self, Latency};
+
+/// Settings of a load run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub addr: SocketAddr,
+    pub rows: usize,
+    pub connections: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// Rows from this CSV (header = fields) instead of the model's sample row.
+    pub csv: Option<PathBuf>,
+    /// Longest wait for one answer; a slower one counts as an error.
+    pub timeout: Duration,
+    /// Every this many answers a connection parses the body and checks the row count.
+    pub check_every: u64,
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub rows: usize,
+    pub connections: usize,
+    pub request_bytes: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub latency: Latency,
+    pub errors: u64,
+    /// Errors by kind (`status 400`, `closed`, `timeout`, `wrong answer`, ...).
+    pub error_kinds: BTreeMap<String, u64>,
+}
+
+impl LoadReport {
+    pub const HEADER: &'static str =
+        "rows  conns  seconds  requests     req/s    p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  errors";
+
+    pub fn row(&self) -> String {
+        let ms = |us: f64| us / 1000.0;
+        format!(
+            "{:>4}  {:>5}  {:>7.1}  {:>8}  {:>8.0}  {:>8.3} {:>8.3} {:>8.3}  {:>8.3} {:>8.3}  {:>6}",
+            self.rows,
+            self.connections,
+            self.seconds,
+            self.requests,
+            self.requests_per_second,
+            ms(self.latency.p50_us),
+            ms(self.latency.p90_us),
+            ms(self.latency.p99_us),
+            ms(self.latency.p999_us),
+            ms(self.latency.max_us),
+            self.errors
+        )
+    }
+}
+
+#[derive(Default)]
+struct ConnResult {
+    samples: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl ConnResult {
+    fn error(&mut self, kind: impl Into<String>) {
+        *self.errors.entry(kind.into()).or_default() += 1;
+    }
+}
+
+/// The request body of the run: `rows` rows from the CSV (cycled) or the sample row.
+pub async fn body(cfg: &LoadConfig) -> Result<Vec<u8>> {
+    if cfg.rows == 0 {
+        return Err(Error::Usage("--rows must be at least 1".into()));
+    }
+    match &cfg.csv {
+        Some(path) => {
+            let (fields, rows) = model::read_csv(path)?;
+            Ok(model::score_body(
+                &fields,
+                &model::cycle_rows(&rows, cfg.rows),
+            ))
+        }
+        None => Ok(Target::fetch(cfg.addr).await?.sample_body(cfg.rows)),
+    }
+}
+
+/// `None` when `answer` is a `ScoreResponse` with `rows` rows, else what is wrong.
+fn check_answer(answer: &[u8], rows: usize) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(answer) {
+        Ok(v) => match v["score"].as_array() {
+            Some(s) if s.len() == rows => None,
+            Some(s) => Some(format!("{} score rows for {rows} request rows", s.len())),
+            None => Some("no score in the answer".into()),
+        },
+        Err(e) => Some(format!("answer is not JSON: {e}")),
+    }
+}
+
+/// Runs the load and returns its figures. Fails before starting when the request is not
+/// answered 200 with the right number of rows.
+pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
+    if cfg.connections == 0 {
+        return Err(Error::Usage("--connections must be at least 1".into()));
+    }
+    let body = body(cfg).await?;
+    let req: Arc<[u8]> = http::post_json("/model/score", &body).into();
+    let probe = http::once(cfg.addr, &req, cfg.timeout).await?;
+    if probe.status != 200 {
+        return Err(Error::Server {
+            request: "POST /model/score".into(),
+            detail: format!("status {}: {}", probe.status, probe.text()),
+        });
+    }
+    if let Some(wrong) = check_answer(&probe.body, cfg.rows) {
+        return Err(Error::Server {
+            request: "POST /model/score".into(),
+            detail: wrong,
+        });
+    }
+
+    let start = Instant::now();
+    let measure_from = start + cfg.warmup;
+    let stop = measure_from + cfg.duration;
+    let mut tasks = Vec::with_capacity(cfg.connections);
+    for _ in 0..cfg.connections {
+        let req = Arc::clone(&req);
+        let cfg = cfg.clone();
+        tasks.push(tokio::spawn(async move {
+            connection(&cfg, &req, measure_from, stop).await
+        }));
+    }
+    let mut samples = Vec::new();
+    let mut error_kinds = BTreeMap::new();
+    for t in tasks {
+        let r = t.await.map_err(|e| Error::Io {
+            op: "join a connection task",
+            source: std::io::Error::other(e),
+        })?;
+        samples.extend(r.samples);
+        for (k, n) in r.errors {
+            *error_kinds.entry(k).or_default() += n;
+        }
+    }
+    let seconds = Instant::now()
+        .saturating_duration_since(measure_from)
+        .as_secs_f64();
+    let requests = samples.len() as u64;
+    Ok(LoadReport {
+        rows: cfg.rows,
+        connections: cfg.connections,
+        request_bytes: req.len(),
+        seconds,
+        requests,
+        requests_per_second: requests as f64 / seconds.max(1e-9),
+        latency: stats::summarize(&mut samples),
+        errors: error_kinds.values().sum(),
+        error_kinds,
+    })
+}
+
+/// One connection's loop until `stop`: a request is only started before `stop`.
+async fn connection(
+    cfg: &LoadConfig,
+    req: &[u8],
+    measure_from: Instant,
+    stop: Instant,
+) -> ConnResult {
+    let mut out = ConnResult::default();
+    let mut conn: Option<Conn> = None;
+    let mut answered = 0u64;
+    while Instant::now() < stop {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::connect(cfg.addr).await {
+                Ok(c) => conn.insert(c),
+                Err(_) => {
+                    out.error("connect");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let t0 = Instant::now();
+        let r = c.exchange(req, false, cfg.timeout).await;
+        let elapsed = t0.elapsed();
+        let counted = t0 >= measure_from;
+        match r {
+            Ok(resp) => {
+                if resp.close {
+                    conn = None;
+                }
+                if !counted {
+                    continue;
+                }
+                answered += 1;
+                if resp.status != 200 {
+                    out.error(format!("status {}", resp.status));
+                } else if cfg.check_every > 0 && answered % cfg.check_every == 1 {
+                    if let Some(wrong) = check_answer(&resp.body, cfg.rows) {
+                        out.error(format!("wrong answer: {wrong}"));
+                        continue;
+                    }
+                    out.samples.push(stats::nanos(elapsed));
+                } else {
+                    out.samples.push(stats::nanos(elapsed));
+                }
+            }
+            Err(e) => {
+                conn = None;
+                if counted {
+                    out.error(match e {
+                        Error::Closed { .. } => "closed".to_string(),
+                        Error::Reset => "reset".to_string(),
+                        Error::Timeout(_) => "timeout".to_string(),
+                        other => other.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_checked_for_their_row_count() {
+        let cases: &[(&str, &str, usize, Option<&str>)] = &[
+            ("right", r#"{"id":"x","score":[["a"],["b"]]}"#, 2, None),
+            (
+                "too few",
+                r#"{"id":"x","score":[["a"]]}"#,
+                2,
+                Some("1 score rows for 2"),
+            ),
+            ("no score", r#"{"detail":"x"}"#, 1, Some("no score")),
+            ("not json", "<html>", 1, Some("not JSON")),
+        ];
+        for (name, body, rows, want) in cases {
+            let got = check_answer(body.as_bytes(), *rows);
+            match (got, want) {
+                (None, None) => {}
+                (Some(g), Some(w)) => assert!(g.contains(w), "{name}: {g}"),
+                (g, w) => panic!("{name}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
+}

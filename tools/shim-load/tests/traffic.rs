@@ -1,0 +1,438 @@
+//! The real `runtime-shim` binary under bad and heavy traffic from the real `shim-load`
+//! binary: a testdata MOJO is processed here with the h2o3-mojo processor library, the
+//! shim serves it on 127.0.0.1 (PORT=0), `shim-load abuse` sends 10 000 malformed
+//! requests (every answer an allowed 4xx, no 5xx, the shim ready and scoring throughout
+//! and alive at the end), and `shim-load load` runs briefly without a single error.
+//! Speed is not asserted here (see bench/load.sh).
+//!
+//! `runtime-shim` is another package's binary, which Cargo does not build for this test,
+//! so the test builds it itself (`cargo build -p runtime-shim`, same profile and target
+//! directory as this test; a no-op when `cargo test --workspace` has just built it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use artifact_core::{Context, ReadOptions};
+use serde_json::Value;
+
+const LOAD: &str = env!("CARGO_BIN_EXE_shim-load");
+const STARTUP: Duration = Duration::from_secs(60);
+/// The shim's body limit in these tests (huge bodies are 10–50 MB, over it).
+const BODY_LIMIT: &str = "8M";
+/// Variables the shim reads; removed so that the caller's environment cannot leak in.
+const SHIM_VARS: &[&str] = &[
+    "MODEL_PATH",
+    "MODEL_TYPES",
+    "MODEL_ID",
+    "PORT",
+    "HOST",
+    "MAX_BODY_BYTES",
+    "REQUEST_TIMEOUT_SECS",
+    "SHUTDOWN_GRACE_SECS",
+    "WORKER_THREADS",
+    "LOG_FORMAT",
+    "RUST_LOG",
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `runtime-shim` binary of this test's profile, built once per test process.
+fn shim_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // <target>/<profile>/deps/traffic-<hash>
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable under <target>/<profile>/deps");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("profile directory name");
+        let target_dir = profile_dir.parent().expect("target directory");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "runtime-shim",
+            "--bin",
+            "runtime-shim",
+        ])
+        .arg("--manifest-path")
+        .arg(workspace().join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let status = cmd.status().expect("run cargo build -p runtime-shim");
+        let bin = profile_dir.join("runtime-shim");
+        assert!(
+            status.success() && bin.is_file(),
+            "could not build {} (cargo build -p runtime-shim: {status}); build it with \
+             `cargo build -p runtime-shim` into the same target directory",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// Processes `testdata/h2o3/<name>.zip` into `parent/<name>` with the real processor code.
+fn process(name: &str, parent: &Path) -> PathBuf {
+    let target = parent.join(name);
+    let ctx = Context {
+        read: ReadOptions::default(),
+        args: h2o3_mojo::NoArgs {},
+    };
+    let source = workspace().join(format!("testdata/h2o3/{name}.zip"));
+    artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(&source, &target, false, &ctx)
+        .unwrap_or_else(|e| panic!("{name}: processing failed: {e}"));
+    target
+}
+
+/// A running shim; SIGTERM (then SIGKILL) when dropped.
+struct Shim {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Shim {
+    fn start(model: &Path, env: &[(&str, &str)]) -> Shim {
+        let mut cmd = Command::new(shim_binary());
+        for v in SHIM_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.env("MODEL_PATH", model)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("RUST_LOG", "info,access=off")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("runtime-shim starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(STARTUP) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no 'listening on' line; log:\n{}", log.lock().unwrap());
+            }
+        };
+        let shim = Shim { child, addr, log };
+        let deadline = Instant::now() + STARTUP;
+        while shim.get("/readyz").map(|(s, _)| s) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "not ready in time; log:\n{}",
+                shim.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        shim
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `GET path` with a plain socket: (status, body), `None` if the server did not answer.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(&self.addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let status = out.get(9..12)?.parse().ok()?;
+        Some((
+            status,
+            out.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+        ))
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `shim-load` with `args` and `--json`; returns (exit code, stdout+stderr, report).
+fn shim_load(args: &[&str], dir: &Path) -> (i32, String, Option<Value>) {
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let json = dir.join(format!(
+        "report-{}.json",
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    let out = Command::new(LOAD)
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("shim-load runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read(&json)
+        .ok()
+        .map(|b| serde_json::from_slice(&b).expect("JSON report"));
+    (out.status.code().unwrap_or(-1), text, report)
+}
+
+fn outcomes(report: &Value, category: &str) -> Vec<String> {
+    report["categories"][category]["outcomes"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no category {category} in the report"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// 10 000 malformed requests: only the allowed 4xx (and the API's 501 for the two
+/// unimplemented routes), the shim ready and scoring after every 500, alive at the end;
+/// then a short load run on the same shim without errors.
+#[test]
+fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = process("gbm_binomial", tmp.path());
+    let mut shim = Shim::start(&model, &[("MAX_BODY_BYTES", BODY_LIMIT)]);
+    let pid = shim.child.id().to_string();
+    let url = shim.url();
+
+    let (code, text, report) = shim_load(
+        &[
+            "abuse",
+            "--url",
+            &url,
+            "--requests",
+            "10000",
+            "--seed",
+            "7",
+            "--body-limit",
+            BODY_LIMIT,
+            "--threads",
+            "2",
+            "--pid",
+            &pid,
+            "--max-duration",
+            "300s",
+        ],
+        tmp.path(),
+    );
+    let r = report.unwrap_or_else(|| panic!("no report; output:\n{text}"));
+    assert_eq!(code, 0, "abuse failed:\n{text}\nshim log:\n{}", shim.log());
+    assert_eq!(r["cases"], 10_000, "{text}");
+    assert_eq!(r["violation_count"], 0, "{text}");
+    assert_eq!(r["ok"], true, "{text}");
+    assert_eq!(r["server_alive"], true, "{text}");
+    assert_eq!(r["health_failures"].as_array().unwrap().len(), 0, "{text}");
+    assert!(r["health_checks"].as_u64().unwrap() >= 20, "{text}");
+    // No 5xx at all but the API's own 501 of the unimplemented routes.
+    for status in r["statuses"].as_object().unwrap().keys() {
+        let s: u16 = status.parse().unwrap();
+        assert!(s < 500 || s == 501, "status {s} seen:\n{text}");
+    }
+    for (cat, c) in r["categories"].as_object().unwrap() {
+        if c["outcomes"].get("501").is_some() {
+            assert_eq!(
+                cat, "method-path",
+                "501 outside the routes that have it:\n{text}"
+            );
+        }
+    }
+    // Every category ran, and the body-level ones got exactly 400.
+    let cats = r["categories"].as_object().unwrap();
+    assert_eq!(cats.len(), 19, "categories: {:?}", cats.keys());
+    let only_400 = [
+        ("malformed JSON", "invalid-json"),
+        ("random JSON values", "random-json"),
+        ("unknown members only", "unknown-fields-only"),
+        ("wrong member types", "wrong-types"),
+        ("array and object cells", "container-cells"),
+        ("missing fields or rows", "missing-parts"),
+        ("rows too short or long", "row-shape"),
+        ("text in numeric columns", "non-numeric"),
+        ("duplicates, Shapley, include", "bad-options"),
+        ("deep nesting", "deep-nesting"),
+        ("lying lengths and broken chunking", "lying-length"),
+    ];
+    for (name, cat) in only_400 {
+        assert_eq!(outcomes(&r, cat), ["400"], "{name}:\n{text}");
+    }
+    let huge = outcomes(&r, "huge-body");
+    assert!(huge.contains(&"413".to_string()), "huge bodies: {huge:?}");
+    let slow = &r["categories"]["slow"]["cases"];
+    assert_eq!(slow, 16, "{text}");
+    assert!(shim.alive(), "the shim exited; log:\n{}", shim.log());
+    assert_eq!(shim.get("/readyz"), Some((200, "Ready".to_string())));
+
+    // Load on the same shim: 1 row (the sample row), 100 rows (the testdata CSV).
+    let csv = workspace().join("testdata/h2o3/gbm_binomial.input.csv");
+    let csv = csv.to_str().unwrap();
+    let runs: [(&str, &[&str], u64); 2] = [
+        ("1 row", &["--rows", "1", "--duration", "2s"], 1),
+        (
+            "100 rows from the CSV",
+            &["--rows", "100", "--duration", "1s", "--csv", csv],
+            100,
+        ),
+    ];
+    for (name, extra, rows) in runs {
+        let mut args = vec![
+            "load",
+            "--url",
+            &url,
+            "--connections",
+            "8",
+            "--warmup",
+            "0s",
+        ];
+        args.extend_from_slice(extra);
+        let (code, text, report) = shim_load(&args, tmp.path());
+        let r = report.unwrap_or_else(|| panic!("{name}: no report; output:\n{text}"));
+        assert_eq!(code, 0, "{name}:\n{text}");
+        assert_eq!(r["errors"], 0, "{name}:\n{text}");
+        assert_eq!(r["rows"], rows, "{name}");
+        assert!(r["requests"].as_u64().unwrap() > 0, "{name}:\n{text}");
+        let l = &r["latency"];
+        assert!(
+            l["p50_us"].as_f64().unwrap() <= l["p99_us"].as_f64().unwrap()
+                && l["p99_us"].as_f64().unwrap() <= l["max_us"].as_f64().unwrap(),
+            "{name}: percentiles out of order: {l}"
+        );
+    }
+    assert!(shim.alive(), "the shim exited; log:\n{}", shim.log());
+}
+
+/// The abuse client reports what it was not told to expect: told a body limit lower than
+/// the shim's, its "over the limit" bodies that are under the real limit get 400 (a body
+/// that is not JSON) instead of 413, which it must flag, with exit code 1.
+#[test]
+fn abuse_flags_answers_it_does_not_allow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = process("gbm_binomial", tmp.path());
+    let shim = Shim::start(&model, &[("MAX_BODY_BYTES", "16M")]);
+    let (code, text, report) = shim_load(
+        &[
+            "abuse",
+            "--url",
+            &shim.url(),
+            "--requests",
+            "8",
+            "--huge",
+            "8",
+            "--slow",
+            "0",
+            "--seed",
+            "3",
+            "--body-limit",
+            "1M",
+        ],
+        tmp.path(),
+    );
+    let r = report.unwrap_or_else(|| panic!("no report; output:\n{text}"));
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(r["ok"], false, "{text}");
+    let v = r["violations"].as_array().unwrap();
+    assert!(!v.is_empty(), "{text}");
+    for v in v {
+        assert_eq!(v["category"], "huge-body", "{v}");
+        assert!(v["got"].as_str().unwrap().starts_with("status 400"), "{v}");
+        assert_eq!(v["expected"], "[413] or no answer", "{v}");
+    }
+}
+
+/// Refusals before any traffic: a non-loopback URL (usage, 2) and a port nobody listens
+/// on (3), each with its reason.
+#[test]
+fn refuses_other_hosts_and_reports_an_unreachable_server() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let cases: [(&str, &[&str], i32, &str); 4] = [
+        (
+            "remote host",
+            &["abuse", "--url", "http://10.1.2.3:8080"],
+            2,
+            "only loopback",
+        ),
+        (
+            "not http",
+            &["load", "--url", "https://127.0.0.1:1"],
+            2,
+            "expected http://",
+        ),
+        (
+            "nobody listening",
+            &["abuse", "--url", &closed],
+            3,
+            "connect to 127.0.0.1",
+        ),
+        (
+            "nobody listening (load)",
+            &["load", "--url", &closed],
+            3,
+            "connect to 127.0.0.1",
+        ),
+    ];
+    for (name, args, want, msg) in cases {
+        let out = Command::new(LOAD).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{name}: {err}");
+        assert!(err.contains(msg), "{name}: {err}");
+    }
+}
