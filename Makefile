@@ -71,9 +71,13 @@ unit:
 	$(CARGO) test --workspace --locked
 
 ## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
+## SCORE_MODELS: testdata MOJOs for the scoring benchmark (default: bench/score.sh's list).
 BENCH_SIZES ?= 256 1024
+SCORE_MODELS ?=
 bench: build
 	bench/run.sh $(BENCH_SIZES)
+	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
+	bench/score.sh $(SCORE_MODELS)
 
 ## Container images, FROM scratch around static musl builds (podman, or docker when
 ## podman is absent). IMAGES names some of images/images.txt (default: all of them);
