@@ -51,6 +51,7 @@
 //! `inf`). Where genmodel writes `NA`, or cannot score a row at all (a GLM trained with
 //! `missing_values_handling = Skip` given a missing categorical), the cells are `NaN`.
 
+mod cells;
 mod classes;
 mod deeplearning;
 mod ensemble;
@@ -278,10 +279,10 @@ impl H2oScorer {
                     .cloned()
                     .unwrap_or_else(|| "NaN".to_string());
                 std::iter::once(label)
-                    .chain(preds[1..=domain.len()].iter().map(|p| format!("{p}")))
+                    .chain(preds[1..=domain.len()].iter().map(|&p| cells::f64_cell(p)))
                     .collect()
             }
-            Render::Values(n) => preds[..*n].iter().map(|p| format!("{p}")).collect(),
+            Render::Values(n) => preds[..*n].iter().map(|&p| cells::f64_cell(p)).collect(),
         })
     }
 
@@ -322,7 +323,7 @@ impl H2oScorer {
             return Some(Err(e));
         }
         Some(Ok(match self.model.contributions(&raw) {
-            Some(values) => values.iter().map(|v| format!("{v}")).collect(),
+            Some(values) => values.iter().map(|&v| cells::f32_cell(v)).collect(),
             None => vec!["NaN".to_string(); names.len()],
         }))
     }
