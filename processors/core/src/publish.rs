@@ -1,8 +1,10 @@
 //! Staging and atomic publish of a model directory.
 //!
 //! All work happens in `TARGET_PATH/.staging-*` (same filesystem, so moves are renames).
-//! On success the payload is moved into `TARGET_PATH` and `model.json` is written last,
-//! by a rename: a directory is a model only once its `model.json` is there. On failure or
+//! On success the staged files are made durable (all at once, see
+//! [`crate::fsutil::sync_files`]), the payload is moved into `TARGET_PATH` and
+//! `model.json` is written last, by a rename: a directory is a model only once its
+//! `model.json` is there, and then its data is on disk. On failure or
 //! drop the staging directory is removed; a stale one left by a killed run is removed by
 //! the next run.
 
@@ -134,7 +136,6 @@ impl Staging {
         let mut f = crate::fsutil::create_new(&p)?;
         let mut tee = HashingReader::new(data);
         crate::fsutil::copy(&mut tee, &mut f, &p)?;
-        f.sync_data().map_err(|e| Error::io("sync", &p, e))?;
         let rec = FileRecord {
             path: rel.to_string(),
             size: tee.count,
@@ -155,10 +156,22 @@ impl Staging {
         self.files.values().cloned().collect()
     }
 
-    /// Checks the staging tree against the registry, moves the payload into the target
-    /// and writes `model.json` last. `manifest.files` is filled from the registry.
+    /// Checks the staging tree against the registry, makes every staged file durable,
+    /// moves the payload into the target and writes `model.json` last. `manifest.files`
+    /// is filled from the registry.
+    ///
+    /// Files are written without a sync of their own (by [`Staging::write_file`], a
+    /// [`crate::DirSink`], or a processor); this is where they all reach the disk, before
+    /// the first rename.
     pub fn publish(mut self, mut manifest: Manifest) -> Result<Manifest> {
         self.check_tree()?;
+        let start = std::time::Instant::now();
+        crate::fsutil::sync_files(&self.dir, self.files.keys().map(String::as_str))?;
+        tracing::debug!(
+            files = self.files.len(),
+            seconds = start.elapsed().as_secs_f64(),
+            "staged files synced"
+        );
         manifest.files = self.files();
         let mut moved = Vec::new();
         let result = (|| {

@@ -4,11 +4,23 @@
 //! (no crate `extract`/`unpack`), every name goes through [`crate::names`], only regular
 //! files and directories pass, limits are counted on the bytes actually read, and each
 //! file is hashed in the same pass. What happens to the bytes is up to an [`EntrySink`].
+//!
+//! Large sources use both cores without changing a rule or an error: the entries of a zip
+//! are independent, so a sink that writes files to a directory ([`EntrySink::destinations`])
+//! has them inflated, checked, hashed and written by a few threads, each reading its own
+//! byte range of the source; a tar.gz is inflated on one thread while another walks,
+//! hashes and writes its entries; and the source's own sha256 is computed alongside.
+//! Every thread holds a fixed number of fixed-size buffers, so memory does not grow with
+//! the source. Long reads log their progress every few seconds.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -105,6 +117,23 @@ pub trait EntrySink {
     }
     fn file(&mut self, name: &str, data: &mut dyn Read) -> Result<()>;
     fn finished(&mut self, _record: &FileRecord) {}
+    /// A sink that only writes files below a directory returns where each goes: then the
+    /// entries of a zip are inflated, checked, hashed and written by several threads at
+    /// once, straight to their destinations (create-new, parents created, links never
+    /// followed), instead of through [`EntrySink::file`]. Every rule and error is the
+    /// same; [`EntrySink::directory`] and [`EntrySink::finished`] are still called in
+    /// entry order. `None` (the default) keeps every entry on the sequential path.
+    fn destinations(&mut self) -> Option<&mut dyn Destinations> {
+        None
+    }
+}
+
+/// Where a sink's files go, for the parallel reading of zips ([`EntrySink::destinations`]).
+pub trait Destinations {
+    /// The path the file `name` is written to, or `None` to check it without writing it.
+    /// Called on the reading thread, in entry order, once per file, before any of its
+    /// bytes are read.
+    fn destination(&mut self, name: &str) -> Option<PathBuf>;
 }
 
 /// Reads and checks every entry and keeps nothing.
@@ -177,19 +206,20 @@ impl EntrySink for DirSink<'_> {
         Ok(())
     }
 
+    /// Files are not synced one by one: [`crate::Staging::publish`] makes the whole
+    /// staging tree durable before anything refers to it.
     fn file(&mut self, name: &str, data: &mut dyn Read) -> Result<()> {
         let Some(dest) = (self.select)(name) else {
             return Ok(());
         };
         let p = self.root.join(&dest);
-        if let Some(parent) = p.parent() {
-            crate::fsutil::create_dir_all(parent)?;
-        }
-        let mut f = crate::fsutil::create_new(&p)?;
-        crate::fsutil::copy(data, &mut f, &p)?;
-        f.sync_data().map_err(|e| Error::io("sync", &p, e))?;
+        write_new(&p, data)?;
         self.pending.insert(name.to_string(), dest);
         Ok(())
+    }
+
+    fn destinations(&mut self) -> Option<&mut dyn Destinations> {
+        Some(self)
     }
 
     fn finished(&mut self, record: &FileRecord) {
@@ -201,6 +231,25 @@ impl EntrySink for DirSink<'_> {
             });
         }
     }
+}
+
+impl Destinations for DirSink<'_> {
+    fn destination(&mut self, name: &str) -> Option<PathBuf> {
+        let dest = (self.select)(name)?;
+        let p = self.root.join(&dest);
+        self.pending.insert(name.to_string(), dest);
+        Some(p)
+    }
+}
+
+/// Writes a new file at `p` (its parents created), as a [`DirSink`] does.
+fn write_new(p: &Path, data: &mut dyn Read) -> Result<()> {
+    if let Some(parent) = p.parent() {
+        crate::fsutil::create_dir_all(parent)?;
+    }
+    let mut f = crate::fsutil::create_new(p)?;
+    crate::fsutil::copy(data, &mut f, p)?;
+    Ok(())
 }
 
 /// Decides the kind of a source from its content, never from its name.
@@ -257,6 +306,20 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
     })
 }
 
+/// Reads from `at` until `buf` is full or the file ends; returns the bytes read.
+fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], at + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -280,9 +343,35 @@ pub fn read_source(path: &Path, opts: &ReadOptions, sink: &mut dyn EntrySink) ->
     let mut w = Walker::new(path, opts);
     let (size, sha256) = match kind {
         SourceKind::Zip => {
-            let (size, sha) = crate::fsutil::hash_file(path)?;
-            read_zip(path, &mut w, sink)?;
-            (size, sha)
+            let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+            let len = file
+                .metadata()
+                .map_err(|e| Error::io("stat", path, e))?
+                .len();
+            let file = Arc::new(file);
+            let progress = Progress::new(path, Some(len));
+            let threads = worker_threads(len);
+            if threads > 1 {
+                // The source's sha256 on its own thread, alongside the entries.
+                let cancel = AtomicBool::new(false);
+                std::thread::scope(|s| {
+                    let hasher = s.spawn(|| hash_source(&file, &cancel));
+                    let read = read_zip(path, &file, len, &mut w, sink, &progress, threads);
+                    if read.is_err() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                    let hashed = hasher
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    read?;
+                    hashed.map_err(|e| Error::io("read", path, e))
+                })?
+            } else {
+                let hashed = hash_source(&file, &AtomicBool::new(false))
+                    .map_err(|e| Error::io("read", path, e))?;
+                read_zip(path, &file, len, &mut w, sink, &progress, 1)?;
+                hashed
+            }
         }
         SourceKind::Tar | SourceKind::TarGz => read_tar(path, kind, &mut w, sink)?,
         SourceKind::Directory => read_dir(path, &mut w, sink)?,
@@ -303,6 +392,219 @@ pub fn read_source(path: &Path, opts: &ReadOptions, sink: &mut dyn EntrySink) ->
         files: w.files,
         dirs: w.dirs,
     })
+}
+
+/// Sources smaller than this are read on one thread: starting threads would cost more
+/// than they save. The environment variable `ARTIFACT_PARALLEL_MIN_BYTES` overrides it
+/// (the test suites run with 0, so that every hostile archive also takes the threaded
+/// paths).
+pub const PARALLEL_MIN_BYTES: u64 = 4 << 20;
+/// At most this many threads work on one source (each holds its own buffers).
+const MAX_THREADS: usize = 4;
+
+/// How many threads may work on a source of `len` bytes.
+fn worker_threads(len: u64) -> usize {
+    static MIN: OnceLock<u64> = OnceLock::new();
+    let min = *MIN.get_or_init(|| {
+        std::env::var("ARTIFACT_PARALLEL_MIN_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(PARALLEL_MIN_BYTES)
+    });
+    if len < min {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_THREADS)
+}
+
+/// Size and sha256 (hex) of a whole file, read by offset so that other threads can read
+/// it at the same time; stops early (with an error) once `cancel` is set.
+fn hash_source(file: &File, cancel: &AtomicBool) -> io::Result<(u64, String)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; crate::fsutil::COPY_BUFFER];
+    let mut pos = 0u64;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled"));
+        }
+        let n = match file.read_at(&mut buf, pos) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok((pos, hex::encode(h.finalize())))
+}
+
+/// Seconds between two progress lines.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Logs how far the reading of a source is, at info level every [`PROGRESS_EVERY`]:
+/// source bytes read, their total when known, and the rate. Shared by the threads.
+struct Progress {
+    source: String,
+    start: Instant,
+    total: Option<u64>,
+    done: AtomicU64,
+    /// Milliseconds after `start` when the next line is due.
+    next_ms: AtomicU64,
+}
+
+impl Progress {
+    fn new(path: &Path, total: Option<u64>) -> Progress {
+        Progress {
+            source: path.display().to_string(),
+            start: Instant::now(),
+            total,
+            done: AtomicU64::new(0),
+            next_ms: AtomicU64::new(PROGRESS_EVERY.as_millis() as u64),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        let done = self.done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let next = self.next_ms.load(Ordering::Relaxed);
+        let elapsed = self.start.elapsed();
+        let ms = elapsed.as_millis() as u64;
+        if ms < next
+            || self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    ms + PROGRESS_EVERY.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        let rate_mb_s = done as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
+        match self.total {
+            Some(total) => tracing::info!(
+                source = %self.source,
+                bytes_done = done.min(total),
+                total,
+                percent = (done.min(total) as f64 * 1000.0 / total.max(1) as f64).round() / 10.0,
+                rate_mb_s = (rate_mb_s * 10.0).round() / 10.0,
+                "progress"
+            ),
+            None => tracing::info!(
+                source = %self.source,
+                bytes_done = done,
+                rate_mb_s = (rate_mb_s * 10.0).round() / 10.0,
+                "progress"
+            ),
+        }
+    }
+}
+
+/// A buffered reader of the source file by offset (`pread`), cheap to clone: each clone
+/// has its own position and buffer, so threads read their own entries without sharing a
+/// cursor. Counts what it reads into the source's [`Progress`].
+struct SrcReader<'p> {
+    file: Arc<File>,
+    len: u64,
+    pos: u64,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`; `buf` holds valid bytes up to its length.
+    buf_at: u64,
+    progress: &'p Progress,
+}
+
+/// Buffer of a [`SrcReader`]; reads at least this large go straight to the caller.
+const SRC_BUFFER: usize = 64 << 10;
+
+impl<'p> SrcReader<'p> {
+    fn new(file: Arc<File>, len: u64, progress: &'p Progress) -> Self {
+        SrcReader {
+            file,
+            len,
+            pos: 0,
+            buf: Vec::new(),
+            buf_at: 0,
+            progress,
+        }
+    }
+
+    fn read_at(&self, out: &mut [u8], at: u64) -> io::Result<usize> {
+        let n = self.file.read_at(out, at)?;
+        self.progress.add(n);
+        Ok(n)
+    }
+}
+
+impl Clone for SrcReader<'_> {
+    fn clone(&self) -> Self {
+        SrcReader {
+            file: Arc::clone(&self.file),
+            len: self.len,
+            pos: self.pos,
+            buf: Vec::new(),
+            buf_at: 0,
+            progress: self.progress,
+        }
+    }
+}
+
+impl Read for SrcReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let buffered = self.pos >= self.buf_at && self.pos < self.buf_at + self.buf.len() as u64;
+        if !buffered {
+            if out.len() >= SRC_BUFFER {
+                let n = self.read_at(out, self.pos)?;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.resize(SRC_BUFFER, 0);
+            let n = match self.read_at(&mut buf, self.pos) {
+                Ok(n) => n,
+                Err(e) => {
+                    buf.clear();
+                    self.buf = buf;
+                    return Err(e);
+                }
+            };
+            buf.truncate(n);
+            self.buf = buf;
+            self.buf_at = self.pos;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+        let start = (self.pos - self.buf_at) as usize;
+        let n = out.len().min(self.buf.len() - start);
+        out[..n].copy_from_slice(&self.buf[start..start + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SrcReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
 }
 
 /// A fault met while reading an entry's bytes, reported in preference to the sink's error.
@@ -351,11 +653,11 @@ impl Read for Guard<'_> {
                 actual: self.count,
                 flag: "--max-file-bytes",
             })
-        } else if self.total_before + self.count > self.max_total {
+        } else if self.total_before.saturating_add(self.count) > self.max_total {
             Some(Fault::Limit {
                 what: "total size",
                 limit: self.max_total,
-                actual: self.total_before + self.count,
+                actual: self.total_before.saturating_add(self.count),
                 flag: "--max-total-bytes",
             })
         } else {
@@ -477,25 +779,76 @@ impl<'p> Walker<'p> {
         sink: &mut dyn EntrySink,
     ) -> Result<()> {
         let Some(name) = self.admit(raw, false)? else {
-            io::copy(reader, &mut io::sink()).map_err(|e| self.bad_entry(raw, e.to_string()))?;
-            return Ok(());
+            return drain_noise(self.path, raw, reader);
         };
-        let limits = self.opts.limits;
+        let check = EntryCheck {
+            path: self.path,
+            limits: self.opts.limits,
+            declared,
+            compressed,
+            total_before: self.total,
+        };
+        let record = check.run(name, reader, &mut |name, data| sink.file(name, data))?;
+        self.total += record.size;
+        sink.finished(&record);
+        self.files.push(record);
+        Ok(())
+    }
+}
+
+/// Reads an entry the walker passes over (archive noise), so its data is still checked.
+fn drain_noise(path: &Path, raw: &str, reader: &mut dyn Read) -> Result<()> {
+    io::copy(reader, &mut io::sink()).map_err(|e| Error::BadEntry {
+        path: path.to_path_buf(),
+        entry: raw.to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(())
+}
+
+/// The checks of one admitted file entry: its limits (counted on the bytes read, against
+/// the total of the files before it), its declared size, and its read faults.
+#[derive(Clone, Copy)]
+struct EntryCheck<'p> {
+    path: &'p Path,
+    limits: Limits,
+    declared: Option<u64>,
+    compressed: Option<u64>,
+    /// Bytes of the files read before this one.
+    total_before: u64,
+}
+
+impl EntryCheck<'_> {
+    /// Hands `reader`, guarded and hashed, to `consume`, reads whatever it left, and
+    /// returns the entry's record. A read fault (limit, CRC, truncation) is reported in
+    /// preference to `consume`'s own error.
+    fn run(
+        &self,
+        name: String,
+        reader: &mut dyn Read,
+        consume: &mut dyn FnMut(&str, &mut dyn Read) -> Result<()>,
+    ) -> Result<FileRecord> {
+        let limits = self.limits;
         let mut g = Guard {
             inner: reader,
             hasher: Sha256::new(),
             count: 0,
             max_file: limits.max_file_bytes,
-            total_before: self.total,
+            total_before: self.total_before,
             max_total: limits.max_total_bytes,
-            compressed,
+            compressed: self.compressed,
             max_ratio: limits.max_ratio,
             fault: None,
         };
-        let sink_result = sink.file(&name, &mut g);
+        let sink_result = consume(&name, &mut g);
         let drain = match sink_result {
-            Ok(()) => io::copy(&mut g, &mut io::sink()).map(|_| ()),
+            Ok(()) => drain_guard(&mut g),
             Err(_) => Ok(()),
+        };
+        let bad_entry = |name: &str, detail: String| Error::BadEntry {
+            path: self.path.to_path_buf(),
+            entry: name.to_string(),
+            detail,
         };
         if let Some(fault) = g.fault.take() {
             return Err(match fault {
@@ -512,28 +865,37 @@ impl<'p> Walker<'p> {
                     actual,
                     flag,
                 },
-                Fault::Read(detail) => self.bad_entry(&name, detail),
+                Fault::Read(detail) => bad_entry(&name, detail),
             });
         }
         sink_result?;
-        drain.map_err(|e| self.bad_entry(&name, e.to_string()))?;
-        if let Some(d) = declared {
+        drain.map_err(|e| bad_entry(&name, e.to_string()))?;
+        if let Some(d) = self.declared {
             if d != g.count {
-                return Err(self.bad_entry(
+                return Err(bad_entry(
                     &name,
                     format!("declared size {d} but {} bytes were read", g.count),
                 ));
             }
         }
-        self.total += g.count;
-        let record = FileRecord {
+        Ok(FileRecord {
             path: name,
             size: g.count,
             sha256: hex::encode(g.hasher.finalize()),
-        };
-        sink.finished(&record);
-        self.files.push(record);
-        Ok(())
+        })
+    }
+}
+
+/// Reads what a sink left of an entry (through its guard, so every byte is checked).
+fn drain_guard(g: &mut Guard) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match g.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -570,7 +932,8 @@ fn le(b: &[u8], at: usize, n: usize) -> u64 {
 /// at one) must sit right before the locator, the central directory must end where those
 /// records begin, and the declared entry count must fit the limit and the directory's
 /// size, all before the zip crate allocates anything for the entries.
-fn check_zip_tail(path: &Path, f: &mut File, len: u64, limits: &Limits) -> Result<ZipTail> {
+fn check_zip_tail(path: &Path, f: &File, len: u64, limits: &Limits) -> Result<ZipTail> {
+    let mut f = f;
     let tail_len = len.min(22 + 65535);
     let mut tail = vec![0u8; tail_len as usize];
     f.seek(SeekFrom::Start(len - tail_len))
@@ -710,16 +1073,20 @@ struct ZipMeta {
     span: (u64, u64),
 }
 
-fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()> {
-    let mut raw = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = raw
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
-    let tail = check_zip_tail(path, &mut raw, len, &w.opts.limits)?;
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(1 << 16, file))
+#[allow(clippy::too_many_arguments)]
+fn read_zip(
+    path: &Path,
+    raw: &Arc<File>,
+    len: u64,
+    w: &mut Walker,
+    sink: &mut dyn EntrySink,
+    progress: &Progress,
+    threads: usize,
+) -> Result<()> {
+    let tail = check_zip_tail(path, raw, len, &w.opts.limits)?;
+    let mut archive = zip::ZipArchive::new(SrcReader::new(Arc::clone(raw), len, progress))
         .map_err(|e| bad_archive(path, e.to_string()))?;
+    let raw: &File = raw;
     // The zip crate keys entries by name, so a repeated name would silently vanish.
     if tail.entries != archive.len() as u64 {
         return Err(bad_archive(
@@ -776,13 +1143,13 @@ fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()>
             size: f.size(),
         };
         let (data_start, descriptor) =
-            check_local_header(path, &name, &mut raw, header_start, len, &central)?;
+            check_local_header(path, &name, raw, header_start, len, &central)?;
         let data_end = data_start
             .checked_add(compressed)
             .filter(|end| *end <= len)
             .ok_or_else(|| w.bad_entry(&name, "its data runs past the end of the file"))?;
         let end = if descriptor {
-            data_end + check_descriptor(path, &name, &mut raw, data_end, len, &central)?
+            data_end + check_descriptor(path, &name, raw, data_end, len, &central)?
         } else {
             data_end
         };
@@ -847,6 +1214,9 @@ fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()>
     debug_assert!(tail.cd_end >= tail.cd_offset);
 
     // Pass 2: inflate, check and hand over each entry.
+    if threads > 1 && sink.destinations().is_some() {
+        return read_zip_parallel(path, archive, &metas, w, sink, threads);
+    }
     for (i, m) in metas.iter().enumerate() {
         if m.is_dir {
             w.dir(&m.name, sink)?;
@@ -858,6 +1228,152 @@ fn read_zip(path: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<()>
         w.file(&m.name, Some(m.size), Some(m.compressed), &mut f, sink)?;
     }
     Ok(())
+}
+
+/// A file entry of a zip, planned on the reading thread and read by a worker.
+struct ZipJob<'a> {
+    index: usize,
+    /// The name as the archive spells it.
+    raw: &'a str,
+    /// `None` for archive noise the walker passes over (its data is still read).
+    file: Option<PlannedFile<'a>>,
+}
+
+struct PlannedFile<'a> {
+    name: String,
+    dest: Option<PathBuf>,
+    check: EntryCheck<'a>,
+}
+
+/// Pass 2 for a sink with [`Destinations`]: a few threads inflate, check, hash and write
+/// the entries, each with its own reader of the source.
+///
+/// The result is the sequential walk's, error included: names, directories and
+/// destinations are decided first, in entry order, and stop at the first refusal; each
+/// file is checked against the total of the files before it (their declared sizes, which
+/// must be their real sizes for the walk to get this far); the first failing entry in
+/// entry order is reported (a refused name only when no file before it failed), and
+/// records are handed over in entry order.
+fn read_zip_parallel<'a>(
+    path: &'a Path,
+    mut archive: zip::ZipArchive<SrcReader<'_>>,
+    metas: &'a [ZipMeta],
+    w: &mut Walker<'_>,
+    sink: &mut dyn EntrySink,
+    threads: usize,
+) -> Result<()> {
+    let mut jobs = Vec::new();
+    let mut stop = None;
+    let mut total = w.total;
+    for (i, m) in metas.iter().enumerate() {
+        if m.is_dir {
+            if let Err(e) = w.dir(&m.name, sink) {
+                stop = Some(e);
+                break;
+            }
+            continue;
+        }
+        match w.admit(&m.name, false) {
+            Ok(None) => jobs.push(ZipJob {
+                index: i,
+                raw: &m.name,
+                file: None,
+            }),
+            Ok(Some(name)) => {
+                let dest = sink.destinations().and_then(|d| d.destination(&name));
+                let check = EntryCheck {
+                    path,
+                    limits: w.opts.limits,
+                    declared: Some(m.size),
+                    compressed: Some(m.compressed),
+                    total_before: total,
+                };
+                total = total.saturating_add(m.size);
+                jobs.push(ZipJob {
+                    index: i,
+                    raw: &m.name,
+                    file: Some(PlannedFile { name, dest, check }),
+                });
+            }
+            Err(e) => {
+                // The sequential walk opens an entry before it looks at its name.
+                stop = Some(match archive.by_index(i) {
+                    Err(z) => w.bad_entry(&m.name, z.to_string()),
+                    Ok(_) => e,
+                });
+                break;
+            }
+        }
+    }
+
+    let results: Vec<OnceLock<Result<Option<FileRecord>>>> =
+        jobs.iter().map(|_| OnceLock::new()).collect();
+    let next = AtomicUsize::new(0);
+    let first_failed = AtomicUsize::new(usize::MAX);
+    let work = |mut archive: zip::ZipArchive<SrcReader<'_>>| loop {
+        let j = next.fetch_add(1, Ordering::Relaxed);
+        if j >= jobs.len() || j > first_failed.load(Ordering::Relaxed) {
+            break;
+        }
+        let r = run_zip_job(path, &mut archive, &jobs[j]);
+        if r.is_err() {
+            first_failed.fetch_min(j, Ordering::Relaxed);
+        }
+        let _ = results[j].set(r);
+    };
+    let work = &work;
+    std::thread::scope(|s| {
+        for _ in 1..threads.min(jobs.len()) {
+            let a = archive.clone();
+            s.spawn(move || work(a));
+        }
+        work(archive);
+    });
+
+    let mut records = Vec::with_capacity(jobs.len());
+    for (job, result) in jobs.iter().zip(results) {
+        match result.into_inner() {
+            Some(Ok(rec)) => records.push(rec),
+            Some(Err(e)) => return Err(e),
+            // Jobs are only passed over after one before them failed.
+            None => return Err(w.bad_entry(job.raw, "not read")),
+        }
+    }
+    if let Some(e) = stop {
+        return Err(e);
+    }
+    for rec in records.into_iter().flatten() {
+        w.total += rec.size;
+        sink.finished(&rec);
+        w.files.push(rec);
+    }
+    Ok(())
+}
+
+fn run_zip_job(
+    path: &Path,
+    archive: &mut zip::ZipArchive<SrcReader<'_>>,
+    job: &ZipJob,
+) -> Result<Option<FileRecord>> {
+    let mut f = archive.by_index(job.index).map_err(|e| Error::BadEntry {
+        path: path.to_path_buf(),
+        entry: job.raw.to_string(),
+        detail: e.to_string(),
+    })?;
+    let Some(planned) = &job.file else {
+        return drain_noise(path, job.raw, &mut f).map(|()| None);
+    };
+    planned
+        .check
+        .run(
+            planned.name.clone(),
+            &mut f,
+            &mut |_, data| match &planned.dest {
+                Some(dest) => write_new(dest, data),
+                None => Ok(()),
+            },
+        )
+        .map(Some)
 }
 
 struct CentralView {
@@ -873,7 +1389,7 @@ struct CentralView {
 fn check_local_header(
     path: &Path,
     name: &str,
-    raw: &mut File,
+    raw: &File,
     offset: u64,
     len: u64,
     c: &CentralView,
@@ -883,10 +1399,13 @@ fn check_local_header(
         entry: name.to_string(),
         detail: format!("local header disagrees with the central directory: {d}"),
     };
-    let mut h = [0u8; 30];
-    raw.seek(SeekFrom::Start(offset))
-        .and_then(|_| raw.read_exact(&mut h))
+    // The fixed part and the name the central directory expects, in one read.
+    let mut h = vec![0u8; 30 + c.name.len()];
+    let got = read_full_at(raw, &mut h, offset)
         .map_err(|_| bad("no local header at the recorded offset"))?;
+    if got < 30 {
+        return Err(bad("no local header at the recorded offset"));
+    }
     let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     if u32_at(0) != LOCAL_SIG {
@@ -905,10 +1424,10 @@ fn check_local_header(
     }
     let name_len = u16_at(26) as usize;
     let extra_len = u16_at(28) as u64;
-    let mut local_name = vec![0u8; name_len];
-    raw.read_exact(&mut local_name)
-        .map_err(|_| bad("truncated local header"))?;
-    if local_name != c.name {
+    if got < 30 + name_len.min(c.name.len()) || offset.saturating_add(30 + name_len as u64) > len {
+        return Err(bad("truncated local header"));
+    }
+    if h[30..30 + name_len.min(c.name.len())] != c.name[..] || name_len != c.name.len() {
         return Err(bad("name"));
     }
     let descriptor = flags & 8 != 0;
@@ -933,7 +1452,7 @@ fn check_local_header(
 fn check_descriptor(
     path: &Path,
     name: &str,
-    raw: &mut File,
+    raw: &File,
     at: u64,
     len: u64,
     c: &CentralView,
@@ -945,8 +1464,7 @@ fn check_descriptor(
     };
     let mut d = [0u8; 24];
     let n = (len - at).min(24) as usize;
-    raw.seek(SeekFrom::Start(at))
-        .and_then(|_| raw.read_exact(&mut d[..n]))
+    raw.read_exact_at(&mut d[..n], at)
         .map_err(|e| Error::io("read", path, e))?;
     let d = &d[..n];
     let off = if d.len() >= 4 && d[..4] == *b"PK\x07\x08" {
@@ -972,17 +1490,141 @@ fn check_descriptor(
 // ---------------------------------------------------------------- tar
 
 /// Counts the bytes read from the underlying file (for the tar.gz ratio) and hashes them.
-struct CountingHasher<R> {
+struct CountingHasher<'p, R> {
     inner: R,
     count: u64,
     hasher: Sha256,
+    progress: &'p Progress,
 }
 
-impl<R: Read> Read for CountingHasher<R> {
+impl<R: Read> Read for CountingHasher<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         self.hasher.update(&buf[..n]);
+        self.progress.add(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> CountingHasher<'_, R> {
+    /// Reads (and hashes) the rest of the source; its size and sha256.
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((self.count, hex::encode(self.hasher.finalize())))
+    }
+}
+
+/// Bytes of a tar stream handed from the inflating thread to the walking one at a time.
+const TAR_CHUNK: usize = 256 << 10;
+/// Chunks in flight between the two threads (with the one being walked and the one
+/// being filled, memory stays at a few hundred kilobytes whatever the source's size).
+const TAR_CHUNKS: usize = 4;
+
+enum Chunk {
+    Data(Vec<u8>),
+    Fault(io::Error),
+    End,
+}
+
+/// The inflating thread of a tar source: reads and hashes the file, inflates it (tar.gz)
+/// and sends the tar stream in chunks, in order, read faults included where they occur;
+/// then hashes whatever follows the stream. Stops when the walking side hangs up.
+fn produce_tar(
+    mut src: CountingHasher<'_, File>,
+    gz: bool,
+    full: mpsc::SyncSender<Chunk>,
+    free: mpsc::Receiver<Vec<u8>>,
+) -> io::Result<(u64, String)> {
+    let hung_up = || io::Error::other("the reading of the archive stopped");
+    {
+        let mut stream: Box<dyn Read + '_> = if gz {
+            Box::new(flate2::bufread::MultiGzDecoder::new(
+                BufReader::with_capacity(TAR_CHUNK, &mut src),
+            ))
+        } else {
+            Box::new(&mut src)
+        };
+        let mut made = 0;
+        loop {
+            let mut buf = match free.try_recv() {
+                Ok(b) => b,
+                Err(_) if made < TAR_CHUNKS + 1 => {
+                    made += 1;
+                    Vec::with_capacity(TAR_CHUNK)
+                }
+                Err(_) => free.recv().map_err(|_| hung_up())?,
+            };
+            buf.resize(TAR_CHUNK, 0);
+            let mut filled = 0;
+            let mut fault = None;
+            while filled < buf.len() {
+                match stream.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        fault = Some(e);
+                        break;
+                    }
+                }
+            }
+            let end = filled < buf.len();
+            buf.truncate(filled);
+            if filled > 0 {
+                full.send(Chunk::Data(buf)).map_err(|_| hung_up())?;
+            }
+            if let Some(e) = fault {
+                let _ = full.send(Chunk::Fault(e));
+                return Err(hung_up());
+            }
+            if end {
+                break;
+            }
+        }
+        full.send(Chunk::End).map_err(|_| hung_up())?;
+    }
+    src.finish()
+}
+
+/// The walking side of [`produce_tar`]: the tar stream as a reader.
+struct ChunkReader {
+    full: mpsc::Receiver<Chunk>,
+    free: mpsc::Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    at: usize,
+    /// Set once the stream ended or failed: what every later read says.
+    done: Option<Result<(), (io::ErrorKind, String)>>,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.cur.len() {
+            match &self.done {
+                Some(Ok(())) => return Ok(0),
+                Some(Err((kind, msg))) => return Err(io::Error::new(*kind, msg.clone())),
+                None => {}
+            }
+            let next = self
+                .full
+                .recv()
+                .unwrap_or_else(|_| Chunk::Fault(io::Error::other("the inflating thread stopped")));
+            match next {
+                Chunk::Data(b) => {
+                    let old = std::mem::replace(&mut self.cur, b);
+                    self.at = 0;
+                    let _ = self.free.send(old);
+                }
+                Chunk::End => self.done = Some(Ok(())),
+                Chunk::Fault(e) => {
+                    self.done = Some(Err((e.kind(), e.to_string())));
+                    return Err(e);
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.at);
+        out[..n].copy_from_slice(&self.cur[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -1120,13 +1762,43 @@ fn read_tar(
         .metadata()
         .map_err(|e| Error::io("stat", path, e))?
         .len();
+    let progress = Progress::new(path, Some(compressed_len));
+    if worker_threads(compressed_len) > 1 {
+        // One thread reads, hashes and inflates; this one walks, hashes and writes.
+        let src = CountingHasher {
+            inner: file,
+            count: 0,
+            hasher: Sha256::new(),
+            progress: &progress,
+        };
+        return std::thread::scope(|s| {
+            let (full_tx, full_rx) = mpsc::sync_channel(TAR_CHUNKS);
+            let (free_tx, free_rx) = mpsc::channel();
+            let producer =
+                s.spawn(move || produce_tar(src, kind == SourceKind::TarGz, full_tx, free_rx));
+            let stream = ChunkReader {
+                full: full_rx,
+                free: free_tx,
+                cur: Vec::new(),
+                at: 0,
+                done: None,
+            };
+            let walked = walk_tar(path, kind, compressed_len, Box::new(stream), w, sink);
+            let hashed = producer
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            walked?;
+            hashed.map_err(|e| bad_archive(path, e.to_string()))
+        });
+    }
     let counted = std::cell::RefCell::new(CountingHasher {
         inner: BufReader::with_capacity(1 << 16, file),
         count: 0,
         hasher: Sha256::new(),
+        progress: &progress,
     });
-    struct Shared<'a, R>(&'a std::cell::RefCell<CountingHasher<R>>);
-    impl<R: Read> Read for Shared<'_, R> {
+    struct Shared<'a, 'p, R>(&'a std::cell::RefCell<CountingHasher<'p, R>>);
+    impl<R: Read> Read for Shared<'_, '_, R> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.0.borrow_mut().read(buf)
         }
@@ -1135,6 +1807,23 @@ fn read_tar(
         SourceKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(Shared(&counted))),
         _ => Box::new(Shared(&counted)),
     };
+    walk_tar(path, kind, compressed_len, decompressed, w, sink)?;
+    counted
+        .into_inner()
+        .finish()
+        .map_err(|e| bad_archive(path, e.to_string()))
+}
+
+/// Walks the (inflated) tar stream of `path`: every entry, the end-of-archive marker and
+/// the padding after it.
+fn walk_tar(
+    path: &Path,
+    kind: SourceKind,
+    compressed_len: u64,
+    decompressed: Box<dyn Read + '_>,
+    w: &mut Walker,
+    sink: &mut dyn EntrySink,
+) -> Result<()> {
     let state = std::cell::RefCell::new(TarPos::default());
     let limits = w.opts.limits;
     let stream = TarStream {
@@ -1350,16 +2039,29 @@ fn read_tar(
             ));
         }
     }
-    drop(rest);
-    let mut c = counted.into_inner();
-    // Hash whatever follows the compressed stream too, so the sha256 is of the whole file.
-    io::copy(&mut c, &mut io::sink()).map_err(|e| bad_archive(path, e.to_string()))?;
-    Ok((c.count, hex::encode(c.hasher.finalize())))
+    // The caller hashes whatever follows the compressed stream too, so the sha256 is of
+    // the whole file.
+    Ok(())
 }
 
 // ---------------------------------------------------------------- directory
 
+/// A reader that counts what it reads into a [`Progress`].
+struct Counted<'p, R> {
+    inner: R,
+    progress: &'p Progress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.add(n);
+        Ok(n)
+    }
+}
+
 fn read_dir(root: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<(u64, String)> {
+    let progress = Progress::new(root, None);
     let root = std::fs::canonicalize(root).map_err(|e| Error::io("resolve", root, e))?;
     for entry in walkdir::WalkDir::new(&root)
         .follow_links(false)
@@ -1386,12 +2088,16 @@ fn read_dir(root: &Path, w: &mut Walker, sink: &mut dyn EntrySink) -> Result<(u6
         } else if ft.is_dir() {
             w.dir(rel, sink)?;
         } else if ft.is_file() {
-            let mut f = crate::fsutil::open_nofollow(entry.path())?;
+            let f = crate::fsutil::open_nofollow(entry.path())?;
             let len = f
                 .metadata()
                 .map_err(|e| Error::io("stat", entry.path(), e))?
                 .len();
-            w.file(rel, Some(len), None, &mut f, sink)?;
+            let mut counted = Counted {
+                inner: f,
+                progress: &progress,
+            };
+            w.file(rel, Some(len), None, &mut counted, sink)?;
         } else {
             return Err(w.unsafe_entry(rel, "special file (device, FIFO or socket)"));
         }
