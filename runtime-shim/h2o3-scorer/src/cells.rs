@@ -70,25 +70,41 @@ fn may_tie(m: u64, e: i32, integer_limit: f64, digits_limit: u128, abs: f64) -> 
 
 /// Rewrites ryu's output (`-1.5e-7`, `123.0`, `1e16`) in `Display`'s positional form.
 fn layout(s: &str) -> String {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
+    let b = s.as_bytes();
+    let (neg, b) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
     };
-    let (mantissa, exp) = match body.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (body, 0),
+    let (mantissa, exp) = match b.iter().position(|&c| c == b'e') {
+        Some(at) => {
+            let (sign, digits) = match &b[at + 1..] {
+                [b'-', rest @ ..] => (-1, rest),
+                rest => (1, rest),
+            };
+            let e = digits
+                .iter()
+                .fold(0i32, |e, &d| e * 10 + i32::from(d - b'0'));
+            (&b[..at], sign * e)
+        }
+        None => (b, 0),
     };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    // The significant digits and where the decimal point goes among them.
-    let mut digits: Vec<u8> = Vec::with_capacity(int.len() + frac.len());
-    digits.extend_from_slice(int.as_bytes());
-    digits.extend_from_slice(frac.as_bytes());
-    let mut point = int.len() as i32 + exp;
-    let lead = digits.iter().take_while(|&&d| d == b'0').count();
-    digits.drain(..lead);
+    // The significant digits (ryu writes at most 17) and where the point goes.
+    let mut digits = [0u8; 32];
+    let mut n = 0usize;
+    let mut point = mantissa.len() as i32 + exp;
+    for &c in mantissa {
+        if c == b'.' {
+            point = n as i32 + exp;
+        } else if n < digits.len() {
+            digits[n] = c;
+            n += 1;
+        }
+    }
+    let lead = digits[..n].iter().take_while(|&&d| d == b'0').count();
     point -= lead as i32;
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    let mut digits = &digits[lead..n];
+    while let [rest @ .., b'0'] = digits {
+        digits = rest;
     }
     let mut out = String::with_capacity(digits.len() + 8);
     if neg {
@@ -105,9 +121,9 @@ fn layout(s: &str) -> String {
     if point <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.push_str(text(&digits));
+        out.push_str(text(digits));
     } else if point >= n {
-        out.push_str(text(&digits));
+        out.push_str(text(digits));
         out.extend(std::iter::repeat_n('0', (point - n) as usize));
     } else {
         out.push_str(text(&digits[..point as usize]));
