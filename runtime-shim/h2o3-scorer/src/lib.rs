@@ -44,6 +44,9 @@
 //! they need); its `EasyPredictModelWrapper` on a MOJO loaded with its metadata can, and
 //! that is what the DRF references come from.
 //!
+//! `examples/score_csv.rs` streams a CSV file through the scorer one row at a time;
+//! `bench/score.sh` measures it and `runtime-shim score` against genmodel's `PredictCsv`.
+//!
 //! Input cells follow `PredictCsv`: `None`, `""`, `"NA"`, `"N/A"` and `"-"` are missing;
 //! numbers are parsed like `Double.parseDouble`; an unknown categorical level is missing.
 //! Output cells: class labels as the response domain spells them; numbers as Rust's
