@@ -4,8 +4,11 @@
 //! A request is checked in the reference scorer's order (`RequestChecker`): not empty,
 //! `fields` not empty, `rows` not empty, `fields` holding every model input (extra fields
 //! are allowed and ignored), every row as long as `fields`; then the shim's own checks
-//! (no duplicate field, `includeFieldsInOutput` naming known fields, no Shapley values).
-//! A passing request becomes a [`Frame`], which backends read by model input index.
+//! (no duplicate field, `includeFieldsInOutput` naming known fields, the Shapley rule of
+//! the [`Endpoint`]). `/model/contribution` runs the same checks with its own message
+//! prefix. A passing request becomes a [`Layout`] (what the header decides) and a
+//! [`Frame`], which backends read by model input index. The batch command checks its CSV
+//! header into a [`Layout`] with the same code and then checks and answers row by row.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -92,10 +95,7 @@ pub struct Cell(pub Option<String>);
 impl Cell {
     /// The cell as a backend sees it: `None` when missing or empty.
     pub fn value(&self) -> Option<&str> {
-        match self.0.as_deref() {
-            Some("") | None => None,
-            Some(s) => Some(s),
-        }
+        cell_value(self.0.as_deref())
     }
 }
 
@@ -257,12 +257,110 @@ pub fn java_list<S: AsRef<str>>(items: &[S]) -> String {
     s
 }
 
-/// The rows of a checked request, addressed by model input index.
+/// Which endpoint a request is for: it decides the prefix of the messages and the rule
+/// for `requestShapleyValueType` (FORMATS.md §2.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /model/score` (and the batch command): Shapley values must be absent or
+    /// `NONE`.
+    Score,
+    /// `POST /model/contribution`: the type must be `ORIGINAL` or `TRANSFORMED` and the
+    /// one the model computes (`enabled`); `None` when the model computes none (the
+    /// handler answers 501 before the request is checked).
+    Contribution { enabled: Option<ShapleyType> },
+}
+
+/// The Shapley value types a model may compute (`ShapleyType` without `NONE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShapleyType {
+    /// Over the input columns: `CONTRIBUTION_ORIGINAL`.
+    Original,
+    /// Over the model's transformed features (one-hot slots): `CONTRIBUTION_TRANSFORMED`.
+    Transformed,
+}
+
+impl ShapleyType {
+    /// The `ShapleyType` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShapleyType::Original => "ORIGINAL",
+            ShapleyType::Transformed => "TRANSFORMED",
+        }
+    }
+
+    /// The `CapabilityType` name.
+    pub fn capability(self) -> &'static str {
+        match self {
+            ShapleyType::Original => "CONTRIBUTION_ORIGINAL",
+            ShapleyType::Transformed => "CONTRIBUTION_TRANSFORMED",
+        }
+    }
+}
+
+impl Endpoint {
+    /// A request the checks refuse: 400 with the endpoint's prefix.
+    pub fn invalid(self, msg: impl fmt::Display) -> ApiError {
+        match self {
+            Endpoint::Score => ApiError::invalid(msg),
+            Endpoint::Contribution { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid shapley contribution request due to: {msg}"),
+            ),
+        }
+    }
+
+    /// A failure while answering a valid request, with the endpoint's prefix.
+    pub fn failed(self, status: StatusCode, msg: impl fmt::Display) -> ApiError {
+        match self {
+            Endpoint::Score => ApiError::failed(status, msg),
+            Endpoint::Contribution { .. } => ApiError::new(
+                status,
+                format!("Failed shapley contribution request due to: {msg}"),
+            ),
+        }
+    }
+
+    /// The `requestShapleyValueType` rule (the reference `MojoScorer`'s messages).
+    fn check_shapley(self, requested: Option<&str>) -> Result<(), ApiError> {
+        const ONLY: &str =
+            "Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values";
+        match (self, requested) {
+            (Endpoint::Score, None | Some("NONE")) => Ok(()),
+            (Endpoint::Score, Some(t @ ("ORIGINAL" | "TRANSFORMED"))) => Err(self.invalid(
+                format!("Requested Shapley type {t} not enabled for this scorer. Expected: NONE"),
+            )),
+            (Endpoint::Contribution { enabled }, Some(t @ ("ORIGINAL" | "TRANSFORMED"))) => {
+                match enabled {
+                    Some(e) if e.as_str() == t => Ok(()),
+                    _ => Err(self.invalid(format!(
+                        "Requested Shapley type {t} not enabled for this scorer. Expected: {}",
+                        enabled.map_or("NONE", ShapleyType::as_str)
+                    ))),
+                }
+            }
+            _ => Err(self.invalid(ONLY)),
+        }
+    }
+}
+
+/// A cell as a backend sees it: `None` when missing (`null`) or empty. The one rule for
+/// requests and batch CSV cells.
+pub fn cell_value(raw: Option<&str>) -> Option<&str> {
+    match raw {
+        Some("") | None => None,
+        Some(s) => Some(s),
+    }
+}
+
+/// Rows of a checked request, addressed by model input index.
 #[derive(Debug, Clone)]
 pub struct Frame {
     rows: Vec<Vec<Cell>>,
     /// `positions[i]`: where model input `i` is in the request's `fields`.
-    positions: Vec<usize>,
+    positions: Arc<[usize]>,
+    /// The request row number of `rows[0]` (a batch scored in chunks starts past 0), for
+    /// messages.
+    first_row: usize,
 }
 
 impl Frame {
@@ -283,6 +381,17 @@ impl Frame {
     pub fn cell(&self, row: usize, input: usize) -> Option<&str> {
         self.rows[row][self.positions[input]].value()
     }
+
+    /// The raw text at position `p` of the request's `fields` in row `row` (`""` when
+    /// `null`), as the response copies it.
+    pub fn request_cell(&self, row: usize, p: usize) -> &str {
+        self.rows[row][p].0.as_deref().unwrap_or("")
+    }
+
+    /// The zero-indexed request row number of `row`, as messages name it.
+    pub fn row_number(&self, row: usize) -> usize {
+        self.first_row + row
+    }
 }
 
 /// The checks of a model's requests, built once at start-up from the input schema.
@@ -292,17 +401,43 @@ pub struct RequestRules {
     expected: String,
 }
 
-/// A request that passed every check: the frame for the backend and what the response
-/// copies around its scores.
+/// What a request's header decides, checked: where each model input is among `fields`,
+/// and what every response row copies around the backend's outputs. The batch command
+/// checks its CSV header into one and then streams rows through it.
 #[derive(Debug, Clone)]
-pub struct Prepared {
-    pub frame: Arc<Frame>,
+pub struct Layout {
     fields: Vec<String>,
+    /// `positions[i]`: where model input `i` is in `fields`.
+    positions: Arc<[usize]>,
     /// Positions in `fields` of the copied fields, in input order.
     include: Vec<usize>,
     /// The id field's name, when a UUID is generated per row.
     generated_id: Option<String>,
     no_field_names: bool,
+}
+
+/// The members of a request other than `fields` and `rows`.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    pub include_fields_in_output: Option<Vec<String>>,
+    pub id_field: Option<String>,
+    pub no_field_names_in_output: Option<bool>,
+    pub request_shapley_value_type: Option<String>,
+}
+
+/// A request that passed every check: the frame for the backend and what the response
+/// copies around its scores.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub frame: Arc<Frame>,
+    pub layout: Layout,
+}
+
+/// The first check of `fields` and of the model inputs' positions among them.
+struct Columns {
+    positions: Vec<usize>,
+    /// The first field named twice.
+    duplicate: Option<String>,
 }
 
 impl RequestRules {
@@ -312,22 +447,14 @@ impl RequestRules {
         RequestRules { inputs, expected }
     }
 
-    /// Checks a parsed request; `None` is a `null` or empty body.
-    pub fn prepare(&self, req: Option<ScoreRequest>) -> Result<Prepared, ApiError> {
-        let req = req.ok_or_else(|| ApiError::invalid("Request cannot be empty"))?;
-        let fields = match req.fields {
-            Some(f) if !f.is_empty() => f,
-            _ => return Err(ApiError::invalid("List of input fields cannot be empty")),
-        };
-        let rows = match req.rows {
-            Some(r) if !r.is_empty() => r,
-            _ => return Err(ApiError::invalid("List of input data rows cannot be empty")),
-        };
-        let mut index: HashMap<&str, usize> = HashMap::with_capacity(fields.len());
+    /// `fields` must hold every model input.
+    fn columns(&self, fields: &[String], ep: Endpoint) -> Result<Columns, ApiError> {
+        let index = field_index(fields);
         let mut duplicate = None;
-        for (i, f) in fields.iter().enumerate() {
-            if index.insert(f.as_str(), i).is_some() && duplicate.is_none() {
-                duplicate = Some(f.as_str());
+        let mut seen = std::collections::HashSet::with_capacity(fields.len());
+        for f in fields {
+            if !seen.insert(f.as_str()) && duplicate.is_none() {
+                duplicate = Some(f.clone());
             }
         }
         let mut positions = Vec::with_capacity(self.inputs.len());
@@ -335,35 +462,46 @@ impl RequestRules {
             match index.get(name.as_str()) {
                 Some(&p) => positions.push(p),
                 None => {
-                    return Err(ApiError::invalid(format!(
+                    return Err(ep.invalid(format!(
                         "Input fields don't contain all the Mojo fields, expected {} actual {}",
                         self.expected,
-                        java_list(&fields)
+                        java_list(fields)
                     )))
                 }
             }
         }
-        if let Some(r) = rows.iter().position(|r| r.len() != fields.len()) {
-            return Err(ApiError::invalid(format!(
-                "Not enough elements in row {r} (zero-indexed)"
-            )));
-        }
-        if let Some(d) = duplicate {
-            return Err(ApiError::invalid(format!(
+        Ok(Columns {
+            positions,
+            duplicate,
+        })
+    }
+
+    /// The checks that follow the row lengths: no duplicate field,
+    /// `includeFieldsInOutput` naming known fields, the Shapley rule.
+    fn layout(
+        &self,
+        fields: Vec<String>,
+        cols: Columns,
+        opts: RequestOptions,
+        ep: Endpoint,
+    ) -> Result<Layout, ApiError> {
+        if let Some(d) = cols.duplicate {
+            return Err(ep.invalid(format!(
                 "field {d:?} appears more than once in the input fields"
             )));
         }
-        let id_field = req.id_field.filter(|s| !s.is_empty());
+        let index = field_index(&fields);
+        let id_field = opts.id_field.filter(|s| !s.is_empty());
         let mut include = Vec::new();
         let mut generated_id = None;
-        for name in req.include_fields_in_output.iter().flatten() {
+        for name in opts.include_fields_in_output.iter().flatten() {
             match index.get(name.as_str()) {
                 Some(&p) => include.push(p),
                 None if id_field.as_deref() == Some(name.as_str()) => {
                     generated_id = Some(name.clone())
                 }
                 None => {
-                    return Err(ApiError::invalid(format!(
+                    return Err(ep.invalid(format!(
                         "includeFieldsInOutput names {name:?}, which is neither one of the input fields {} nor the idField",
                         java_list(&fields)
                     )))
@@ -372,26 +510,156 @@ impl RequestRules {
         }
         include.sort_unstable();
         include.dedup();
-        match req.request_shapley_value_type.as_deref() {
-            None | Some("NONE") => {}
-            Some(t @ ("ORIGINAL" | "TRANSFORMED")) => {
-                return Err(ApiError::invalid(format!(
-                    "Requested Shapley type {t} not enabled for this scorer. Expected: NONE"
-                )))
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values",
-                ))
-            }
-        }
-        Ok(Prepared {
-            frame: Arc::new(Frame { rows, positions }),
+        ep.check_shapley(opts.request_shapley_value_type.as_deref())?;
+        Ok(Layout {
             fields,
+            positions: cols.positions.into(),
             include,
             generated_id,
-            no_field_names: req.no_field_names_in_output.unwrap_or(false),
+            no_field_names: opts.no_field_names_in_output.unwrap_or(false),
         })
+    }
+
+    /// Checks a parsed `/model/score` request; `None` is a `null` or empty body.
+    pub fn prepare(&self, req: Option<ScoreRequest>) -> Result<Prepared, ApiError> {
+        self.prepare_for(req, Endpoint::Score)
+    }
+
+    /// Checks a parsed request for `ep`, in the reference scorer's order; `None` is a
+    /// `null` or empty body.
+    pub fn prepare_for(
+        &self,
+        req: Option<ScoreRequest>,
+        ep: Endpoint,
+    ) -> Result<Prepared, ApiError> {
+        let mut req = req.ok_or_else(|| ep.invalid("Request cannot be empty"))?;
+        let opts = req.take_options();
+        let fields = match req.fields {
+            Some(f) if !f.is_empty() => f,
+            _ => return Err(ep.invalid("List of input fields cannot be empty")),
+        };
+        let rows = match req.rows {
+            Some(r) if !r.is_empty() => r,
+            _ => return Err(ep.invalid("List of input data rows cannot be empty")),
+        };
+        let cols = self.columns(&fields, ep)?;
+        for (r, row) in rows.iter().enumerate() {
+            check_row_len(r, row.len(), fields.len(), ep)?;
+        }
+        let layout = self.layout(fields, cols, opts, ep)?;
+        Ok(Prepared {
+            frame: Arc::new(layout.frame(rows, 0)),
+            layout,
+        })
+    }
+
+    /// Checks a streamed request's header (the batch command's CSV header), once it is
+    /// known whether it has rows: the checks of [`RequestRules::prepare_for`] except the
+    /// row lengths, which [`Layout::check_row`] makes as each row arrives. (A request
+    /// with both a bad row and a bad header is refused for the header here, for the row
+    /// there.)
+    pub fn header(
+        &self,
+        fields: Vec<String>,
+        has_rows: bool,
+        opts: RequestOptions,
+        ep: Endpoint,
+    ) -> Result<Layout, ApiError> {
+        if fields.is_empty() {
+            return Err(ep.invalid("List of input fields cannot be empty"));
+        }
+        if !has_rows {
+            return Err(ep.invalid("List of input data rows cannot be empty"));
+        }
+        let cols = self.columns(&fields, ep)?;
+        self.layout(fields, cols, opts, ep)
+    }
+}
+
+fn field_index(fields: &[String]) -> HashMap<&str, usize> {
+    let mut index = HashMap::with_capacity(fields.len());
+    for (i, f) in fields.iter().enumerate() {
+        index.entry(f.as_str()).or_insert(i);
+    }
+    index
+}
+
+/// Every row must be exactly as long as `fields` (the reference message says "Not
+/// enough" for a long row too).
+fn check_row_len(r: usize, len: usize, width: usize, ep: Endpoint) -> Result<(), ApiError> {
+    if len != width {
+        return Err(ep.invalid(format!("Not enough elements in row {r} (zero-indexed)")));
+    }
+    Ok(())
+}
+
+impl Layout {
+    /// Checks request row `r` of `len` cells.
+    pub fn check_row(&self, r: usize, len: usize, ep: Endpoint) -> Result<(), ApiError> {
+        check_row_len(r, len, self.fields.len(), ep)
+    }
+
+    /// `positions[i]`: where model input `i` is in `fields`.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
+    }
+
+    /// A frame of checked rows whose first is request row `first_row`.
+    pub fn frame(&self, rows: Vec<Vec<Cell>>, first_row: usize) -> Frame {
+        Frame {
+            rows,
+            positions: Arc::clone(&self.positions),
+            first_row,
+        }
+    }
+
+    /// The response's `fields`: the copied input fields (input order), the generated id,
+    /// the backend's outputs; `None` with `noFieldNamesInOutput`.
+    pub fn output_fields(&self, output_names: &[String]) -> Option<Vec<String>> {
+        (!self.no_field_names).then(|| {
+            let mut f = Vec::with_capacity(self.extra() + output_names.len());
+            f.extend(self.include.iter().map(|&p| self.fields[p].clone()));
+            f.extend(self.generated_id.iter().cloned());
+            f.extend(output_names.iter().cloned());
+            f
+        })
+    }
+
+    fn extra(&self) -> usize {
+        self.include.len() + usize::from(self.generated_id.is_some())
+    }
+
+    /// One response row: the copied cells of the request row (`cell(p)`: the raw text
+    /// at position `p` of `fields`, `""` when `null`), then a new UUID when one is
+    /// generated, then `outputs`.
+    pub fn output_row<'a>(
+        &self,
+        cell: impl Fn(usize) -> &'a str,
+        outputs: Vec<String>,
+    ) -> Vec<String> {
+        let extra = self.extra();
+        if extra == 0 {
+            return outputs;
+        }
+        let mut r = Vec::with_capacity(extra + outputs.len());
+        r.extend(self.include.iter().map(|&p| cell(p).to_string()));
+        if self.generated_id.is_some() {
+            r.push(uuid::Uuid::new_v4().to_string());
+        }
+        r.extend(outputs);
+        r
+    }
+}
+
+impl ScoreRequest {
+    /// Takes the members other than `fields` and `rows` out.
+    fn take_options(&mut self) -> RequestOptions {
+        RequestOptions {
+            include_fields_in_output: self.include_fields_in_output.take(),
+            id_field: self.id_field.take(),
+            no_field_names_in_output: self.no_field_names_in_output.take(),
+            request_shapley_value_type: self.request_shapley_value_type.take(),
+        }
     }
 }
 
@@ -404,54 +672,56 @@ impl Prepared {
         output_names: &[String],
         id: &str,
     ) -> ScoreResponse {
-        let extra = self.include.len() + usize::from(self.generated_id.is_some());
-        let score = if extra == 0 {
-            outputs
-        } else {
-            outputs
-                .into_iter()
-                .zip(self.frame.rows.iter())
-                .map(|(out, row)| {
-                    let mut r = Vec::with_capacity(extra + out.len());
-                    r.extend(
-                        self.include
-                            .iter()
-                            .map(|&p| row[p].0.clone().unwrap_or_default()),
-                    );
-                    if self.generated_id.is_some() {
-                        r.push(uuid::Uuid::new_v4().to_string());
-                    }
-                    r.extend(out);
-                    r
-                })
-                .collect()
-        };
-        let fields = (!self.no_field_names).then(|| {
-            let mut f = Vec::with_capacity(extra + output_names.len());
-            f.extend(self.include.iter().map(|&p| self.fields[p].clone()));
-            f.extend(self.generated_id.iter().cloned());
-            f.extend(output_names.iter().cloned());
-            f
-        });
+        let score = outputs
+            .into_iter()
+            .zip(self.frame.rows.iter())
+            .map(|(out, row)| {
+                self.layout
+                    .output_row(|p| row[p].0.as_deref().unwrap_or(""), out)
+            })
+            .collect();
         ScoreResponse {
             id: id.to_string(),
-            fields,
+            fields: self.layout.output_fields(output_names),
             score,
         }
     }
 }
 
-/// Parses a request body: empty or `null` is `None`; anything that is not a JSON object
-/// of the right shape is a 400.
+/// `ContributionsResponse`: one group without `output_group` (the shim computes
+/// contributions for binomial and regression models only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContributionsResponse {
+    pub features: Vec<String>,
+    pub contribution_groups: Vec<ContributionGroup>,
+}
+
+/// A `ContributionGroup`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContributionGroup {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub output_group: Option<String>,
+    pub contributions: Vec<Vec<String>>,
+}
+
+/// Parses a `/model/score` request body: empty or `null` is `None`; anything that is not
+/// a JSON object of the right shape is a 400.
 pub fn parse_request(body: &[u8]) -> Result<Option<ScoreRequest>, ApiError> {
+    parse_request_for(body, Endpoint::Score)
+}
+
+/// [`parse_request`] with `ep`'s message prefix. A `ContributionsRequest` parses as a
+/// `ScoreRequest` (its members are a subset).
+pub fn parse_request_for(body: &[u8], ep: Endpoint) -> Result<Option<ScoreRequest>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice::<Option<ScoreRequest>>(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
-            ApiError::invalid(format!("the body is not valid JSON: {e}"))
+            ep.invalid(format!("the body is not valid JSON: {e}"))
         } else {
-            ApiError::invalid(format!("the body is not a ScoreRequest: {e}"))
+            ep.invalid(format!("the body is not a ScoreRequest: {e}"))
         }
     })
 }

@@ -125,6 +125,10 @@ pub struct ScoreArgs {
     /// The idField of the request.
     #[arg(long)]
     pub id_field: Option<String>,
+    /// fsync the output file before renaming it into place (durable across a power
+    /// loss; without it the rename still guarantees that a failed run leaves no file).
+    #[arg(long)]
+    pub fsync: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -222,6 +226,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 output: a.output,
                 include_fields: a.include_fields,
                 id_field: a.id_field,
+                fsync: a.fsync,
             };
             // Two threads: a proxy backend's child is watched while the model loads.
             let rt = tokio::runtime::Builder::new_multi_thread()

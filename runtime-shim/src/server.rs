@@ -20,7 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::api::{json_bytes, json_response, parse_request, ApiError};
+use crate::api::{
+    json_bytes, json_response, parse_request_for, ApiError, ContributionGroup,
+    ContributionsResponse, Endpoint,
+};
 use crate::backend::{BackendConfig, BackendKind};
 use crate::error::ShimError;
 use crate::model::LoadedModel;
@@ -139,29 +142,62 @@ async fn capabilities(State(st): St) -> Result<Response, ApiError> {
     ))
 }
 
+/// The body, or the 413 (or other rejection) with `ep`'s prefix.
+fn body_of(body: Result<Bytes, BytesRejection>, ep: Endpoint) -> Result<Bytes, ApiError> {
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let mut err = ep.invalid("the body is larger than the limit (MAX_BODY_BYTES)");
+            err.status = StatusCode::PAYLOAD_TOO_LARGE;
+            err
+        }
+        s => {
+            let mut err = ep.invalid(e.body_text());
+            err.status = s;
+            err
+        }
+    })
+}
+
 async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let m = st.model()?;
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Invalid scoring request due to: the body is larger than the limit (MAX_BODY_BYTES)",
-        ),
-        s => ApiError::new(
-            s,
-            format!("Invalid scoring request due to: {}", e.body_text()),
-        ),
-    })?;
-    let prepared = m.rules.prepare(parse_request(&body)?)?;
+    let body = body_of(body, Endpoint::Score)?;
+    let prepared = m
+        .rules
+        .prepare_for(parse_request_for(&body, Endpoint::Score)?, Endpoint::Score)?;
     let outputs = m.backend.score(Arc::clone(&prepared.frame)).await?;
     let resp = prepared.respond(outputs, m.backend.output_names(), &m.id);
     Ok(json_response(StatusCode::OK, &resp))
 }
 
-async fn contribution(State(st): St) -> Result<Response, ApiError> {
-    st.model()?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Unsupported operation due to: Shapley contributions are not supported by this runtime (capabilities: SCORE)",
+/// `POST /model/contribution`: 501 when the model computes no Shapley values, else the
+/// request checks of `/model/score` (with the contribution prefix and the requested type
+/// checked against the model's), then one contribution row per request row.
+async fn contribution(
+    State(st): St,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = st.model()?;
+    let (kind, features) = m.backend.contributions_support().map_err(|why| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("Unsupported operation due to: {why}"),
+        )
+    })?;
+    let ep = Endpoint::Contribution {
+        enabled: Some(kind),
+    };
+    let body = body_of(body, ep)?;
+    let prepared = m.rules.prepare_for(parse_request_for(&body, ep)?, ep)?;
+    let rows = m.backend.contributions(Arc::clone(&prepared.frame)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ContributionsResponse {
+            features: features.to_vec(),
+            contribution_groups: vec![ContributionGroup {
+                output_group: None,
+                contributions: rows,
+            }],
+        },
     ))
 }
 

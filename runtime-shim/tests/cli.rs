@@ -525,7 +525,10 @@ fn every_endpoint_answers_over_http() {
     assert_eq!(r.status, 200, "the sample request scores: {}", r.body);
 
     let r = server.get("/model/capabilities");
-    assert_eq!((r.status, r.json()), (200, json!(["SCORE"])));
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!(["SCORE", "CONTRIBUTION_ORIGINAL"]))
+    );
     assert_eq!(server.get("/readyz").body, "Ready");
     let r = server.get("/healthz");
     assert_eq!((r.status, r.body.as_str()), (200, "OK"));
@@ -602,11 +605,13 @@ fn every_endpoint_answers_over_http() {
     );
 
     let r = server.post("/model/contribution", "{}");
-    assert_eq!(r.status, 501);
-    assert!(r.json()["detail"]
-        .as_str()
-        .unwrap()
-        .starts_with("Unsupported operation due to:"));
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            400,
+            json!({"detail": "Invalid shapley contribution request due to: List of input fields cannot be empty"})
+        )
+    );
     let r = server.post("/model/media-score", "{}");
     assert_eq!(
         (r.status, r.json()),
@@ -647,6 +652,181 @@ fn every_endpoint_answers_over_http() {
     assert_eq!(server.get("/model/schema").json()["id"], id);
     let r = server.post("/model/score", &request_for("gbm_binomial").to_string());
     assert_eq!(r.json()["id"], id);
+}
+
+/// The reference contributions of h2o-genmodel for `name` (h2o3-scorer's
+/// `tests/reference/contributions`, computed on `testdata/h2o3/<name>.input.csv`).
+fn reference_contributions(name: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    read_csv(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("h2o3-scorer/tests/reference/contributions")
+            .join(format!("{name}.contributions.csv")),
+    )
+}
+
+/// `/model/contribution` of the tree models equals genmodel's contributions; the type,
+/// the request checks and models without contributions get the reference's answers.
+#[test]
+fn contributions_over_http_equal_genmodel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "gbm_binomial",
+            "ORIGINAL",
+            "CONTRIBUTION_ORIGINAL",
+            "TRANSFORMED",
+        ),
+        (
+            "drf_regression",
+            "ORIGINAL",
+            "CONTRIBUTION_ORIGINAL",
+            "TRANSFORMED",
+        ),
+        (
+            "xgboost_binomial",
+            "TRANSFORMED",
+            "CONTRIBUTION_TRANSFORMED",
+            "ORIGINAL",
+        ),
+    ];
+    for (name, kind, capability, other) in cases {
+        let dir = process(name, tmp.path());
+        let server = Server::start(&dir, &[]);
+        let r = server.get("/model/capabilities");
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!(["SCORE", capability])),
+            "{name}"
+        );
+
+        let mut req = request_for(name);
+        req["requestShapleyValueType"] = json!(kind);
+        let r = server.post("/model/contribution", &req.to_string());
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        assert_eq!(r.content_type, "application/json", "{name}");
+        let v = r.json();
+        let groups = v["contributionGroups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{name}: {v}");
+        assert!(groups[0].get("output_group").is_none(), "{name}: {v}");
+        let (want_features, want_rows) = reference_contributions(name);
+        assert_eq!(strings(&v["features"]), want_features, "{name}: features");
+        let got_rows = rows_of(&groups[0]["contributions"]);
+        assert_eq!(got_rows.len(), want_rows.len(), "{name}: rows");
+        for (r, (got, want)) in got_rows.iter().zip(&want_rows).enumerate() {
+            assert_eq!(got.len(), want.len(), "{name} row {r}: width");
+            for (c, (g, w)) in got.iter().zip(want).enumerate() {
+                // The shim writes the shortest decimal of genmodel's `float`, the
+                // reference that float widened to a double: widen the shim's too.
+                let gv = f64::from(g.parse::<f32>().unwrap());
+                let wv: f64 = w.parse().unwrap();
+                assert!(
+                    gv == wv || (gv - wv).abs() <= 1e-12 * wv.abs(),
+                    "{name} row {r} col {c}: got {g}, genmodel {w}"
+                );
+            }
+        }
+
+        // A large request (blocking pool) gives the same rows.
+        let rows: Vec<Value> = req["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cycle()
+            .take(300)
+            .cloned()
+            .collect();
+        let big = json!({"fields": req["fields"], "rows": rows, "requestShapleyValueType": kind});
+        let r = server.post("/model/contribution", &big.to_string());
+        assert_eq!(r.status, 200, "{name} big: {}", r.body);
+        let big_rows = rows_of(&r.json()["contributionGroups"][0]["contributions"]);
+        assert_eq!(big_rows.len(), 300, "{name}");
+        assert_eq!(
+            big_rows[got_rows.len()],
+            got_rows[0],
+            "{name}: big request row"
+        );
+
+        let fields = req["fields"].clone();
+        let row = req["rows"][0].clone();
+        let errors: &[(&str, Value, &str)] = &[
+            (
+                "other type",
+                json!({"fields": fields, "rows": [row], "requestShapleyValueType": other}),
+                &format!(
+                    "Requested Shapley type {other} not enabled for this scorer. Expected: {kind}"
+                ),
+            ),
+            (
+                "NONE",
+                json!({"fields": fields, "rows": [row], "requestShapleyValueType": "NONE"}),
+                "Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values",
+            ),
+            (
+                "no type",
+                json!({"fields": fields, "rows": [row]}),
+                "Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values",
+            ),
+            (
+                "no rows",
+                json!({"fields": fields, "requestShapleyValueType": kind}),
+                "List of input data rows cannot be empty",
+            ),
+            (
+                "missing input",
+                json!({"fields": ["x1"], "rows": [["1"]], "requestShapleyValueType": kind}),
+                "Input fields don't contain all the Mojo fields",
+            ),
+            (
+                "short row",
+                json!({"fields": fields, "rows": [row, ["1"]], "requestShapleyValueType": kind}),
+                "Not enough elements in row 1 (zero-indexed)",
+            ),
+            (
+                "non-numeric",
+                json!({"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"], ["1", "two", "3", "red"]], "requestShapleyValueType": kind}),
+                "row 1 (zero-indexed): column \"x2\": \"two\" is not a number",
+            ),
+        ];
+        for (case, body, detail) in errors {
+            let r = server.post("/model/contribution", &body.to_string());
+            assert_eq!(r.status, 400, "{name} {case}: {}", r.body);
+            let got = r.json()["detail"].as_str().unwrap().to_string();
+            let prefix = "Invalid shapley contribution request due to: ";
+            assert!(got.starts_with(prefix), "{name} {case}: {got}");
+            assert!(
+                got[prefix.len()..].starts_with(detail),
+                "{name} {case}: {got}"
+            );
+        }
+        let (status, log) = server.stop();
+        assert!(status.success(), "{name}: {log}");
+    }
+
+    // Models genmodel computes no contributions for: 501 with the reason, SCORE only.
+    for (name, reason) in [
+        ("gbm_multinomial", "multinomial"),
+        ("glm_binomial", "GBM, DRF and XGBoost"),
+    ] {
+        let dir = process(name, tmp.path());
+        let server = Server::start(&dir, &[]);
+        assert_eq!(
+            server.get("/model/capabilities").json(),
+            json!(["SCORE"]),
+            "{name}"
+        );
+        let mut req = request_for(name);
+        req["requestShapleyValueType"] = json!("ORIGINAL");
+        let r = server.post("/model/contribution", &req.to_string());
+        assert_eq!(r.status, 501, "{name}: {}", r.body);
+        let v = r.json();
+        let detail = v["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("Unsupported operation due to: "),
+            "{name}: {detail}"
+        );
+        assert!(detail.contains(reason), "{name}: {detail}");
+        assert_eq!(v.as_object().unwrap().len(), 1, "{name}: {v}");
+    }
 }
 
 #[test]
@@ -892,6 +1072,12 @@ fn batch_command_refusals() {
         ("non-numeric", write("c.csv", "x1,x2,x3,color\n1,2,x,red\n"), 7, "column \"x3\": \"x\" is not a number"),
         ("no rows", write("d.csv", "x1,x2,x3,color\n"), 7, "List of input data rows cannot be empty"),
         ("input missing", tmp.path().join("none.csv"), 2, "does not exist"),
+        ("a bad row after many good ones (streamed)", write("f.csv", &format!(
+            "x1,x2,x3,color\n{}1,2,x,red\n", "1,2,3,red\n".repeat(5000))), 7,
+            "Invalid scoring request due to: row 5000 (zero-indexed): column \"x3\": \"x\" is not a number"),
+        ("a short row after many good ones", write("g.csv", &format!(
+            "x1,x2,x3,color\n{}1,2\n", "1,2,3,red\n".repeat(3000))), 7,
+            "Invalid scoring request due to: Not enough elements in row 3000 (zero-indexed)"),
     ];
     for (name, input, code, needle) in cases {
         let out = tmp.path().join(format!("{name}.out.csv"));
@@ -910,7 +1096,36 @@ fn batch_command_refusals() {
         assert_eq!(got, code, "{name}: {log}");
         assert!(log.contains(needle), "{name}: {needle:?} not in {log}");
         assert!(!out.exists(), "{name}: no output after a failure");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "{name}: temporary files left: {left:?}");
     }
+
+    // --fsync writes the same bytes.
+    let input = testdata().join("gbm_binomial.input.csv");
+    let outs: Vec<Vec<u8>> = [&[][..], &["--fsync"][..]]
+        .iter()
+        .map(|extra| {
+            let out = tmp.path().join("fsync.out.csv");
+            let mut args = vec![
+                "score",
+                "--model-path",
+                dir.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ];
+            args.extend_from_slice(extra);
+            let (code, log) = run_to_exit(&args, &[]);
+            assert_eq!(code, 0, "{extra:?}: {log}");
+            std::fs::read(&out).unwrap()
+        })
+        .collect();
+    assert_eq!(outs[0], outs[1]);
 
     // Copied fields and an id field, to standard output.
     let input = write("e.csv", "k,x1,x2,x3,color\nA,-0.624,3.409,2.0,blue\n");

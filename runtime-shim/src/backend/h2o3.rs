@@ -3,7 +3,10 @@
 //!
 //! Scoring is CPU-bound and takes microseconds per row, so small requests are scored on
 //! the request's own task (no hand-off, which matters for a 1-row p99) and large ones on
-//! tokio's blocking pool, where they do not stall other connections.
+//! tokio's blocking pool, where they do not stall other connections. Prediction
+//! contributions (`/model/contribution`, TreeSHAP for GBM, DRF and XGBoost binomial and
+//! regression models) are served where the scorer computes them, by the same rule; they
+//! cost far more per row, so fewer rows stay inline.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,13 +16,15 @@ use axum::http::StatusCode;
 use h2o3_scorer::H2oScorer;
 
 use super::{Backend, BackendConfig, BoxFuture};
-use crate::api::{ApiError, Frame};
+use crate::api::{ApiError, Endpoint, Frame, ShapleyType};
 
 /// The model type this backend serves.
 pub const MODEL_TYPE: &str = "h2o3_mojo";
 
 /// Requests with more cells than this are scored on the blocking pool.
 const INLINE_MAX_CELLS: usize = 4096;
+/// Contribution requests with more cells than this are computed on the blocking pool.
+const INLINE_MAX_CONTRIBUTION_CELLS: usize = 256;
 
 /// A loaded H2O-3 MOJO.
 pub struct H2o3Backend {
@@ -29,6 +34,8 @@ pub struct H2o3Backend {
     outputs: Vec<String>,
     algo: String,
     category: String,
+    /// The Shapley type and feature names, or why the model has none.
+    contributions: Result<(ShapleyType, Vec<String>), String>,
 }
 
 /// Loads `dir/<payload>` and checks that the scorer agrees with the manifest's schema.
@@ -64,7 +71,21 @@ pub fn load(
         ));
     }
     let (algo, category) = scorer.describe();
+    let contributions = match (scorer.contribution_names(), scorer.contribution_kind()) {
+        (Some(names), Some(kind)) => Ok((
+            match kind {
+                h2o3_scorer::ContributionKind::Original => ShapleyType::Original,
+                h2o3_scorer::ContributionKind::Transformed => ShapleyType::Transformed,
+            },
+            names.to_vec(),
+        )),
+        _ => Err(scorer
+            .contributions_unavailable()
+            .unwrap_or("the scorer computes no contributions for this model")
+            .to_string()),
+    };
     Ok(Box::new(H2o3Backend {
+        contributions,
         outputs: scorer.output_names().to_vec(),
         scorer: Arc::new(scorer),
         order: order.into(),
@@ -73,22 +94,83 @@ pub fn load(
     }))
 }
 
+/// What a request asks of the scorer.
+#[derive(Clone, Copy)]
+enum Job {
+    Score,
+    Contributions,
+}
+
+/// One row (`cells` by model input index) through the scorer; `row_number` for messages.
+fn score_one<'a>(
+    scorer: &H2oScorer,
+    order: &[usize],
+    cells: impl Fn(usize) -> Option<&'a str>,
+    row_number: usize,
+    job: Job,
+) -> Result<Vec<String>, ApiError> {
+    let row: Vec<Option<&str>> = order.iter().map(|&i| cells(i)).collect();
+    let (result, ep) = match job {
+        Job::Score => (scorer.score(&row), Endpoint::Score),
+        Job::Contributions => {
+            let ep = Endpoint::Contribution { enabled: None };
+            match scorer.contributions(&row) {
+                Some(r) => (r, ep),
+                None => {
+                    return Err(ep.failed(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the model computes no contributions",
+                    ))
+                }
+            }
+        }
+    };
+    result.map_err(|e| ep.invalid(format!("row {row_number} (zero-indexed): {e}")))
+}
+
 fn score_rows(
     scorer: &H2oScorer,
     order: &[usize],
     frame: &Frame,
+    job: Job,
 ) -> Result<Vec<Vec<String>>, ApiError> {
-    let mut cells: Vec<Option<&str>> = Vec::with_capacity(order.len());
-    let mut out = Vec::with_capacity(frame.len());
-    for r in 0..frame.len() {
-        cells.clear();
-        cells.extend(order.iter().map(|&i| frame.cell(r, i)));
-        let row = scorer
-            .score(&cells)
-            .map_err(|e| ApiError::invalid(format!("row {r} (zero-indexed): {e}")))?;
-        out.push(row);
+    (0..frame.len())
+        .map(|r| {
+            score_one(
+                scorer,
+                order,
+                |i| frame.cell(r, i),
+                frame.row_number(r),
+                job,
+            )
+        })
+        .collect()
+}
+
+impl H2o3Backend {
+    /// Inline when small, else on the blocking pool.
+    fn run(
+        &self,
+        frame: Arc<Frame>,
+        job: Job,
+        inline_max_cells: usize,
+    ) -> BoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        if frame.len() * frame.width().max(1) <= inline_max_cells {
+            return Box::pin(std::future::ready(score_rows(
+                &self.scorer,
+                &self.order,
+                &frame,
+                job,
+            )));
+        }
+        let scorer = Arc::clone(&self.scorer);
+        let order = Arc::clone(&self.order);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || score_rows(&scorer, &order, &frame, job))
+                .await
+                .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        })
     }
-    Ok(out)
 }
 
 impl Backend for H2o3Backend {
@@ -101,7 +183,11 @@ impl Backend for H2o3Backend {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        vec!["SCORE".to_string()]
+        let mut c = vec!["SCORE".to_string()];
+        if let Ok((kind, _)) = &self.contributions {
+            c.push(kind.capability().to_string());
+        }
+        c
     }
 
     fn ready(&self) -> BoxFuture<'_, bool> {
@@ -110,19 +196,38 @@ impl Backend for H2o3Backend {
     }
 
     fn score(&self, frame: Arc<Frame>) -> BoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
-        if frame.len() * frame.width().max(1) <= INLINE_MAX_CELLS {
-            return Box::pin(std::future::ready(score_rows(
-                &self.scorer,
-                &self.order,
-                &frame,
-            )));
+        self.run(frame, Job::Score, INLINE_MAX_CELLS)
+    }
+
+    fn contributions_support(&self) -> Result<(ShapleyType, &[String]), String> {
+        match &self.contributions {
+            Ok((kind, names)) => Ok((*kind, names.as_slice())),
+            Err(why) => Err(why.clone()),
         }
-        let scorer = Arc::clone(&self.scorer);
-        let order = Arc::clone(&self.order);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || score_rows(&scorer, &order, &frame))
-                .await
-                .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?
-        })
+    }
+
+    fn contributions(
+        &self,
+        frame: Arc<Frame>,
+    ) -> BoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        self.run(frame, Job::Contributions, INLINE_MAX_CONTRIBUTION_CELLS)
+    }
+
+    fn in_process(&self) -> bool {
+        true
+    }
+
+    fn score_row(
+        &self,
+        row: &[Option<&str>],
+        row_number: usize,
+    ) -> Option<Result<Vec<String>, ApiError>> {
+        Some(score_one(
+            &self.scorer,
+            &self.order,
+            |i| row[i],
+            row_number,
+            Job::Score,
+        ))
     }
 }

@@ -299,7 +299,8 @@ impl MlflowBackend {
             for (i, ty) in self.types.iter().enumerate() {
                 row.push(json_cell(*ty, frame.cell(r, i)).map_err(|e| {
                     ApiError::invalid(format!(
-                        "row {r} (zero-indexed): column {:?}: {e}",
+                        "row {} (zero-indexed): column {:?}: {e}",
+                        frame.row_number(r),
                         self.columns[i]
                     ))
                 })?);

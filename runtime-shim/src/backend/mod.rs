@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use artifact_core::Manifest;
 
-use crate::api::{ApiError, Frame};
+use crate::api::{ApiError, Frame, ShapleyType};
 
 /// A boxed, sendable future (what an object-safe async method returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,6 +45,49 @@ pub trait Backend: Send + Sync {
     /// Scores every row of `frame`: one output row per input row, in order, each with one
     /// cell per [`Backend::output_names`]. A cell the model cannot read is a 400.
     fn score(&self, frame: Arc<Frame>) -> BoxFuture<'_, Result<Vec<Vec<String>>, ApiError>>;
+
+    /// The Shapley values this backend computes for this model: their type and feature
+    /// names (`ContributionsResponse.features`), or why there are none (the 501 of
+    /// `/model/contribution`). Default: none.
+    fn contributions_support(&self) -> Result<(ShapleyType, &[String]), String> {
+        Err(format!(
+            "Shapley contributions are not computed by the {} backend",
+            self.describe()
+        ))
+    }
+
+    /// The Shapley values of every row of `frame`, in order, one cell per feature of
+    /// [`Backend::contributions_support`]. Only called when that is `Ok`; errors carry
+    /// `/model/contribution`'s prefixes.
+    fn contributions(
+        &self,
+        frame: Arc<Frame>,
+    ) -> BoxFuture<'_, Result<Vec<Vec<String>>, ApiError>> {
+        let _ = frame;
+        Box::pin(std::future::ready(Err(ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "Unsupported operation due to: this backend computes no Shapley contributions",
+        ))))
+    }
+
+    /// Whether [`Backend::score_row`] scores (the backend scores in process); a caller
+    /// with many rows sends them to any other backend (a proxy) in chunks through
+    /// [`Backend::score`].
+    fn in_process(&self) -> bool {
+        false
+    }
+
+    /// Scores one row on the calling thread, for a backend that scores in process: `row`
+    /// holds the cells by model input index, `row_number` names the row in messages.
+    /// `None` when not [`Backend::in_process`].
+    fn score_row(
+        &self,
+        row: &[Option<&str>],
+        row_number: usize,
+    ) -> Option<Result<Vec<String>, ApiError>> {
+        let _ = (row, row_number);
+        None
+    }
 
     /// Stops what the backend started (a child process); the shim calls it once, on the
     /// way out. In-process backends have nothing to stop.
