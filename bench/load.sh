@@ -17,6 +17,7 @@
 #   WRK (auto)           with wrk installed (apt-get install -y wrk), the same requests are
 #                        also run with wrk and a Lua POST script as a cross-check; WRK=0: never
 #   BENCH_DIR (target/bench)
+#   BUILD (1)            0: use the release binaries already built
 #
 # Client and server share the machine: read the figures with the load average printed
 # beside them (on a 2-core machine a load average above 2 before the run means other jobs).
@@ -34,7 +35,7 @@ ACCESS_LOG=${ACCESS_LOG:-on}
 WRK=${WRK:-auto}
 CSV=testdata/h2o3/gbm_binomial.input.csv
 
-"$CARGO" build --release --locked -p runtime-shim -p shim-load -p h2o3-mojo
+[ "${BUILD:-1}" = 0 ] || "$CARGO" build --release --locked -p runtime-shim -p shim-load -p h2o3-mojo
 mkdir -p "$BENCH_DIR"
 model="$BENCH_DIR/load-gbm_binomial"
 rm -rf "$model"

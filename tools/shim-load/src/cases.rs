@@ -104,13 +104,14 @@ pub enum Category {
     Framing,
     MethodPath,
     Pipelined,
+    Contribution,
     HugeBody,
     Slow,
 }
 
 impl Category {
     /// The categories drawn at random.
-    pub const DRAWN: [Category; 17] = [
+    pub const DRAWN: [Category; 18] = [
         Category::InvalidJson,
         Category::RandomJson,
         Category::UnknownFieldsOnly,
@@ -128,6 +129,7 @@ impl Category {
         Category::Framing,
         Category::MethodPath,
         Category::Pipelined,
+        Category::Contribution,
     ];
 
     pub fn name(self) -> &'static str {
@@ -149,6 +151,7 @@ impl Category {
             Category::Framing => "framing",
             Category::MethodPath => "method-path",
             Category::Pipelined => "pipelined",
+            Category::Contribution => "contribution",
             Category::HugeBody => "huge-body",
             Category::Slow => "slow",
         }
@@ -353,6 +356,7 @@ impl Gen {
             Category::Framing => self.framing(rng),
             Category::MethodPath => self.method_path(rng),
             Category::Pipelined => self.pipelined(rng),
+            Category::Contribution => self.contribution(rng),
             Category::HugeBody => self.huge_body(rng),
             Category::Slow => self.slow(rng),
         };
@@ -1004,8 +1008,9 @@ impl Gen {
         }
     }
 
-    /// The status the router gives `method path` with an empty body.
-    pub fn route_status(method: &str, path: &str) -> Vec<u16> {
+    /// The status the router gives `method path` with an empty body; `contributions`:
+    /// the model has Shapley values (a `CONTRIBUTION_*` capability).
+    pub fn route_status(method: &str, path: &str, contributions: bool) -> Vec<u16> {
         let route = path.split('?').next().unwrap_or("");
         let get = GET_ROUTES.contains(&route);
         let post = matches!(
@@ -1015,7 +1020,8 @@ impl Gen {
         match (method, route) {
             ("GET" | "HEAD", _) if get => vec![200],
             ("POST", "/model/score") => vec![400],
-            // No Shapley values, no media scoring: the API's own 501 for these two.
+            ("POST", "/model/contribution") if contributions => vec![400],
+            // No Shapley values, no media scoring: the API's own 501 for these.
             ("POST", "/model/contribution" | "/model/media-score") => vec![501],
             _ if get || post => vec![405],
             _ => vec![404],
@@ -1055,9 +1061,10 @@ impl Gen {
             random_model.as_str(),
         ]);
         let bytes = http::request(method, path, &[], b"");
-        let kind = if Self::route_status(method, path) == [404] {
+        let status = Self::route_status(method, path, self.target.contributions);
+        let kind = if status == [404] {
             "unknown-path"
-        } else if Self::route_status(method, path).contains(&405) {
+        } else if status.contains(&405) {
             "wrong-method"
         } else {
             "known-route"
@@ -1068,8 +1075,41 @@ impl Gen {
                 bytes,
                 head: method == "HEAD",
             },
-            Expect::only(&Self::route_status(method, path)),
+            Expect::only(&status),
         )
+    }
+
+    /// A body the score checks refuse, sent to `/model/contribution`, which runs the same
+    /// checks: 400, or 501 first for a model without Shapley values.
+    fn contribution(&self, rng: &mut Rng) -> (&'static str, Action, Expect) {
+        let origin = *rng.pick(&[
+            Category::InvalidJson,
+            Category::RandomJson,
+            Category::WrongTypes,
+            Category::ContainerCells,
+            Category::MissingParts,
+            Category::RowShape,
+            Category::NonNumeric,
+            Category::DeepNesting,
+        ]);
+        let case = self.generate(origin, rng);
+        let Action::Send { bytes, head } = case.action else {
+            unreachable!("{} cases are single requests", origin.name())
+        };
+        let line = b"POST /model/score ";
+        assert!(
+            bytes.starts_with(line),
+            "{} posts to /model/score",
+            origin.name()
+        );
+        let mut b = b"POST /model/contribution ".to_vec();
+        b.extend_from_slice(&bytes[line.len()..]);
+        let expect = Expect::only(if self.target.contributions {
+            &[400]
+        } else {
+            &[501]
+        });
+        (origin.name(), Action::Send { bytes: b, head }, expect)
     }
 
     fn pipelined(&self, rng: &mut Rng) -> (&'static str, Action, Expect) {
@@ -1258,6 +1298,7 @@ mod tests {
                 fields: vec!["x1".into(), "x2".into(), "color".into()],
                 types: vec!["Float64".into(), "Int32".into(), "Str".into()],
                 sample: vec!["0".into(), "0".into(), "text".into()],
+                contributions: true,
             },
             body_limit: 1 << 20,
         }
@@ -1349,18 +1390,32 @@ mod tests {
 
     #[test]
     fn routes_get_their_status() {
-        let cases: [(&str, &str, &str, &[u16]); 8] = [
-            ("get schema", "GET", "/model/schema", &[200]),
-            ("head healthz", "HEAD", "/healthz", &[200]),
-            ("empty score", "POST", "/model/score", &[400]),
-            ("contribution", "POST", "/model/contribution", &[501]),
-            ("put score", "PUT", "/model/score", &[405]),
-            ("post readyz", "POST", "/readyz", &[405]),
-            ("query kept out", "GET", "/model/id?x", &[200]),
-            ("unknown", "GET", "/nope", &[404]),
+        let cases: [(&str, &str, &str, bool, &[u16]); 10] = [
+            ("get schema", "GET", "/model/schema", false, &[200]),
+            ("head healthz", "HEAD", "/healthz", false, &[200]),
+            ("empty score", "POST", "/model/score", false, &[400]),
+            (
+                "contribution, no Shapley",
+                "POST",
+                "/model/contribution",
+                false,
+                &[501],
+            ),
+            (
+                "contribution, Shapley",
+                "POST",
+                "/model/contribution",
+                true,
+                &[400],
+            ),
+            ("media", "POST", "/model/media-score", true, &[501]),
+            ("put score", "PUT", "/model/score", false, &[405]),
+            ("post readyz", "POST", "/readyz", false, &[405]),
+            ("query kept out", "GET", "/model/id?x", false, &[200]),
+            ("unknown", "GET", "/nope", false, &[404]),
         ];
-        for (name, m, p, want) in cases {
-            assert_eq!(Gen::route_status(m, p), want, "{name}");
+        for (name, m, p, shap, want) in cases {
+            assert_eq!(Gen::route_status(m, p, shap), want, "{name}");
         }
     }
 

@@ -162,10 +162,17 @@ pub fn parse_url(url: &str) -> Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// One thread: a current-thread runtime (no cross-thread wake-ups, the cheapest client);
+/// more: a multi-thread one.
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .enable_all()
+    let mut b = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    b.enable_all()
         .build()
         .map_err(|e| Error::io("start the async runtime", e))
 }

@@ -1,6 +1,7 @@
 //! What the clients need to know about the served model, read from the server itself
-//! (`/model/schema`, `/model/sample_request`) so that the tool works with any model: the
-//! input fields, which of them are numeric, and a valid row. Also the request bodies
+//! (`/model/schema`, `/model/sample_request`, `/model/capabilities`) so that the tool
+//! works with any model: the input fields, which of them are numeric, a valid row, and
+//! whether it has Shapley values. Also the request bodies
 //! built from them, or from the rows of a CSV file.
 
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub struct Target {
     pub types: Vec<String>,
     /// The server's own sample row (valid by definition).
     pub sample: Vec<String>,
+    /// `/model/capabilities` names a `CONTRIBUTION_*`: `/model/contribution` scores.
+    pub contributions: bool,
 }
 
 impl Target {
@@ -30,6 +33,11 @@ impl Target {
     pub async fn fetch(addr: SocketAddr) -> Result<Target> {
         let schema = get_json(addr, "/model/schema").await?;
         let sample = get_json(addr, "/model/sample_request").await?;
+        let capabilities = get_json(addr, "/model/capabilities").await?;
+        let contributions = capabilities.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|c| c.as_str().is_some_and(|c| c.starts_with("CONTRIBUTION_")))
+        });
         let bad = |what: &str| Error::Server {
             request: "GET /model/schema".into(),
             detail: format!("no {what} in the answer"),
@@ -67,6 +75,7 @@ impl Target {
             fields,
             types,
             sample: row,
+            contributions,
         })
     }
 
