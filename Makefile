@@ -72,12 +72,14 @@ unit:
 
 ## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
 ## SCORE_MODELS: testdata MOJOs for the scoring benchmark (default: bench/score.sh's list).
+## bench/load.sh: the runtime shim under load (1 and 100 rows, 32 connections, shim-load).
 BENCH_SIZES ?= 256 1024
 SCORE_MODELS ?=
 bench: build
 	bench/run.sh $(BENCH_SIZES)
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
 	bench/score.sh $(SCORE_MODELS)
+	CARGO="$(CARGO)" bench/load.sh
 
 ## Container images, FROM scratch around static musl builds (podman, or docker when
 ## podman is absent). IMAGES names some of images/images.txt (default: all of them);
