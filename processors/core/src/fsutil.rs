@@ -71,20 +71,35 @@ pub const COPY_BUFFER: usize = 256 << 10;
 /// Copies `r` into `w`; write errors name `dest`. Read errors are returned as I/O errors
 /// on `dest` too; the source walker reports its own read faults first.
 pub fn copy(r: &mut dyn Read, w: &mut File, dest: &Path) -> Result<u64> {
-    let mut buf = vec![0u8; COPY_BUFFER];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("read data for", dest, e)),
-        };
-        w.write_all(&buf[..k])
-            .map_err(|e| Error::io("write", dest, e))?;
-        n += k as u64;
+    with_buffer(|buf| {
+        let mut n = 0u64;
+        loop {
+            let k = match r.read(buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read data for", dest, e)),
+            };
+            w.write_all(&buf[..k])
+                .map_err(|e| Error::io("write", dest, e))?;
+            n += k as u64;
+        }
+        Ok(n)
+    })
+}
+
+/// Runs `f` with a [`COPY_BUFFER`]-sized buffer of this thread's, so that the thousands
+/// of small files of a source do not each allocate (and clear) one. A nested call gets
+/// a buffer of its own.
+pub fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    thread_local! {
+        static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
     }
-    Ok(n)
+    let mut buf = BUFFER.with(std::cell::Cell::take);
+    buf.resize(COPY_BUFFER, 0);
+    let out = f(&mut buf);
+    BUFFER.with(|b| b.set(buf));
+    out
 }
 
 /// Size and sha256 (hex) of a file.

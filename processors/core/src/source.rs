@@ -244,12 +244,17 @@ impl Destinations for DirSink<'_> {
 
 /// Writes a new file at `p` (its parents created), as a [`DirSink`] does.
 fn write_new(p: &Path, data: &mut dyn Read) -> Result<()> {
+    let mut f = create_new_file(p)?;
+    crate::fsutil::copy(data, &mut f, p)?;
+    Ok(())
+}
+
+/// Creates a new file at `p`, and its parents.
+fn create_new_file(p: &Path) -> Result<File> {
     if let Some(parent) = p.parent() {
         crate::fsutil::create_dir_all(parent)?;
     }
-    let mut f = crate::fsutil::create_new(p)?;
-    crate::fsutil::copy(data, &mut f, p)?;
-    Ok(())
+    crate::fsutil::create_new(p)
 }
 
 /// Decides the kind of a source from its content, never from its name.
@@ -335,6 +340,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Reads a source of any kind through `sink`, applying every rule, and lists what it held.
 pub fn read_source(path: &Path, opts: &ReadOptions, sink: &mut dyn EntrySink) -> Result<Listing> {
+    let start = Instant::now();
     let kind = detect(path)?;
     let file_name = path
         .file_name()
@@ -382,6 +388,13 @@ pub fn read_source(path: &Path, opts: &ReadOptions, sink: &mut dyn EntrySink) ->
             detail: "it holds no files".into(),
         });
     }
+    tracing::debug!(
+        source = %path.display(),
+        files = w.files.len(),
+        bytes = w.total,
+        seconds = start.elapsed().as_secs_f64(),
+        "source read"
+    );
     Ok(Listing {
         source: SourceInfo {
             file_name,
@@ -424,21 +437,20 @@ fn worker_threads(len: u64) -> usize {
 /// it at the same time; stops early (with an error) once `cancel` is set.
 fn hash_source(file: &File, cancel: &AtomicBool) -> io::Result<(u64, String)> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; crate::fsutil::COPY_BUFFER];
     let mut pos = 0u64;
-    loop {
+    crate::fsutil::with_buffer(|buf| loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(io::Error::other("cancelled"));
         }
-        let n = match file.read_at(&mut buf, pos) {
-            Ok(0) => break,
+        let n = match file.read_at(buf, pos) {
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         h.update(&buf[..n]);
         pos += n as u64;
-    }
+    })?;
     Ok((pos, hex::encode(h.finalize())))
 }
 
@@ -450,7 +462,8 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 struct Progress {
     source: String,
     start: Instant,
-    total: Option<u64>,
+    total: AtomicU64,
+    known_total: bool,
     done: AtomicU64,
     /// Milliseconds after `start` when the next line is due.
     next_ms: AtomicU64,
@@ -461,10 +474,15 @@ impl Progress {
         Progress {
             source: path.display().to_string(),
             start: Instant::now(),
-            total,
+            total: AtomicU64::new(total.unwrap_or(0)),
+            known_total: total.is_some(),
             done: AtomicU64::new(0),
             next_ms: AtomicU64::new(PROGRESS_EVERY.as_millis() as u64),
         }
+    }
+
+    fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
     }
 
     fn add(&self, n: usize) {
@@ -486,7 +504,7 @@ impl Progress {
             return;
         }
         let rate_mb_s = done as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9);
-        match self.total {
+        match self.known_total.then(|| self.total.load(Ordering::Relaxed)) {
             Some(total) => tracing::info!(
                 source = %self.source,
                 bytes_done = done.min(total),
@@ -502,108 +520,6 @@ impl Progress {
                 "progress"
             ),
         }
-    }
-}
-
-/// A buffered reader of the source file by offset (`pread`), cheap to clone: each clone
-/// has its own position and buffer, so threads read their own entries without sharing a
-/// cursor. Counts what it reads into the source's [`Progress`].
-struct SrcReader<'p> {
-    file: Arc<File>,
-    len: u64,
-    pos: u64,
-    buf: Vec<u8>,
-    /// File offset of `buf[0]`; `buf` holds valid bytes up to its length.
-    buf_at: u64,
-    progress: &'p Progress,
-}
-
-/// Buffer of a [`SrcReader`]; reads at least this large go straight to the caller.
-const SRC_BUFFER: usize = 64 << 10;
-
-impl<'p> SrcReader<'p> {
-    fn new(file: Arc<File>, len: u64, progress: &'p Progress) -> Self {
-        SrcReader {
-            file,
-            len,
-            pos: 0,
-            buf: Vec::new(),
-            buf_at: 0,
-            progress,
-        }
-    }
-
-    fn read_at(&self, out: &mut [u8], at: u64) -> io::Result<usize> {
-        let n = self.file.read_at(out, at)?;
-        self.progress.add(n);
-        Ok(n)
-    }
-}
-
-impl Clone for SrcReader<'_> {
-    fn clone(&self) -> Self {
-        SrcReader {
-            file: Arc::clone(&self.file),
-            len: self.len,
-            pos: self.pos,
-            buf: Vec::new(),
-            buf_at: 0,
-            progress: self.progress,
-        }
-    }
-}
-
-impl Read for SrcReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        let buffered = self.pos >= self.buf_at && self.pos < self.buf_at + self.buf.len() as u64;
-        if !buffered {
-            if out.len() >= SRC_BUFFER {
-                let n = self.read_at(out, self.pos)?;
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            let mut buf = std::mem::take(&mut self.buf);
-            buf.resize(SRC_BUFFER, 0);
-            let n = match self.read_at(&mut buf, self.pos) {
-                Ok(n) => n,
-                Err(e) => {
-                    buf.clear();
-                    self.buf = buf;
-                    return Err(e);
-                }
-            };
-            buf.truncate(n);
-            self.buf = buf;
-            self.buf_at = self.pos;
-            if n == 0 {
-                return Ok(0);
-            }
-        }
-        let start = (self.pos - self.buf_at) as usize;
-        let n = out.len().min(self.buf.len() - start);
-        out[..n].copy_from_slice(&self.buf[start..start + n]);
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Seek for SrcReader<'_> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = target.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the file",
-            )
-        })?;
-        Ok(self.pos)
     }
 }
 
@@ -888,15 +804,14 @@ impl EntryCheck<'_> {
 
 /// Reads what a sink left of an entry (through its guard, so every byte is checked).
 fn drain_guard(g: &mut Guard) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        match g.read(&mut buf) {
+    crate::fsutil::with_buffer(|buf| loop {
+        match g.read(buf) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------- zip
@@ -1069,6 +984,11 @@ struct ZipMeta {
     is_dir: bool,
     size: u64,
     compressed: u64,
+    /// Stored (false) or deflated (true).
+    deflated: bool,
+    crc: u32,
+    /// Where the entry's data starts.
+    data_start: u64,
     /// From the local header to the end of the data and its data descriptor.
     span: (u64, u64),
 }
@@ -1083,10 +1003,10 @@ fn read_zip(
     progress: &Progress,
     threads: usize,
 ) -> Result<()> {
-    let tail = check_zip_tail(path, raw, len, &w.opts.limits)?;
-    let mut archive = zip::ZipArchive::new(SrcReader::new(Arc::clone(raw), len, progress))
-        .map_err(|e| bad_archive(path, e.to_string()))?;
     let raw: &File = raw;
+    let tail = check_zip_tail(path, raw, len, &w.opts.limits)?;
+    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(SRC_BUFFER, raw))
+        .map_err(|e| bad_archive(path, e.to_string()))?;
     // The zip crate keys entries by name, so a repeated name would silently vanish.
     if tail.entries != archive.len() as u64 {
         return Err(bad_archive(
@@ -1157,6 +1077,9 @@ fn read_zip(
             is_dir: f.is_dir(),
             size: f.size(),
             compressed,
+            deflated: central.method == 8,
+            crc: central.crc,
+            data_start,
             span: (header_start, end),
             name,
         });
@@ -1213,72 +1136,313 @@ fn read_zip(
     }
     debug_assert!(tail.cd_end >= tail.cd_offset);
 
+    drop(archive);
+
     // Pass 2: inflate, check and hand over each entry.
+    progress.set_total(metas.iter().map(|m| m.compressed).sum());
     if threads > 1 && sink.destinations().is_some() {
-        return read_zip_parallel(path, archive, &metas, w, sink, threads);
+        return read_zip_parallel(path, raw, progress, &metas, w, sink, threads);
     }
-    for (i, m) in metas.iter().enumerate() {
+    let mut entries = ZipEntries::new(raw, progress);
+    for m in &metas {
         if m.is_dir {
             w.dir(&m.name, sink)?;
             continue;
         }
-        let mut f = archive
-            .by_index(i)
-            .map_err(|e| w.bad_entry(&m.name, e.to_string()))?;
-        w.file(&m.name, Some(m.size), Some(m.compressed), &mut f, sink)?;
+        let mut data = entries.open(m);
+        w.file(&m.name, Some(m.size), Some(m.compressed), &mut data, sink)?;
     }
     Ok(())
 }
 
+/// Buffer of the compressed bytes a deflated entry is read through.
+const SRC_BUFFER: usize = 64 << 10;
+
+/// Opens the data of zip entries, by offset in the source, reusing one inflater and one
+/// buffer for all of them (a thread holds one).
+///
+/// An entry reads as the zip crate's reader of it would (the crate walks the central
+/// directory; its per-entry reader costs an inflater allocation each): stored data is
+/// the `compressed` bytes at the entry's data offset, deflated data is inflated from them
+/// (`flate2`, so a truncated stream simply ends); more bytes than the declared size fail
+/// with "File is larger than its declared uncompressed size" as soon as they are read,
+/// and at the end the CRC-32 must match ("Invalid checksum").
+struct ZipEntries<'a> {
+    file: &'a File,
+    progress: &'a Progress,
+    inflater: Option<flate2::bufread::DeflateDecoder<Range<'a>>>,
+}
+
+impl<'a> ZipEntries<'a> {
+    fn new(file: &'a File, progress: &'a Progress) -> Self {
+        ZipEntries {
+            file,
+            progress,
+            inflater: None,
+        }
+    }
+
+    fn open(&mut self, m: &ZipMeta) -> ZipEntryReader<'_, 'a> {
+        let mut range = Range {
+            file: self.file,
+            progress: self.progress,
+            pos: m.data_start,
+            end: m.data_start.saturating_add(m.compressed),
+            buf: Vec::new(),
+            at: 0,
+            filled: 0,
+        };
+        let data = if m.deflated {
+            let inflater = match self.inflater.take() {
+                Some(mut d) => {
+                    range.buf = std::mem::take(&mut d.get_mut().buf);
+                    d.reset(range);
+                    d
+                }
+                None => flate2::bufread::DeflateDecoder::new(range),
+            };
+            EntryData::Deflated(self.inflater.insert(inflater))
+        } else {
+            EntryData::Stored(range)
+        };
+        ZipEntryReader {
+            data,
+            crc: crc32fast::Hasher::new(),
+            expected_crc: m.crc,
+            declared: m.size,
+            count: 0,
+        }
+    }
+}
+
+/// The compressed bytes `pos..end` of the source, read by offset.
+struct Range<'a> {
+    file: &'a File,
+    progress: &'a Progress,
+    pos: u64,
+    end: u64,
+    /// For [`BufRead`]: `buf[at..filled]` are the bytes before `pos`.
+    buf: Vec<u8>,
+    at: usize,
+    filled: usize,
+}
+
+impl Read for Range<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at < self.filled {
+            let n = out.len().min(self.filled - self.at);
+            out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        let want = out
+            .len()
+            .min((self.end - self.pos).min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut out[..want], self.pos)?;
+        self.pos += n as u64;
+        self.progress.add(n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for Range<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at == self.filled {
+            if self.buf.len() < SRC_BUFFER {
+                self.buf.resize(SRC_BUFFER, 0);
+            }
+            let want = (self.end - self.pos).min(SRC_BUFFER as u64) as usize;
+            let n = if want == 0 {
+                0
+            } else {
+                self.file.read_at(&mut self.buf[..want], self.pos)?
+            };
+            self.pos += n as u64;
+            self.progress.add(n);
+            self.at = 0;
+            self.filled = n;
+        }
+        Ok(&self.buf[self.at..self.filled])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.filled);
+    }
+}
+
+enum EntryData<'d, 'a> {
+    Stored(Range<'a>),
+    Deflated(&'d mut flate2::bufread::DeflateDecoder<Range<'a>>),
+}
+
+/// One zip entry's data, checked against its declared size and CRC-32 (see [`ZipEntries`]).
+struct ZipEntryReader<'d, 'a> {
+    data: EntryData<'d, 'a>,
+    crc: crc32fast::Hasher,
+    expected_crc: u32,
+    declared: u64,
+    count: u64,
+}
+
+impl Read for ZipEntryReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match &mut self.data {
+            EntryData::Stored(r) => r.read(buf)?,
+            EntryData::Deflated(d) => d.read(buf)?,
+        };
+        self.count = self.count.saturating_add(n as u64);
+        if self.count > self.declared {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "File is larger than its declared uncompressed size",
+            ));
+        }
+        if n == 0 && !buf.is_empty() && self.crc.clone().finalize() != self.expected_crc {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "Invalid checksum",
+            ));
+        }
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A file entry of a zip, planned on the reading thread and read by a worker.
 struct ZipJob<'a> {
+    /// Position among the planned jobs.
     index: usize,
-    /// The name as the archive spells it.
-    raw: &'a str,
+    meta: &'a ZipMeta,
     /// `None` for archive noise the walker passes over (its data is still read).
     file: Option<PlannedFile<'a>>,
 }
 
 struct PlannedFile<'a> {
     name: String,
-    dest: Option<PathBuf>,
+    /// Where the file goes, and the file created there (or why it could not be).
+    dest: Option<(PathBuf, Result<File>)>,
     check: EntryCheck<'a>,
 }
 
-/// Pass 2 for a sink with [`Destinations`]: a few threads inflate, check, hash and write
-/// the entries, each with its own reader of the source.
+/// Jobs planned (and their files created) ahead of the workers: this bounds the open
+/// files, and keeps the planning thread from running far past an error.
+const JOBS_AHEAD: usize = 32;
+
+/// Pass 2 for a sink with [`Destinations`]: this thread walks the entries in order and
+/// creates their files, while a few workers inflate, check, hash and write them, each
+/// reading its own entries' bytes by offset.
+///
+/// Creating files is serialized by the filesystem anyway (a directory's lock, the inode
+/// allocator), so one thread does it, ahead of the workers, instead of workers waiting on
+/// each other's creations.
 ///
 /// The result is the sequential walk's, error included: names, directories and
-/// destinations are decided first, in entry order, and stop at the first refusal; each
-/// file is checked against the total of the files before it (their declared sizes, which
-/// must be their real sizes for the walk to get this far); the first failing entry in
-/// entry order is reported (a refused name only when no file before it failed), and
-/// records are handed over in entry order.
+/// destinations are decided in entry order and stop at the first refusal; each file is
+/// checked against the total of the files before it (their declared sizes, which must be
+/// their real sizes for the walk to get this far); the first failing entry in entry order
+/// is reported (a refused name only when no file before it failed), and records are
+/// handed over in entry order. Each worker holds one entry at a time, with fixed buffers:
+/// memory does not depend on the entries' sizes.
 fn read_zip_parallel<'a>(
     path: &'a Path,
-    mut archive: zip::ZipArchive<SrcReader<'_>>,
+    raw: &File,
+    progress: &Progress,
     metas: &'a [ZipMeta],
     w: &mut Walker<'_>,
     sink: &mut dyn EntrySink,
     threads: usize,
 ) -> Result<()> {
-    let mut jobs = Vec::new();
-    let mut stop = None;
+    let results = std::sync::Mutex::new(Vec::new());
+    let first_failed = AtomicUsize::new(usize::MAX);
+    let work = |queue: &std::sync::Mutex<mpsc::Receiver<ZipJob>>| {
+        let mut entries = ZipEntries::new(raw, progress);
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+            let Ok(job) = next else { break };
+            if job.index > first_failed.load(Ordering::Relaxed) {
+                continue;
+            }
+            let index = job.index;
+            let r = run_zip_job(path, &mut entries, job);
+            if r.is_err() {
+                first_failed.fetch_min(index, Ordering::Relaxed);
+            }
+            results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((index, r));
+        }
+    };
+    let (tx, rx) = mpsc::sync_channel(JOBS_AHEAD);
+    let queue = std::sync::Mutex::new(rx);
+    let (planned, stop) = std::thread::scope(|s| {
+        let queue = &queue;
+        let work = &work;
+        for _ in 0..threads {
+            s.spawn(move || work(queue));
+        }
+        let planned = plan_zip_jobs(path, metas, w, sink, &tx, &first_failed);
+        drop(tx);
+        work(queue);
+        planned
+    });
+
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    let mut records = Vec::with_capacity(results.len());
+    for (i, (index, result)) in results.into_iter().enumerate() {
+        match result {
+            // Jobs are only passed over after one before them failed.
+            _ if index != i => return Err(bad_archive(path, format!("entry #{i} not read"))),
+            Ok(rec) => records.push(rec),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(e) = stop {
+        return Err(e);
+    }
+    if records.len() != planned {
+        return Err(bad_archive(
+            path,
+            format!("entry #{} not read", records.len()),
+        ));
+    }
+    for rec in records.into_iter().flatten() {
+        w.total += rec.size;
+        sink.finished(&rec);
+        w.files.push(rec);
+    }
+    Ok(())
+}
+
+/// Walks the entries in order, as the sequential walk does up to reading their data, and
+/// sends each file entry (its file created) to the workers. Stops at the first refused
+/// entry (returned) or once a worker failed. Returns how many jobs it sent.
+fn plan_zip_jobs<'a>(
+    path: &'a Path,
+    metas: &'a [ZipMeta],
+    w: &mut Walker<'_>,
+    sink: &mut dyn EntrySink,
+    jobs: &mpsc::SyncSender<ZipJob<'a>>,
+    first_failed: &AtomicUsize,
+) -> (usize, Option<Error>) {
+    let mut sent = 0;
     let mut total = w.total;
-    for (i, m) in metas.iter().enumerate() {
+    for m in metas {
+        if first_failed.load(Ordering::Relaxed) != usize::MAX {
+            break;
+        }
         if m.is_dir {
             if let Err(e) = w.dir(&m.name, sink) {
-                stop = Some(e);
-                break;
+                return (sent, Some(e));
             }
             continue;
         }
-        match w.admit(&m.name, false) {
-            Ok(None) => jobs.push(ZipJob {
-                index: i,
-                raw: &m.name,
-                file: None,
-            }),
+        let file = match w.admit(&m.name, false) {
+            Ok(None) => None,
             Ok(Some(name)) => {
                 let dest = sink.destinations().and_then(|d| d.destination(&name));
                 let check = EntryCheck {
@@ -1289,90 +1453,43 @@ fn read_zip_parallel<'a>(
                     total_before: total,
                 };
                 total = total.saturating_add(m.size);
-                jobs.push(ZipJob {
-                    index: i,
-                    raw: &m.name,
-                    file: Some(PlannedFile { name, dest, check }),
+                let dest = dest.map(|p| {
+                    let created = create_new_file(&p);
+                    (p, created)
                 });
+                Some(PlannedFile { name, dest, check })
             }
-            Err(e) => {
-                // The sequential walk opens an entry before it looks at its name.
-                stop = Some(match archive.by_index(i) {
-                    Err(z) => w.bad_entry(&m.name, z.to_string()),
-                    Ok(_) => e,
-                });
-                break;
-            }
-        }
-    }
-
-    let results: Vec<OnceLock<Result<Option<FileRecord>>>> =
-        jobs.iter().map(|_| OnceLock::new()).collect();
-    let next = AtomicUsize::new(0);
-    let first_failed = AtomicUsize::new(usize::MAX);
-    let work = |mut archive: zip::ZipArchive<SrcReader<'_>>| loop {
-        let j = next.fetch_add(1, Ordering::Relaxed);
-        if j >= jobs.len() || j > first_failed.load(Ordering::Relaxed) {
+            Err(e) => return (sent, Some(e)),
+        };
+        let job = ZipJob {
+            index: sent,
+            meta: m,
+            file,
+        };
+        if jobs.send(job).is_err() {
             break;
         }
-        let r = run_zip_job(path, &mut archive, &jobs[j]);
-        if r.is_err() {
-            first_failed.fetch_min(j, Ordering::Relaxed);
-        }
-        let _ = results[j].set(r);
-    };
-    let work = &work;
-    std::thread::scope(|s| {
-        for _ in 1..threads.min(jobs.len()) {
-            let a = archive.clone();
-            s.spawn(move || work(a));
-        }
-        work(archive);
-    });
-
-    let mut records = Vec::with_capacity(jobs.len());
-    for (job, result) in jobs.iter().zip(results) {
-        match result.into_inner() {
-            Some(Ok(rec)) => records.push(rec),
-            Some(Err(e)) => return Err(e),
-            // Jobs are only passed over after one before them failed.
-            None => return Err(w.bad_entry(job.raw, "not read")),
-        }
+        sent += 1;
     }
-    if let Some(e) = stop {
-        return Err(e);
-    }
-    for rec in records.into_iter().flatten() {
-        w.total += rec.size;
-        sink.finished(&rec);
-        w.files.push(rec);
-    }
-    Ok(())
+    (sent, None)
 }
 
-fn run_zip_job(
-    path: &Path,
-    archive: &mut zip::ZipArchive<SrcReader<'_>>,
-    job: &ZipJob,
-) -> Result<Option<FileRecord>> {
-    let mut f = archive.by_index(job.index).map_err(|e| Error::BadEntry {
-        path: path.to_path_buf(),
-        entry: job.raw.to_string(),
-        detail: e.to_string(),
-    })?;
-    let Some(planned) = &job.file else {
-        return drain_noise(path, job.raw, &mut f).map(|()| None);
+fn run_zip_job(path: &Path, entries: &mut ZipEntries, job: ZipJob) -> Result<Option<FileRecord>> {
+    let mut data = entries.open(job.meta);
+    let Some(planned) = job.file else {
+        return drain_noise(path, &job.meta.name, &mut data).map(|()| None);
     };
+    let mut dest = planned.dest;
     planned
         .check
-        .run(
-            planned.name.clone(),
-            &mut f,
-            &mut |_, data| match &planned.dest {
-                Some(dest) => write_new(dest, data),
-                None => Ok(()),
-            },
-        )
+        .run(planned.name, &mut data, &mut |_, data| match dest.take() {
+            Some((p, created)) => {
+                let mut f = created?;
+                crate::fsutil::copy(data, &mut f, &p)?;
+                Ok(())
+            }
+            None => Ok(()),
+        })
         .map(Some)
 }
 
