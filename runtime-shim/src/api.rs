@@ -826,6 +826,91 @@ mod tests {
     }
 
     #[test]
+    fn contribution_requests_get_their_prefix_and_type_rule() {
+        let ep = Endpoint::Contribution {
+            enabled: Some(ShapleyType::Original),
+        };
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("ORIGINAL", r#"{"fields":["a","b"],"rows":[["1","x"]],"requestShapleyValueType":"ORIGINAL"}"#, None),
+            ("TRANSFORMED", r#"{"fields":["a","b"],"rows":[["1","x"]],"requestShapleyValueType":"TRANSFORMED"}"#,
+                Some("Requested Shapley type TRANSFORMED not enabled for this scorer. Expected: ORIGINAL")),
+            ("NONE", r#"{"fields":["a","b"],"rows":[["1","x"]],"requestShapleyValueType":"NONE"}"#,
+                Some("Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values")),
+            ("absent", r#"{"fields":["a","b"],"rows":[["1","x"]]}"#,
+                Some("Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values")),
+            ("short row first", r#"{"fields":["a","b"],"rows":[["1"]],"requestShapleyValueType":"NONE"}"#,
+                Some("Not enough elements in row 0 (zero-indexed)")),
+            ("empty", "", Some("Request cannot be empty")),
+        ];
+        for (name, body, want) in cases {
+            let got =
+                parse_request_for(body.as_bytes(), ep).and_then(|r| rules().prepare_for(r, ep));
+            match (got, want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(w)) => {
+                    assert_eq!(e.status, StatusCode::BAD_REQUEST, "{name}");
+                    assert_eq!(
+                        e.detail,
+                        format!("Invalid shapley contribution request due to: {w}"),
+                        "{name}"
+                    );
+                }
+                (r, w) => panic!("{name}: got {r:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn header_checks_are_the_request_checks() {
+        let opts = RequestOptions::default;
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: &[(&str, Vec<String>, bool, Option<&str>)] = &[
+            ("ok", f(&["z", "b", "a"]), true, None),
+            (
+                "no fields",
+                f(&[]),
+                true,
+                Some("List of input fields cannot be empty"),
+            ),
+            (
+                "no rows",
+                f(&["a", "b"]),
+                false,
+                Some("List of input data rows cannot be empty"),
+            ),
+            (
+                "missing",
+                f(&["a"]),
+                true,
+                Some("Input fields don't contain all the Mojo fields, expected [a, b] actual [a]"),
+            ),
+            (
+                "duplicate",
+                f(&["a", "b", "a"]),
+                true,
+                Some("field \"a\" appears more than once"),
+            ),
+        ];
+        for (name, fields, has_rows, want) in cases {
+            match (
+                rules().header(fields.clone(), *has_rows, opts(), Endpoint::Score),
+                want,
+            ) {
+                (Ok(l), None) => {
+                    assert_eq!(l.positions(), [2, 1], "{name}");
+                    assert!(l.check_row(0, 3, Endpoint::Score).is_ok());
+                    assert_eq!(
+                        l.check_row(7, 2, Endpoint::Score).unwrap_err().detail,
+                        "Invalid scoring request due to: Not enough elements in row 7 (zero-indexed)"
+                    );
+                }
+                (Err(e), Some(w)) => assert!(e.detail.contains(w), "{name}: {}", e.detail),
+                (r, w) => panic!("{name}: got {r:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn frame_maps_model_inputs_to_request_positions() {
         let p = req(r#"{"fields":["z","b","a"],"rows":[["q","x",""],[null,"y",2]]}"#).unwrap();
         assert_eq!(p.frame.width(), 2);
