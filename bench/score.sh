@@ -25,9 +25,8 @@
 #
 # When target/release/examples/score_csv exists (`cargo build --release -p h2o3-scorer
 # --example score_csv`; `make bench` builds it), a second table measures the same
-# scorer streaming the CSV one row at a time, without the batch command's whole-input
-# buffering and output sync, to show how much of the batch command's time and memory
-# is the scorer itself.
+# scorer streaming the CSV one row at a time with no request checks, to show how much
+# of the batch command's time and memory (it streams too) is the scorer itself.
 #
 # Environment: ROWS (200000), RUNS (5), BENCH_DIR (target/bench), GENMODEL_JAR, JAVA
 # (java), JAVA_OPTS (none: the JVM's defaults, as a user runs PredictCsv), SHIM and
