@@ -83,6 +83,9 @@ pub struct LoadArgs {
     /// Rows from this CSV (header: the fields) instead of the model's sample row.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// At most this many measured requests (bounds the samples kept: 8 bytes each).
+    #[arg(long, default_value_t = 20_000_000)]
+    pub max_requests: u64,
     /// Print the table header before the row.
     #[arg(long)]
     pub header: bool,
@@ -195,6 +198,7 @@ fn run_load(a: &LoadArgs) -> Result<bool> {
         csv: a.csv.clone(),
         timeout: a.common.timeout,
         check_every: 1000,
+        max_requests: a.max_requests,
     };
     let report = runtime(a.common.threads)?.block_on(load::run(&cfg))?;
     if a.header {
@@ -218,6 +222,7 @@ fn run_body(a: &BodyArgs) -> Result<bool> {
         csv: a.csv.clone(),
         timeout: Duration::from_secs(10),
         check_every: 0,
+        max_requests: 0,
     };
     let body = runtime(1)?.block_on(load::body(&cfg))?;
     std::io::Write::write_all(&mut std::io::stdout(), &body)

@@ -2,11 +2,13 @@
 //! `/model/score` request back to back (the next one as soon as the answer is read), so
 //! the figures are the server's: latency from the first byte written to the last byte of
 //! the answer read, requests per second over the measured window (the warm-up is not
-//! counted). The run is bounded by its duration and stops by itself.
+//! counted). The run is bounded by its duration and by a number of requests, and stops
+//! by itself.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,8 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// Every this many answers a connection parses the body and checks the row count.
     pub check_every: u64,
+    /// At most this many measured requests (then the run ends early).
+    pub max_requests: u64,
 }
 
 /// What a load run measured.
@@ -137,12 +141,13 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     let start = Instant::now();
     let measure_from = start + cfg.warmup;
     let stop = measure_from + cfg.duration;
+    let started = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(cfg.connections);
     for _ in 0..cfg.connections {
-        let req = Arc::clone(&req);
+        let (req, started) = (Arc::clone(&req), Arc::clone(&started));
         let cfg = cfg.clone();
         tasks.push(tokio::spawn(async move {
-            connection(&cfg, &req, measure_from, stop).await
+            connection(&cfg, &req, measure_from, stop, &started).await
         }));
     }
     let mut samples = Vec::new();
@@ -174,12 +179,14 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     })
 }
 
-/// One connection's loop until `stop`: a request is only started before `stop`.
+/// One connection's loop until `stop`: a request is only started before `stop`, and
+/// only while fewer than `max_requests` measured ones have been (`started` counts them).
 async fn connection(
     cfg: &LoadConfig,
     req: &[u8],
     measure_from: Instant,
     stop: Instant,
+    started: &AtomicU64,
 ) -> ConnResult {
     let mut out = ConnResult::default();
     let mut conn: Option<Conn> = None;
@@ -197,6 +204,9 @@ async fn connection(
             },
         };
         let t0 = Instant::now();
+        if t0 >= measure_from && started.fetch_add(1, Ordering::Relaxed) >= cfg.max_requests {
+            break;
+        }
         let r = c.exchange(req, false, cfg.timeout).await;
         let elapsed = t0.elapsed();
         let counted = t0 >= measure_from;

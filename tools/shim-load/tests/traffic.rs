@@ -322,8 +322,13 @@ fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
     // Load on the same shim: 1 row (the sample row), 100 rows (the testdata CSV).
     let csv = workspace().join("testdata/h2o3/gbm_binomial.input.csv");
     let csv = csv.to_str().unwrap();
-    let runs: [(&str, &[&str], u64); 2] = [
+    let runs: [(&str, &[&str], u64); 3] = [
         ("1 row", &["--rows", "1", "--duration", "2s"], 1),
+        (
+            "count-bounded",
+            &["--rows", "3", "--duration", "60s", "--max-requests", "500"],
+            3,
+        ),
         (
             "100 rows from the CSV",
             &["--rows", "100", "--duration", "1s", "--csv", csv],
@@ -346,7 +351,11 @@ fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
         assert_eq!(code, 0, "{name}:\n{text}");
         assert_eq!(r["errors"], 0, "{name}:\n{text}");
         assert_eq!(r["rows"], rows, "{name}");
-        assert!(r["requests"].as_u64().unwrap() > 0, "{name}:\n{text}");
+        let n = r["requests"].as_u64().unwrap();
+        assert!(n > 0, "{name}:\n{text}");
+        if extra.contains(&"--max-requests") {
+            assert_eq!(n, 500, "{name}: stops at the count, not the 60 s:\n{text}");
+        }
         let l = &r["latency"];
         assert!(
             l["p50_us"].as_f64().unwrap() <= l["p99_us"].as_f64().unwrap()
