@@ -270,6 +270,9 @@ fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
             &pid,
             "--max-duration",
             "300s",
+            // A debug shim on a busy CI machine: generous, it only bounds a hang.
+            "--timeout",
+            "30s",
         ],
         tmp.path(),
     );
@@ -389,6 +392,8 @@ fn abuse_flags_answers_it_does_not_allow() {
             "3",
             "--body-limit",
             "1M",
+            "--timeout",
+            "30s",
         ],
         tmp.path(),
     );
