@@ -19,7 +19,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{mpsc, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -365,7 +365,6 @@ fn read_source_threads(
                 .metadata()
                 .map_err(|e| Error::io("stat", path, e))?
                 .len();
-            let file = Arc::new(file);
             let progress = Progress::new(path, Some(len));
             let threads = threads.unwrap_or_else(|| worker_threads(len));
             if threads > 1 {
@@ -420,8 +419,7 @@ fn read_source_threads(
 
 /// Sources smaller than this are read on one thread: starting threads would cost more
 /// than they save. The environment variable `ARTIFACT_PARALLEL_MIN_BYTES` overrides it
-/// (the test suites run with 0, so that every hostile archive also takes the threaded
-/// paths).
+/// (with 0, the test suites put every hostile archive through the threaded paths too).
 pub const PARALLEL_MIN_BYTES: u64 = 4 << 20;
 /// At most this many threads work on one source (each holds its own buffers).
 const MAX_THREADS: usize = 4;
@@ -469,7 +467,8 @@ fn hash_source(file: &File, cancel: &AtomicBool) -> io::Result<(u64, String)> {
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Logs how far the reading of a source is, at info level every [`PROGRESS_EVERY`]:
-/// source bytes read, their total when known, and the rate. Shared by the threads.
+/// source bytes read (for a zip, of its entries' data), their total when known (not for
+/// a directory), and the rate. Shared by the threads.
 struct Progress {
     source: String,
     start: Instant,
@@ -1007,14 +1006,13 @@ struct ZipMeta {
 #[allow(clippy::too_many_arguments)]
 fn read_zip(
     path: &Path,
-    raw: &Arc<File>,
+    raw: &File,
     len: u64,
     w: &mut Walker,
     sink: &mut dyn EntrySink,
     progress: &Progress,
     threads: usize,
 ) -> Result<()> {
-    let raw: &File = raw;
     let tail = check_zip_tail(path, raw, len, &w.opts.limits)?;
     let mut archive = zip::ZipArchive::new(BufReader::with_capacity(SRC_BUFFER, raw))
         .map_err(|e| bad_archive(path, e.to_string()))?;
