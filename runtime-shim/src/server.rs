@@ -8,6 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -77,27 +78,33 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, request_timeout: Dura
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |req, next| {
-            access_log(req, next, request_timeout)
+            access_log(req, next, max_body_bytes, request_timeout)
         }))
         .with_state(state)
 }
 
 /// One `access` line per request (method, path, status, bytes out, microseconds), and
-/// the request timeout (503 with a `detail`).
-async fn access_log(req: Request, next: Next, timeout: Duration) -> Response {
+/// the limits that protect the server: a declared `Content-Length` over `max_body` is
+/// refused (413) before anything is read; the body is then read whole under its own
+/// deadline (`timeout`; a client that stalls is answered 408, a client fault); then the
+/// handler runs under the request timeout (503 with a `detail`: the server was too slow).
+async fn access_log(req: Request, next: Next, max_body: usize, timeout: Duration) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the request took longer than {} s and was abandoned",
-                timeout.as_secs_f64()
-            ),
-        )
-        .into_response(),
+    let resp = match read_body(req, max_body, timeout).await {
+        Err(refused) => refused,
+        Ok(req) => match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the request took longer than {} s and was abandoned",
+                    timeout.as_secs_f64()
+                ),
+            )
+            .into_response(),
+        },
     };
     tracing::info!(
         target: "access",
@@ -109,6 +116,73 @@ async fn access_log(req: Request, next: Next, timeout: Duration) -> Response {
         "request"
     );
     resp
+}
+
+/// The request with its body read into memory, or the refusal: 413 when the declared
+/// `Content-Length` (checked first, nothing read, no `100 Continue`) or the bytes received
+/// exceed `max_body`; 408 when the whole body has not arrived within `deadline`; 400 when
+/// the connection fails mid-body. A refusal closes the connection (its body is unread).
+async fn read_body(req: Request, max_body: usize, deadline: Duration) -> Result<Request, Response> {
+    let path = req.uri().path().to_owned();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return Err(refuse(too_large(&path)));
+    }
+    let (parts, mut body) = req.into_parts();
+    let collect = async {
+        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the request body could not be read: {e}"),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > max_body {
+                    return Err(too_large(&path));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf)
+    };
+    match tokio::time::timeout(deadline, collect).await {
+        Ok(Ok(buf)) => Ok(Request::from_parts(parts, Body::from(buf))),
+        Ok(Err(e)) => Err(refuse(e)),
+        Err(_) => Err(refuse(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body was not received within {} s",
+                deadline.as_secs_f64()
+            ),
+        ))),
+    }
+}
+
+/// 413 with the prefix of the route's endpoint.
+fn too_large(path: &str) -> ApiError {
+    let ep = if path == "/model/contribution" {
+        Endpoint::Contribution { enabled: None }
+    } else {
+        Endpoint::Score
+    };
+    let mut err = ep.invalid("the body is larger than the limit (MAX_BODY_BYTES)");
+    err.status = StatusCode::PAYLOAD_TOO_LARGE;
+    err
+}
+
+/// `err` as a response that closes the connection.
+fn refuse(err: ApiError) -> Response {
+    let mut r = err.into_response();
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 fn text(status: StatusCode, body: impl Into<Body>) -> Response {

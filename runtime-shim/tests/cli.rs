@@ -913,6 +913,122 @@ fn a_request_over_the_timeout_gets_503() {
     assert!(log.contains("path=/model/score status=503"), "{log}");
 }
 
+/// Sends `raw` on a fresh connection, keeps the connection open for writing, and
+/// returns the whole answer the server sends before it closes the connection.
+fn raw_exchange(base: &str, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap_or_else(|e| {
+        panic!(
+            "no complete answer: {e}; got {:?}",
+            String::from_utf8_lossy(&out)
+        )
+    });
+    String::from_utf8(out).unwrap()
+}
+
+/// A client that stalls mid-body gets 408 (its fault, not the server's 503) once the
+/// body deadline (REQUEST_TIMEOUT_SECS) passes; a declared `Content-Length` over
+/// MAX_BODY_BYTES gets 413 at once, without `100 Continue` and without reading the body.
+/// Each refusal closes its connection and the server goes on scoring.
+#[test]
+fn slow_and_oversized_bodies_are_refused_and_the_server_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let server = Server::start(
+        &dir,
+        &[("REQUEST_TIMEOUT_SECS", "1"), ("MAX_BODY_BYTES", "64K")],
+    );
+    let good = request_for("gbm_binomial").to_string();
+    let head = |path: &str, extra: &str| {
+        format!("POST {path} HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\n{extra}\r\n")
+    };
+    let cases: &[(&str, String, u16, &str)] = &[
+        (
+            "body stalls after 10 of 100 bytes",
+            head("/model/score", "Content-Length: 100\r\n") + r#"{"fields":"#,
+            408,
+            "the request body was not received within 1 s",
+        ),
+        (
+            "contribution body stalls",
+            head("/model/contribution", "Content-Length: 100\r\n") + "{",
+            408,
+            "the request body was not received within 1 s",
+        ),
+        (
+            "Content-Length over the limit with Expect: 100-continue",
+            head(
+                "/model/score",
+                "Content-Length: 1000000\r\nExpect: 100-continue\r\n",
+            ),
+            413,
+            "Invalid scoring request due to: the body is larger than the limit",
+        ),
+        (
+            "Content-Length over the limit, body never sent",
+            head("/model/score", "Content-Length: 10000000000\r\n"),
+            413,
+            "Invalid scoring request due to: the body is larger than the limit",
+        ),
+        (
+            "contribution Content-Length over the limit",
+            head("/model/contribution", "Content-Length: 65537\r\n"),
+            413,
+            "Invalid shapley contribution request due to: the body is larger than the limit",
+        ),
+    ];
+    for (name, raw, status, detail) in cases {
+        let started = Instant::now();
+        let out = raw_exchange(&server.base, raw.as_bytes());
+        let took = started.elapsed();
+        let first = out.lines().next().unwrap_or("");
+        assert_eq!(
+            first,
+            format!(
+                "HTTP/1.1 {status} {}",
+                ureq::http::StatusCode::from_u16(*status)
+                    .unwrap()
+                    .canonical_reason()
+                    .unwrap()
+            ),
+            "{name}: {out}"
+        );
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{name}: {e}: {out}"));
+        let got = v["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {out}"));
+        assert!(got.starts_with(detail), "{name}: detail {got:?}");
+        assert_eq!(v.as_object().unwrap().len(), 1, "{name}: only detail: {v}");
+        if *status == 413 {
+            assert!(
+                took < Duration::from_millis(900),
+                "{name}: answered after {took:?}"
+            );
+        } else {
+            assert!(
+                took >= Duration::from_millis(900),
+                "{name}: answered after {took:?}"
+            );
+        }
+        let ok = server.post("/model/score", &good);
+        assert_eq!(
+            ok.status, 200,
+            "after {name}, the server still scores: {}",
+            ok.body
+        );
+    }
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("path=/model/score status=408"), "{log}");
+    assert!(log.contains("path=/model/score status=413"), "{log}");
+}
+
 /// Rewrites `dir/model.json` with `edit` applied (model.json is not in `files`).
 fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
     let p = dir.join("model.json");
