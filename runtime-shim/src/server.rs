@@ -338,6 +338,20 @@ pub(crate) async fn abandon_loading(
     }
 }
 
+/// `listener` with `TCP_NODELAY` set on every accepted connection: a response is small
+/// and written at once, so Nagle's algorithm would only hold its last segment back until
+/// the client's delayed ACK (up to 40 ms per request on a kept-alive connection).
+pub(crate) fn with_nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|s: &mut tokio::net::TcpStream| {
+        if let Err(error) = s.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    })
+}
+
 /// Binds, loads the model, serves until SIGTERM/SIGINT, then drains.
 pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let mut signals = Signals::install()?;
@@ -357,7 +371,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let state = Arc::new(AppState::default());
     let app = router(Arc::clone(&state), cfg.max_body_bytes, cfg.request_timeout);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(with_nodelay(listener), app).with_graceful_shutdown(async move {
         let _ = stop_rx.changed().await;
     });
     let mut server = tokio::spawn(async move { server.await });
@@ -433,6 +447,21 @@ mod tests {
         let status = out[9..12].parse().unwrap();
         let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         (status, body)
+    }
+
+    /// Every connection the server accepts has `TCP_NODELAY` set.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        use axum::serve::Listener;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = with_nodelay(listener);
+        for i in 0..3 {
+            let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (accepted, peer) = listener.accept().await;
+            assert_eq!(peer, client.local_addr().unwrap(), "connection {i}");
+            assert!(accepted.nodelay().unwrap(), "connection {i}: TCP_NODELAY");
+        }
     }
 
     /// Before the model is loaded: alive, not ready, and the model routes say why.
