@@ -134,7 +134,9 @@ async fn read_body(req: Request, max_body: usize, deadline: Duration) -> Result<
     }
     let (parts, mut body) = req.into_parts();
     let collect = async {
-        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        // Reserve at most 1 MiB up front: a client that declares a large body and sends
+        // nothing must not make the server allocate it.
+        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n.min(1 << 20) as usize));
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
         {
             let frame = frame.map_err(|e| {
