@@ -164,13 +164,15 @@ impl Staging {
     /// [`crate::DirSink`], or a processor); this is where they all reach the disk, before
     /// the first rename.
     pub fn publish(mut self, mut manifest: Manifest) -> Result<Manifest> {
-        self.check_tree()?;
         let start = std::time::Instant::now();
+        self.check_tree()?;
+        let checked = start.elapsed().as_secs_f64();
         crate::fsutil::sync_files(&self.dir, self.files.keys().map(String::as_str))?;
         tracing::debug!(
             files = self.files.len(),
-            seconds = start.elapsed().as_secs_f64(),
-            "staged files synced"
+            check_seconds = checked,
+            sync_seconds = start.elapsed().as_secs_f64() - checked,
+            "staged files checked and synced"
         );
         manifest.files = self.files();
         let mut moved = Vec::new();

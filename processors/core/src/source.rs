@@ -244,17 +244,12 @@ impl Destinations for DirSink<'_> {
 
 /// Writes a new file at `p` (its parents created), as a [`DirSink`] does.
 fn write_new(p: &Path, data: &mut dyn Read) -> Result<()> {
-    let mut f = create_new_file(p)?;
-    crate::fsutil::copy(data, &mut f, p)?;
-    Ok(())
-}
-
-/// Creates a new file at `p`, and its parents.
-fn create_new_file(p: &Path) -> Result<File> {
     if let Some(parent) = p.parent() {
         crate::fsutil::create_dir_all(parent)?;
     }
-    crate::fsutil::create_new(p)
+    let mut f = crate::fsutil::create_new(p)?;
+    crate::fsutil::copy(data, &mut f, p)?;
+    Ok(())
 }
 
 /// Decides the kind of a source from its content, never from its name.
@@ -1331,22 +1326,27 @@ struct ZipJob<'a> {
 
 struct PlannedFile<'a> {
     name: String,
-    /// Where the file goes, and the file created there (or why it could not be).
-    dest: Option<(PathBuf, Result<File>)>,
+    /// Where the file goes (`None`: checked, not written).
+    dest: Option<PathBuf>,
     check: EntryCheck<'a>,
 }
 
-/// Jobs planned (and their files created) ahead of the workers: this bounds the open
-/// files, and keeps the planning thread from running far past an error.
-const JOBS_AHEAD: usize = 32;
+/// Batches planned ahead of the workers: this keeps the planning thread from running
+/// far past an error.
+const BATCHES_AHEAD: usize = 8;
+/// A batch holds consecutive entries of one directory, up to this many bytes...
+const BATCH_BYTES: u64 = 4 << 20;
+/// ...and this many entries.
+const BATCH_ENTRIES: usize = 256;
 
 /// Pass 2 for a sink with [`Destinations`]: this thread walks the entries in order and
-/// creates their files, while a few workers inflate, check, hash and write them, each
-/// reading its own entries' bytes by offset.
+/// hands them, in batches, to a few workers that create, inflate, check, hash and write
+/// them, each reading its own entries' bytes by offset.
 ///
-/// Creating files is serialized by the filesystem anyway (a directory's lock, the inode
-/// allocator), so one thread does it, ahead of the workers, instead of workers waiting on
-/// each other's creations.
+/// A batch is a run of consecutive entries of one directory (a large file is a batch of
+/// its own): creating files in a directory takes that directory's lock (and, on a busy
+/// filesystem, a search of the inode allocator), so workers create files in different
+/// directories at the same time rather than queue on one.
 ///
 /// The result is the sequential walk's, error included: names, directories and
 /// destinations are decided in entry order and stop at the first refusal; each file is
@@ -1366,30 +1366,33 @@ fn read_zip_parallel<'a>(
 ) -> Result<()> {
     let results = std::sync::Mutex::new(Vec::new());
     let first_failed = AtomicUsize::new(usize::MAX);
-    let work = |queue: &std::sync::Mutex<mpsc::Receiver<ZipJob>>| {
+    let work = |queue: &std::sync::Mutex<mpsc::Receiver<Vec<ZipJob>>>| {
         let mut entries = ZipEntries::new(raw, progress);
         loop {
             let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok(job) = next else { break };
-            if job.index > first_failed.load(Ordering::Relaxed) {
-                continue;
+            let Ok(batch) = next else { break };
+            for job in batch {
+                if job.index > first_failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let index = job.index;
+                let r = run_zip_job(path, &mut entries, job);
+                if r.is_err() {
+                    first_failed.fetch_min(index, Ordering::Relaxed);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((index, r));
             }
-            let index = job.index;
-            let r = run_zip_job(path, &mut entries, job);
-            if r.is_err() {
-                first_failed.fetch_min(index, Ordering::Relaxed);
-            }
-            results
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((index, r));
         }
     };
-    let (tx, rx) = mpsc::sync_channel(JOBS_AHEAD);
+    let (tx, rx) = mpsc::sync_channel(BATCHES_AHEAD);
     let queue = std::sync::Mutex::new(rx);
     let (planned, stop) = std::thread::scope(|s| {
         let queue = &queue;
         let work = &work;
+        // The planning thread mostly waits for room in the queue, then joins the workers.
         for _ in 0..threads {
             s.spawn(move || work(queue));
         }
@@ -1426,25 +1429,29 @@ fn read_zip_parallel<'a>(
 }
 
 /// Walks the entries in order, as the sequential walk does up to reading their data, and
-/// sends each file entry (its file created) to the workers. Stops at the first refused
-/// entry (returned) or once a worker failed. Returns how many jobs it sent.
+/// sends the file entries to the workers in batches. Stops at the first refused entry
+/// (returned) or once a worker failed. Returns how many jobs it sent.
 fn plan_zip_jobs<'a>(
     path: &'a Path,
     metas: &'a [ZipMeta],
     w: &mut Walker<'_>,
     sink: &mut dyn EntrySink,
-    jobs: &mpsc::SyncSender<ZipJob<'a>>,
+    batches: &mpsc::SyncSender<Vec<ZipJob<'a>>>,
     first_failed: &AtomicUsize,
 ) -> (usize, Option<Error>) {
     let mut sent = 0;
     let mut total = w.total;
+    let mut batch: Vec<ZipJob> = Vec::new();
+    let mut batch_bytes = 0u64;
+    let mut stop = None;
     for m in metas {
         if first_failed.load(Ordering::Relaxed) != usize::MAX {
             break;
         }
         if m.is_dir {
             if let Err(e) = w.dir(&m.name, sink) {
-                return (sent, Some(e));
+                stop = Some(e);
+                break;
             }
             continue;
         }
@@ -1460,25 +1467,39 @@ fn plan_zip_jobs<'a>(
                     total_before: total,
                 };
                 total = total.saturating_add(m.size);
-                let dest = dest.map(|p| {
-                    let created = create_new_file(&p);
-                    (p, created)
-                });
                 Some(PlannedFile { name, dest, check })
             }
-            Err(e) => return (sent, Some(e)),
+            Err(e) => {
+                stop = Some(e);
+                break;
+            }
         };
+        let parent = |j: &ZipJob| j.meta.name.rsplit_once('/').map(|(d, _)| d.to_string());
         let job = ZipJob {
             index: sent,
             meta: m,
             file,
         };
-        if jobs.send(job).is_err() {
-            break;
+        if let Some(last) = batch.last() {
+            if parent(last) != parent(&job)
+                || batch_bytes.saturating_add(m.size) > BATCH_BYTES
+                || batch.len() >= BATCH_ENTRIES
+            {
+                if batches.send(std::mem::take(&mut batch)).is_err() {
+                    break;
+                }
+                batch_bytes = 0;
+            }
         }
+        batch_bytes = batch_bytes.saturating_add(m.size);
+        batch.push(job);
         sent += 1;
     }
-    (sent, None)
+    if !batch.is_empty() {
+        // Cannot fail: the receiving end outlives this function.
+        let _ = batches.send(batch);
+    }
+    (sent, stop)
 }
 
 fn run_zip_job(path: &Path, entries: &mut ZipEntries, job: ZipJob) -> Result<Option<FileRecord>> {
@@ -1486,15 +1507,11 @@ fn run_zip_job(path: &Path, entries: &mut ZipEntries, job: ZipJob) -> Result<Opt
     let Some(planned) = job.file else {
         return drain_noise(path, &job.meta.name, &mut data).map(|()| None);
     };
-    let mut dest = planned.dest;
+    let dest = planned.dest;
     planned
         .check
-        .run(planned.name, &mut data, &mut |_, data| match dest.take() {
-            Some((p, created)) => {
-                let mut f = created?;
-                crate::fsutil::copy(data, &mut f, &p)?;
-                Ok(())
-            }
+        .run(planned.name, &mut data, &mut |_, data| match &dest {
+            Some(p) => write_new(p, data),
             None => Ok(()),
         })
         .map(Some)
