@@ -2400,10 +2400,27 @@ mod tests {
 
     /// What a read left: its result (listing or error) and the files written.
     fn read(bytes: &[u8], name: &str, opts: &ReadOptions, threads: usize) -> String {
+        read_over(bytes, name, opts, threads, &[])
+    }
+
+    /// [`read`] into a directory where the files `existing` (destination paths) are
+    /// already, so that they cannot be created.
+    fn read_over(
+        bytes: &[u8],
+        name: &str,
+        opts: &ReadOptions,
+        threads: usize,
+        existing: &[&str],
+    ) -> String {
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join(name);
         std::fs::write(&src, bytes).unwrap();
         let out = tmp.path().join("out");
+        for e in existing {
+            let p = out.join(e);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"in the way").unwrap();
+        }
         // Every tenth name is checked but not written.
         let mut sink = DirSink::new(&out, |n: &str| {
             (!n.ends_with("0.py")).then(|| format!("x/{n}"))
@@ -2412,9 +2429,20 @@ mod tests {
         let written = std::mem::take(&mut sink.written);
         let result = match result {
             Ok(l) => format!("{:?}\n{:?}\n{:?}", l.source, l.files, l.dirs),
-            Err(e) => format!("error: {e}")
-                .replace(&src.display().to_string(), "SRC")
-                .replace(&out.display().to_string(), "OUT"),
+            Err(e) => {
+                let mut msg = format!("error: {e}")
+                    .replace(&src.display().to_string(), "SRC")
+                    .replace(&out.display().to_string(), "OUT");
+                // The count a limit is caught at depends on read sizes: `: N > limit`.
+                if let Some(at) = msg.find("limit exceeded") {
+                    if let Some(colon) = msg[at..].find(": ") {
+                        let start = at + colon + 2;
+                        let digits = msg[start..].bytes().take_while(u8::is_ascii_digit).count();
+                        msg.replace_range(start..start + digits, "N");
+                    }
+                }
+                msg
+            }
         };
         let mut on_disk = Vec::new();
         if out.exists() && result.starts_with("Source") {
@@ -2562,6 +2590,39 @@ mod tests {
             ),
         ];
         let mut failures = Vec::new();
+        // Files that cannot be created (something is in the way), then a fault.
+        /// (label, entries, options, files in the way, expected)
+        type InTheWay<'a> = (&'a str, Vec<Ze>, ReadOptions, &'a [&'a str], &'a str);
+        let in_the_way: Vec<InTheWay> = vec![
+            (
+                "a file that cannot be created, then a CRC mismatch",
+                with(&base, 120, bad_crc.clone()),
+                skip.clone(),
+                &["x/model/code/m00/f7.py"],
+                "File exists",
+            ),
+            (
+                "a large file that cannot be created and is over the size limit",
+                base.clone(),
+                limits(|l| l.max_file_bytes = 600_000),
+                &["x/model/data/w0.bin"],
+                "File exists",
+            ),
+        ];
+        for (label, entries, opts, existing, want) in &in_the_way {
+            let bytes = zip(entries);
+            let sequential = read_over(&bytes, "a.zip", opts, 1, existing);
+            if !sequential.contains(want) {
+                failures.push(format!("{label}: the sequential walk says {sequential}"));
+                continue;
+            }
+            let threaded = read_over(&bytes, "a.zip", opts, 4, existing);
+            if threaded != sequential {
+                failures.push(format!(
+                    "{label}:\n  sequential {sequential}\n  threaded   {threaded}"
+                ));
+            }
+        }
         for (label, entries, opts, want) in &cases {
             let bytes = zip(entries);
             let sequential = read(&bytes, "a.zip", opts, 1);
@@ -2646,15 +2707,71 @@ mod tests {
         let mid = corrupt.len() / 3;
         corrupt[mid..mid + 64].fill(0x55);
         cases.push(("tar.gz corrupted inside", corrupt, "a.tar.gz", "error"));
+        let mut refused = entries.clone();
+        refused.insert(60, ("model/CODE/x.py", b"x".to_vec()));
+        let refused = gzip(&tar(&refused));
+        let small_files = ReadOptions {
+            limits: Limits {
+                max_file_bytes: 1 << 20,
+                ..Limits::default()
+            },
+            ..ReadOptions::default()
+        };
+        /// (label, source, file name, options, files in the way, expected)
+        type Case<'a> = (
+            &'a str,
+            Vec<u8>,
+            &'a str,
+            ReadOptions,
+            &'a [&'a str],
+            &'a str,
+        );
+        let mut all: Vec<Case> = cases
+            .into_iter()
+            .map(|(l, b, n, w)| (l, b, n, ReadOptions::default(), &[][..], w))
+            .collect();
+        all.extend([
+            (
+                "a file that cannot be created, then a refused name",
+                refused.clone(),
+                "a.tar.gz",
+                ReadOptions::default(),
+                &["x/model/code/f7.py"][..],
+                "error: create OUT/x/model/code/f7.py: File exists",
+            ),
+            (
+                "a refused name, then nothing in the way",
+                refused,
+                "a.tar.gz",
+                ReadOptions::default(),
+                &[][..],
+                "error: SRC: entry \"model/CODE/x.py\" is unsafe: name collides",
+            ),
+            (
+                "a large file that cannot be created and is over the size limit",
+                tgz.clone(),
+                "a.tar.gz",
+                small_files.clone(),
+                &["x/model/w.bin"][..],
+                "error: create OUT/x/model/w.bin: File exists",
+            ),
+            (
+                "over the size limit",
+                tgz.clone(),
+                "a.tar.gz",
+                small_files,
+                &[][..],
+                "error: SRC: file size limit exceeded at entry \"model/w.bin\"",
+            ),
+        ]);
         let mut failures = Vec::new();
-        for (label, bytes, name, want) in &cases {
-            let opts = ReadOptions::default();
-            let sequential = read(bytes, name, &opts, 1);
+        for (label, bytes, name, opts, existing, want) in &all {
+            let sequential = read_over(bytes, name, opts, 1, existing);
             if !sequential.starts_with(want) {
                 failures.push(format!("{label}: the sequential walk says {sequential}"));
                 continue;
             }
-            let threaded = read(bytes, name, &opts, 2);
+            let threaded = read_over(bytes, name, opts, 2, existing);
             if threaded != sequential {
                 failures.push(format!(
                     "{label}:\n  sequential {sequential}\n  threaded   {threaded}"
