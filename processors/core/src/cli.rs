@@ -347,8 +347,8 @@ pub fn process<P: Processor>(
     tracing::info!(
         files = manifest.files.len(),
         bytes,
-        seconds = secs,
-        mb_per_s = bytes as f64 / 1e6 / secs.max(1e-9),
+        seconds = (secs * 1000.0).round() / 1000.0,
+        mb_per_s = (bytes as f64 / 1e6 / secs.max(1e-9) * 10.0).round() / 10.0,
         model_type = %manifest.model_type,
         "published model"
     );
