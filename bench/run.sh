@@ -12,7 +12,8 @@
 # the goals: processor <= 0.5x python, <= 1.3x cp, peak RSS <= 64 MiB whatever the size.
 # Sources stay in the page cache; targets are on the same filesystem (BENCH_DIR). The
 # processor makes its output durable before publishing (one sync at the end); the other
-# methods leave theirs in the page cache.
+# methods leave theirs in the page cache. Between runs (untimed) the output is removed and
+# the filesystem synced, so no run pays for the writeback of the one before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=("$@")
@@ -51,7 +52,7 @@ for mib in "${SIZES[@]}"; do
     declare -A T=() R=()
     for _ in $(seq "$RUNS"); do
       for m in processor unzip python cp; do
-        dst="$BENCH_DIR/out-$m"; rm -rf "$dst"
+        dst="$BENCH_DIR/out-$m"; rm -rf "$dst"; sync
         case $m in
           processor) r=$(measure "$PROC" --source "$src" --target "$dst" --log-format json) ;;
           unzip) if [ "$fmt" = zip ]; then
