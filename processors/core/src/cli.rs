@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::error::{Classify, Error, ErrorClass};
+use crate::error::{Classify, Error};
 use crate::limits::Limits;
 use crate::manifest::{verify, Manifest, CONTRACT_VERSION};
 use crate::processor::{Context, Processor};
@@ -370,9 +370,4 @@ impl From<&Manifest> for crate::processor::ModelDescription {
             metadata: m.metadata.clone(),
         }
     }
-}
-
-#[allow(dead_code)]
-fn _assert_class(e: &Error) -> ErrorClass {
-    e.class()
 }
