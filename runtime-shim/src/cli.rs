@@ -100,6 +100,13 @@ pub struct ServeArgs {
     /// Seconds after which a request is answered 503 and abandoned.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
     pub request_timeout_secs: f64,
+    /// Seconds a client has to send its request line and headers (else 408 and the
+    /// connection is closed); also the longest a kept-alive connection may stay idle.
+    #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10.0)]
+    pub header_timeout_secs: f64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25.0)]
     pub shutdown_grace_secs: f64,
@@ -204,6 +211,15 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 port: a.port,
                 max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(usize::MAX),
                 request_timeout: seconds("--request-timeout-secs", a.request_timeout_secs)?,
+                header_timeout: seconds("--header-timeout-secs", a.header_timeout_secs)?,
+                max_connections: match a.max_connections {
+                    0 => {
+                        return Err(ShimError::Usage(
+                            "--max-connections must be at least 1".into(),
+                        ))
+                    }
+                    n => n,
+                },
                 shutdown_grace: seconds("--shutdown-grace-secs", a.shutdown_grace_secs)?,
                 backend: a.model.backend.config()?,
             };

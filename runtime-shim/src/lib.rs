@@ -3,13 +3,14 @@
 //! It loads the normalized model directory that a processor wrote (`MODEL_PATH`, contract in
 //! `docs/model-directory.md`), checks it before it trusts it ([`model`]: `verify`, contract
 //! version, model type), picks a scoring [`backend`] by model type, and serves the H2O MLOps
-//! scoring REST API ([`server`]). The request rules and the response shape live in [`api`]
+//! scoring REST API ([`server`], on the accept loop of [`connections`]). The request rules and the response shape live in [`api`]
 //! so that the REST server and the batch command ([`batch`]) answer the same way.
 
 pub mod api;
 pub mod backend;
 pub mod batch;
 pub mod cli;
+pub mod connections;
 pub mod error;
 pub mod model;
 pub mod server;

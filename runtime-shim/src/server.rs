@@ -26,6 +26,7 @@ use crate::api::{
     ContributionsResponse, Endpoint,
 };
 use crate::backend::{BackendConfig, BackendKind};
+use crate::connections::ConnLimits;
 use crate::error::ShimError;
 use crate::model::LoadedModel;
 
@@ -39,6 +40,11 @@ pub struct ServeConfig {
     pub port: u16,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Time a client has to send its request line and headers (and the longest idle
+    /// time of a kept-alive connection).
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     pub shutdown_grace: Duration,
     pub backend: BackendConfig,
 }
@@ -340,20 +346,6 @@ pub(crate) async fn abandon_loading(
     }
 }
 
-/// `listener` with `TCP_NODELAY` set on every accepted connection: a response is small
-/// and written at once, so Nagle's algorithm would only hold its last segment back until
-/// the client's delayed ACK (up to 40 ms per request on a kept-alive connection).
-pub(crate) fn with_nodelay(
-    listener: tokio::net::TcpListener,
-) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|s: &mut tokio::net::TcpStream| {
-        if let Err(error) = s.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-        }
-    })
-}
-
 /// Binds, loads the model, serves until SIGTERM/SIGINT, then drains.
 pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let mut signals = Signals::install()?;
@@ -372,11 +364,12 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
 
     let state = Arc::new(AppState::default());
     let app = router(Arc::clone(&state), cfg.max_body_bytes, cfg.request_timeout);
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(with_nodelay(listener), app).with_graceful_shutdown(async move {
-        let _ = stop_rx.changed().await;
-    });
-    let mut server = tokio::spawn(async move { server.await });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let limits = ConnLimits {
+        header_timeout: cfg.header_timeout,
+        max_connections: cfg.max_connections,
+    };
+    let mut server = tokio::spawn(crate::connections::run(listener, app, limits, stop_rx));
 
     let dir = cfg.model_path.clone();
     let served = cfg.served.clone();
@@ -408,11 +401,11 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         sig = signals.recv() => tracing::info!("received {sig}: shutting down"),
         r = &mut server => {
             model.backend.shutdown().await;
-            return Err(ShimError::io("serve", bound.to_string(), match r {
-                Ok(Ok(())) => std::io::Error::other("the server stopped unexpectedly"),
-                Ok(Err(e)) => e,
+            let why = match r {
+                Ok(()) => std::io::Error::other("the server stopped unexpectedly"),
                 Err(e) => std::io::Error::other(e),
-            }));
+            };
+            return Err(ShimError::io("serve", bound.to_string(), why));
         }
     }
     let _ = stop_tx.send(true);
@@ -451,21 +444,6 @@ mod tests {
         (status, body)
     }
 
-    /// Every connection the server accepts has `TCP_NODELAY` set.
-    #[tokio::test]
-    async fn accepted_connections_have_nodelay() {
-        use axum::serve::Listener;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut listener = with_nodelay(listener);
-        for i in 0..3 {
-            let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (accepted, peer) = listener.accept().await;
-            assert_eq!(peer, client.local_addr().unwrap(), "connection {i}");
-            assert!(accepted.nodelay().unwrap(), "connection {i}: TCP_NODELAY");
-        }
-    }
-
     /// Before the model is loaded: alive, not ready, and the model routes say why.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn routes_before_the_model_is_loaded() {
@@ -476,7 +454,12 @@ mod tests {
             1 << 20,
             Duration::from_secs(5),
         );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        let limits = ConnLimits {
+            header_timeout: Duration::from_secs(5),
+            max_connections: 16,
+        };
+        tokio::spawn(crate::connections::run(listener, app, limits, stop));
         let cases = [
             ("healthz", "GET", "/healthz", 200, "OK"),
             ("readyz", "GET", "/readyz", 500, "Not ready"),

@@ -32,6 +32,8 @@ const SHIM_VARS: &[&str] = &[
     "HOST",
     "MAX_BODY_BYTES",
     "REQUEST_TIMEOUT_SECS",
+    "HEADER_TIMEOUT_SECS",
+    "MAX_CONNECTIONS",
     "SHUTDOWN_GRACE_SECS",
     "WORKER_THREADS",
     "LOG_FORMAT",
@@ -933,8 +935,9 @@ fn raw_exchange(base: &str, raw: &[u8]) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// A client that stalls mid-body gets 408 (its fault, not the server's 503) once the
-/// body deadline (REQUEST_TIMEOUT_SECS) passes; a declared `Content-Length` over
+/// A client that stalls in its request line or headers gets 408 once HEADER_TIMEOUT_SECS
+/// passes (slowloris), one that stalls mid-body gets 408 (its fault, not the server's
+/// 503) once the body deadline (REQUEST_TIMEOUT_SECS) passes; a declared `Content-Length` over
 /// MAX_BODY_BYTES gets 413 at once, without `100 Continue` and without reading the body.
 /// Each refusal closes its connection and the server goes on scoring.
 #[test]
@@ -943,13 +946,31 @@ fn slow_and_oversized_bodies_are_refused_and_the_server_keeps_serving() {
     let dir = process("gbm_binomial", tmp.path());
     let server = Server::start(
         &dir,
-        &[("REQUEST_TIMEOUT_SECS", "1"), ("MAX_BODY_BYTES", "64K")],
+        &[
+            ("REQUEST_TIMEOUT_SECS", "1"),
+            ("HEADER_TIMEOUT_SECS", "1"),
+            ("MAX_BODY_BYTES", "64K"),
+        ],
     );
     let good = request_for("gbm_binomial").to_string();
     let head = |path: &str, extra: &str| {
         format!("POST {path} HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\n{extra}\r\n")
     };
+    let headers_late = "the request line and headers were not received within 1 s";
     let cases: &[(&str, String, u16, &str)] = &[
+        ("nothing sent", String::new(), 408, headers_late),
+        (
+            "request line stalls",
+            "POST /model/sco".to_string(),
+            408,
+            headers_late,
+        ),
+        (
+            "headers stall",
+            "POST /model/score HTTP/1.1\r\nHost: t\r\nContent-Le".to_string(),
+            408,
+            headers_late,
+        ),
         (
             "body stalls after 10 of 100 bytes",
             head("/model/score", "Content-Length: 100\r\n") + r#"{"fields":"#,
@@ -1029,6 +1050,7 @@ fn slow_and_oversized_bodies_are_refused_and_the_server_keeps_serving() {
     assert!(status.success(), "{log}");
     assert!(log.contains("path=/model/score status=408"), "{log}");
     assert!(log.contains("path=/model/score status=413"), "{log}");
+    assert!(log.contains("path=- status=408"), "{log}");
 }
 
 /// Rewrites `dir/model.json` with `edit` applied (model.json is not in `files`).
@@ -1098,6 +1120,12 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
             edit_manifest(d, |v| v["model_type"] = json!("mlflow_pyfunc"));
             vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MLFLOW_SERVE_COMMAND", "mlflow models serve -m {model}".into())]
         }, 2, &["the mlflow_pyfunc backend cannot start: MLFLOW_SERVE_COMMAND \"mlflow models serve -m {model}\" has no {port}"]),
+        ("a zero header timeout", "gbm_binomial", |d| {
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("HEADER_TIMEOUT_SECS", "0".into())]
+        }, 2, &["--header-timeout-secs must be a positive number of seconds, not 0"]),
+        ("no connections allowed", "gbm_binomial", |d| {
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MAX_CONNECTIONS", "0".into())]
+        }, 2, &["--max-connections must be at least 1"]),
         ("bad port", "gbm_binomial", |d| {
             vec![("MODEL_PATH", d.to_str().unwrap().into()), ("PORT", "http".into())]
         }, 2, &["invalid value 'http'"]),

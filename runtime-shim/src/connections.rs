@@ -1,0 +1,513 @@
+//! The accept loop and the HTTP/1 connections, in place of `axum::serve`.
+//!
+//! `axum::serve` gives hyper no timer, so it has no header-read timeout and no limit on
+//! connections: a client that opens connections and sends its request line a byte at a
+//! time, or nothing at all (slowloris), holds each one forever. Here:
+//! - at most `max_connections` are open at once; past that, new ones wait in the kernel's
+//!   listen backlog (they are not accepted, so they cost the process nothing) until one
+//!   closes;
+//! - a connection whose request line and headers have not all arrived within
+//!   `header_timeout` is answered `408` (`{"detail": ...}`, `Connection: close`) and
+//!   closed; the same clock bounds how long a kept-alive connection may sit idle between
+//!   requests (that one is closed without an answer, as no request was started);
+//! - every accepted socket gets `TCP_NODELAY`;
+//! - [`run`] returns once it has been told to stop and every connection has finished: idle
+//!   ones close at once, busy ones after their response (hyper's graceful shutdown).
+//!
+//! The body deadline, the body limit and the handler deadline are the router's
+//! (`server::access_log`), as they need the route's error messages.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+
+/// The limits of [`run`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Time a client has to send its request line and headers; also the longest a
+    /// kept-alive connection may sit idle between requests.
+    pub header_timeout: Duration,
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+/// How long the 408 answer may take to write, and how long the unread rest of the
+/// client's bytes is drained afterwards (so that closing does not reset the connection
+/// before the client has read the answer).
+const ANSWER_TIME: Duration = Duration::from_secs(1);
+/// At most this many bytes are drained after a 408.
+const DRAIN_BYTES: usize = 64 << 10;
+/// Pause after an accept error that is not the client's (EMFILE, ENFILE, ENOBUFS), so
+/// that a process out of file descriptors does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one "connection limit reached" warning per this interval.
+const SATURATION_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` and serves `app` on each until `stop` becomes `true`
+/// (or its sender is dropped); then stops accepting, asks every connection to finish and
+/// returns once all have. The caller bounds that wait.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let permit = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if last_warning.is_none_or(|t| t.elapsed() >= SATURATION_WARN_EVERY) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(
+                        max_connections = max,
+                        "connection limit reached (MAX_CONNECTIONS): new connections wait \
+                         in the listen backlog until one closes"
+                    );
+                }
+                tokio::select! {
+                    p = Arc::clone(&slots).acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = stopped(&mut stop) => break,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    if !is_per_connection(&error) {
+                        tracing::warn!(%error, "cannot accept a connection; retrying shortly");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        prepare(&stream);
+        tokio::spawn(connection(
+            stream,
+            app.clone(),
+            Arc::clone(&builder),
+            limits.header_timeout,
+            stop.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    // Every connection holds a slot until it ends: all slots back means all are closed.
+    let _ = slots.acquire_many(max as u32).await;
+}
+
+/// Returns once `stop` is `true` or its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, before any other await.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// An accept error that concerns only the connection being accepted (it went away before
+/// it was accepted); any other (out of file descriptors, of memory) is the process's.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Settings of every accepted socket: `TCP_NODELAY`, as a response is small and written
+/// at once, and Nagle's algorithm would hold its last segment back until the client's
+/// delayed ACK (up to 40 ms per request on a kept-alive connection).
+pub(crate) fn prepare(stream: &TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+    }
+}
+
+/// Serves one connection; answers 408 when its headers did not arrive in time.
+async fn connection(
+    stream: TcpStream,
+    app: Router,
+    builder: Arc<http1::Builder>,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let start = Instant::now();
+    let (back, returned) = oneshot::channel();
+    let io = TokioIo::new(Returning {
+        stream: Some(stream),
+        back: Some(back),
+        answered: false,
+        started: false,
+    });
+    let mut conn = Box::pin(builder.serve_connection(io, TowerToHyperService::new(app)));
+    let mut draining = false;
+    let result = loop {
+        tokio::select! {
+            r = conn.as_mut() => break r,
+            _ = stopped(&mut stop), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    // Dropping the connection gives the socket back through `returned`.
+    drop(conn);
+    match result {
+        Ok(()) => {}
+        Err(e) if e.is_timeout() => match returned.await {
+            // hyper reports the timeout also on a kept-alive connection that is idle
+            // between requests: that one has nothing to answer and just closes.
+            Ok(back) if back.started || !back.answered => {
+                answer_header_timeout(back.stream, header_timeout, start).await;
+            }
+            _ => {}
+        },
+        Err(error) => tracing::debug!(%error, "connection closed on an error"),
+    }
+}
+
+/// Writes the 408 on a connection whose request line and headers did not arrive in time,
+/// logs it as a request, then closes the connection after draining what the client sent.
+async fn answer_header_timeout(mut stream: TcpStream, header_timeout: Duration, start: Instant) {
+    let body = serde_json::json!({
+        "detail": format!(
+            "the request line and headers were not received within {} s (HEADER_TIMEOUT_SECS)",
+            header_timeout.as_secs_f64()
+        )
+    })
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let deadline = tokio::time::Instant::now() + ANSWER_TIME;
+    let _ = tokio::time::timeout_at(deadline, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        let mut drained = 0;
+        while drained < DRAIN_BYTES {
+            match stream.read(&mut buf).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        io::Result::Ok(())
+    })
+    .await;
+    tracing::info!(
+        target: "access",
+        method = %"-",
+        path = %"-",
+        status = 408u16,
+        bytes = body.len() as u64,
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+}
+
+/// The socket as hyper's transport; when hyper drops it, the socket is sent back through
+/// `back` instead of being closed, so that a header timeout can still be answered.
+struct Returning {
+    stream: Option<TcpStream>,
+    back: Option<oneshot::Sender<Returned>>,
+    /// Something was written (an answer).
+    answered: bool,
+    /// Bytes arrived since the last write: a request has started. (A pipelined request
+    /// that arrived whole with the one before is not seen; it is closed unanswered.)
+    started: bool,
+}
+
+/// The socket hyper let go of, and what had happened on it.
+struct Returned {
+    stream: TcpStream,
+    answered: bool,
+    started: bool,
+}
+
+impl Returning {
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(
+            self.stream
+                .as_mut()
+                .expect("the stream is only taken on drop"),
+        )
+    }
+}
+
+impl Returning {
+    fn wrote(&mut self, r: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = r {
+            if *n > 0 {
+                self.answered = true;
+                self.started = false;
+            }
+        }
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
+            // No receiver (the connection task is gone): the socket just closes.
+            let _ = back.send(Returned {
+                stream,
+                answered: self.answered,
+                started: self.started,
+            });
+        }
+    }
+}
+
+impl AsyncRead for Returning {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = this.stream().poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.started = true;
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Returning {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = this.stream().poll_write(cx, buf);
+        this.wrote(&r);
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = this.stream().poll_write_vectored(cx, bufs);
+        this.wrote(&r);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(AsyncWrite::is_write_vectored)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream().poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::SocketAddr;
+
+    async fn start(
+        limits: ConnLimits,
+    ) -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", axum::routing::get(|| async { "hi" }));
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(run(listener, app, limits, rx));
+        (addr, tx, task)
+    }
+
+    /// Sends each of `chunks` 100 ms apart, then reads until the server closes or `wait`
+    /// passes; returns what was read and whether the server closed.
+    async fn exchange(
+        addr: SocketAddr,
+        chunks: &'static [&'static [u8]],
+        wait: Duration,
+    ) -> (String, bool) {
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(wait)).unwrap();
+            for (i, chunk) in chunks.iter().enumerate() {
+                if i > 0 {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                s.write_all(chunk).unwrap();
+            }
+            let mut out = Vec::new();
+            let closed = s.read_to_end(&mut out).is_ok();
+            (String::from_utf8_lossy(&out).into_owned(), closed)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A case's name, chunks sent and statuses expected.
+    type Case = (
+        &'static str,
+        &'static [&'static [u8]],
+        &'static [&'static str],
+    );
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// Each case: what the client sends (chunks 100 ms apart, all within the 300 ms
+    /// header timeout), then it waits; the statuses of the answers, in order, before the
+    /// server closes the connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn header_timeouts() {
+        let limits = ConnLimits {
+            header_timeout: Duration::from_millis(300),
+            max_connections: 8,
+        };
+        let (addr, _stop, _task) = start(limits).await;
+        let cases: [Case; 7] = [
+            ("nothing sent", &[b""], &["408"]),
+            ("partial request line", &[b"GET /"], &["408"]),
+            (
+                "partial headers",
+                &[b"GET / HTTP/1.1\r\nHost: x\r\nX-A: "],
+                &["408"],
+            ),
+            (
+                "dribbled partial headers",
+                &[b"GET / HT", b"TP/1.1\r\n", b"Host"],
+                &["408"],
+            ),
+            ("idle after a request: closed unanswered", &[GET], &["200"]),
+            ("two requests, then idle", &[GET, GET], &["200", "200"]),
+            (
+                "a request, then a partial one",
+                &[GET, b"GET / HTTP/1.1\r\n"],
+                &["200", "408"],
+            ),
+        ];
+        for (name, chunks, statuses) in cases {
+            let (out, closed) = exchange(addr, chunks, Duration::from_secs(5)).await;
+            assert!(
+                closed,
+                "{name}: the server did not close the connection: {out:?}"
+            );
+            let got: Vec<&str> = out
+                .match_indices("HTTP/1.1 ")
+                .map(|(i, _)| &out[i + 9..i + 12])
+                .collect();
+            assert_eq!(got, statuses, "{name}: {out:?}");
+            if statuses.last() == Some(&"408") {
+                assert!(out.contains("connection: close"), "{name}: {out:?}");
+                assert!(
+                    out.ends_with("within 0.3 s (HEADER_TIMEOUT_SECS)\"}"),
+                    "{name}: {out:?}"
+                );
+            }
+        }
+    }
+
+    /// Past `max_connections`, a connection is not served until another closes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connection_limit_holds_new_connections_back() {
+        let limits = ConnLimits {
+            header_timeout: Duration::from_secs(30),
+            max_connections: 2,
+        };
+        let (addr, _stop, _task) = start(limits).await;
+        let hold = [
+            std::net::TcpStream::connect(addr).unwrap(),
+            std::net::TcpStream::connect(addr).unwrap(),
+        ];
+        let (out, closed) = exchange(
+            addr,
+            &[b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
+            Duration::from_millis(500),
+        )
+        .await;
+        assert!(!closed && out.is_empty(), "served past the limit: {out:?}");
+        drop(hold);
+        let (out, closed) = exchange(
+            addr,
+            &[b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(closed && out.starts_with("HTTP/1.1 200"), "{out:?}");
+    }
+
+    /// Stopping closes idle connections at once and lets a request in flight finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_drains() {
+        let (addr, stop, task) = start(ConnLimits {
+            header_timeout: Duration::from_secs(30),
+            max_connections: 8,
+        })
+        .await;
+        let mut idle = std::net::TcpStream::connect(addr).unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = idle.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("run returns once the idle connection is closed")
+            .unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(
+            idle.read(&mut buf).unwrap(),
+            0,
+            "the idle connection was closed"
+        );
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "still listening"
+        );
+    }
+
+    /// Every accepted connection has `TCP_NODELAY` set.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        prepare(&accepted);
+        assert!(accepted.nodelay().unwrap());
+    }
+}
