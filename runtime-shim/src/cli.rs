@@ -100,10 +100,14 @@ pub struct ServeArgs {
     /// Seconds after which a request is answered 503 and abandoned.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
     pub request_timeout_secs: f64,
-    /// Seconds a client has to send its request line and headers (else 408 and the
-    /// connection is closed); also the longest a kept-alive connection may stay idle.
+    /// Seconds a client has to send a request's line and headers (else 408 and the
+    /// connection is closed).
     #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10.0)]
     pub header_timeout_secs: f64,
+    /// Seconds a kept-alive connection may stay idle after an answer before it is
+    /// closed; keep it above the idle timeout of a load balancer that reuses connections.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 75.0)]
+    pub idle_timeout_secs: f64,
     /// Connections served at once; more wait in the listen backlog until one closes.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -212,6 +216,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(usize::MAX),
                 request_timeout: seconds("--request-timeout-secs", a.request_timeout_secs)?,
                 header_timeout: seconds("--header-timeout-secs", a.header_timeout_secs)?,
+                idle_timeout: seconds("--idle-timeout-secs", a.idle_timeout_secs)?,
                 max_connections: match a.max_connections {
                     0 => {
                         return Err(ShimError::Usage(

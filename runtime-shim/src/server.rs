@@ -40,9 +40,10 @@ pub struct ServeConfig {
     pub port: u16,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    /// Time a client has to send its request line and headers (and the longest idle
-    /// time of a kept-alive connection).
+    /// Time a client has to send a request's line and headers.
     pub header_timeout: Duration,
+    /// The longest a kept-alive connection may stay idle after an answer.
+    pub idle_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
     pub shutdown_grace: Duration,
@@ -367,6 +368,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let limits = ConnLimits {
         header_timeout: cfg.header_timeout,
+        idle_timeout: cfg.idle_timeout,
         max_connections: cfg.max_connections,
     };
     let mut server = tokio::spawn(crate::connections::run(listener, app, limits, stop_rx));
@@ -457,6 +459,7 @@ mod tests {
         let (_stop, stop) = tokio::sync::watch::channel(false);
         let limits = ConnLimits {
             header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
             max_connections: 16,
         };
         tokio::spawn(crate::connections::run(listener, app, limits, stop));

@@ -33,6 +33,7 @@ const SHIM_VARS: &[&str] = &[
     "MAX_BODY_BYTES",
     "REQUEST_TIMEOUT_SECS",
     "HEADER_TIMEOUT_SECS",
+    "IDLE_TIMEOUT_SECS",
     "MAX_CONNECTIONS",
     "SHUTDOWN_GRACE_SECS",
     "WORKER_THREADS",
@@ -1123,6 +1124,9 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
         ("a zero header timeout", "gbm_binomial", |d| {
             vec![("MODEL_PATH", d.to_str().unwrap().into()), ("HEADER_TIMEOUT_SECS", "0".into())]
         }, 2, &["--header-timeout-secs must be a positive number of seconds, not 0"]),
+        ("a negative idle timeout", "gbm_binomial", |d| {
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("IDLE_TIMEOUT_SECS", "-1".into())]
+        }, 2, &["--idle-timeout-secs must be a positive number of seconds, not -1"]),
         ("no connections allowed", "gbm_binomial", |d| {
             vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MAX_CONNECTIONS", "0".into())]
         }, 2, &["--max-connections must be at least 1"]),

@@ -38,6 +38,9 @@ pub struct AbuseConfig {
     pub slow_concurrency: usize,
     /// The server's body limit (its MAX_BODY_BYTES).
     pub body_limit: usize,
+    /// The longer of the server's HEADER_TIMEOUT_SECS and REQUEST_TIMEOUT_SECS, when
+    /// known: stalls then outlast it and must be answered 408.
+    pub server_timeout: Option<Duration>,
     /// A readiness and scoring check after every this many cases.
     pub check_every: u64,
     /// Longest wait for one answer.
@@ -503,6 +506,7 @@ pub async fn run(cfg: &AbuseConfig) -> Result<AbuseReport> {
     let gen = Arc::new(Gen {
         target,
         body_limit: cfg.body_limit,
+        server_timeout: cfg.server_timeout,
     });
     let agg = Arc::new(Mutex::new(Agg::default()));
     let start = Instant::now();

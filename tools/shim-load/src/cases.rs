@@ -163,6 +163,9 @@ impl Category {
 pub struct Gen {
     pub target: Target,
     pub body_limit: usize,
+    /// The longest of the server's header and body timeouts, when known: every stall
+    /// then lasts 1–2 s longer and must be answered 408.
+    pub server_timeout: Option<Duration>,
 }
 
 /// The members of `ScoreRequest` (a random key must not be one of them).
@@ -940,10 +943,13 @@ impl Gen {
                     .map(|_| rng.below(256) as u8)
                     .collect();
                 b.extend_from_slice(b"\r\n\r\n");
+                // Garbage the parser cannot yet call wrong (only blank lines, or a
+                // request line still open) is a request whose head never completes: 408
+                // once the server's header timeout passes.
                 (
                     "garbage-request",
                     send(b),
-                    Expect::or_none(&[400, 404, 405]),
+                    Expect::or_none(&[400, 404, 405, 408]),
                 )
             }
             1 => (
@@ -1208,7 +1214,16 @@ impl Gen {
         let valid = self.valid_body(rng);
         let piece = rng.range(1, 3);
         let delay = Duration::from_millis(rng.range(1, 3) as u64);
-        let stall = Duration::from_millis(rng.range(800, 2000) as u64);
+        let (stall, stalled) = match self.server_timeout {
+            Some(t) => (
+                t + Duration::from_millis(rng.range(1000, 2000) as u64),
+                Expect::only(&[408]),
+            ),
+            None => (
+                Duration::from_millis(rng.range(800, 2000) as u64),
+                Expect::or_none(&[400, 408]),
+            ),
+        };
         match rng.below(5) {
             0 => (
                 "dribbled-valid",
@@ -1248,7 +1263,7 @@ impl Gen {
                         stall_at: Some(at),
                         stall,
                     },
-                    Expect::or_none(&[400, 408]),
+                    stalled.clone(),
                 )
             }
             3 => {
@@ -1268,7 +1283,7 @@ impl Gen {
                         stall_at: Some(at),
                         stall,
                     },
-                    Expect::or_none(&[400, 408]),
+                    stalled.clone(),
                 )
             }
             _ => (
@@ -1280,7 +1295,7 @@ impl Gen {
                     stall_at: Some(0),
                     stall,
                 },
-                Expect::or_none(&[400, 408]),
+                stalled,
             ),
         }
     }
@@ -1301,6 +1316,7 @@ mod tests {
                 contributions: true,
             },
             body_limit: 1 << 20,
+            server_timeout: None,
         }
     }
 
@@ -1323,6 +1339,36 @@ mod tests {
         }
         assert_eq!(g.case(1, 0, 1, 1).category, Category::HugeBody);
         assert_eq!(g.case(1, 1, 1, 1).category, Category::Slow);
+    }
+
+    /// With the server's timeout known, every stall outlasts it by 1–2 s and must be
+    /// answered 408; the dribbled requests keep their statuses.
+    #[test]
+    fn stalls_outlast_a_known_server_timeout() {
+        let mut g = gen();
+        g.server_timeout = Some(Duration::from_secs(3));
+        let mut stalls = 0;
+        for i in 0..200 {
+            let c = g.case(5, i, 0, 200);
+            assert_eq!(c.category, Category::Slow, "case {i}");
+            let Action::Slow {
+                stall_at, stall, ..
+            } = &c.action
+            else {
+                panic!("case {i}: {:?}", c.action)
+            };
+            if stall_at.is_some() {
+                stalls += 1;
+                assert!(
+                    *stall >= Duration::from_secs(4) && *stall < Duration::from_secs(5),
+                    "case {i}: {stall:?}"
+                );
+                assert_eq!(c.expect, Expect::only(&[408]), "case {i}");
+            } else {
+                assert!(!c.expect.no_answer, "case {i}");
+            }
+        }
+        assert!(stalls > 50, "{stalls} stalls in 200 cases");
     }
 
     /// The bodies that must be refused cannot pass by chance: many draws per category.

@@ -114,6 +114,11 @@ pub struct AbuseArgs {
     /// The server's MAX_BODY_BYTES (K, M, G suffixes).
     #[arg(long, default_value = "64M", value_parser = artifact_core::cli::parse_size)]
     pub body_limit: u64,
+    /// The longer of the server's HEADER_TIMEOUT_SECS and REQUEST_TIMEOUT_SECS: slow
+    /// clients then stall 1–2 s longer than it, and each stall must be answered 408
+    /// (without it, stalls last 0.8–2 s and the client may give up first).
+    #[arg(long, value_parser = parse_duration)]
+    pub server_timeout: Option<Duration>,
     /// A readiness and scoring check after every this many cases.
     #[arg(long, default_value_t = 500)]
     pub check_every: u64,
@@ -240,6 +245,7 @@ fn run_abuse(a: &AbuseArgs) -> Result<bool> {
         slow: a.slow,
         slow_concurrency: a.slow_concurrency,
         body_limit: usize::try_from(a.body_limit).unwrap_or(usize::MAX),
+        server_timeout: a.server_timeout,
         check_every: a.check_every,
         timeout: a.common.timeout,
         max_duration: a.max_duration,

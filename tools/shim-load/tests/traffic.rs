@@ -35,6 +35,7 @@ const SHIM_VARS: &[&str] = &[
     "MAX_BODY_BYTES",
     "REQUEST_TIMEOUT_SECS",
     "HEADER_TIMEOUT_SECS",
+    "IDLE_TIMEOUT_SECS",
     "MAX_CONNECTIONS",
     "SHUTDOWN_GRACE_SECS",
     "WORKER_THREADS",
@@ -251,13 +252,23 @@ fn outcomes(report: &Value, category: &str) -> Vec<String> {
 fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
     let tmp = tempfile::tempdir().unwrap();
     let model = process("gbm_binomial", tmp.path());
-    let mut shim = Shim::start(&model, &[("MAX_BODY_BYTES", BODY_LIMIT)]);
+    // Stalled clients are answered 408 once these pass; the stalls outlast them.
+    let mut shim = Shim::start(
+        &model,
+        &[
+            ("MAX_BODY_BYTES", BODY_LIMIT),
+            ("HEADER_TIMEOUT_SECS", "3"),
+            ("REQUEST_TIMEOUT_SECS", "3"),
+        ],
+    );
     let pid = shim.child.id().to_string();
     let url = shim.url();
 
     let (code, text, report) = shim_load(
         &[
             "abuse",
+            "--server-timeout",
+            "3s",
             "--url",
             &url,
             "--requests",
@@ -321,6 +332,17 @@ fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
     assert!(huge.contains(&"413".to_string()), "huge bodies: {huge:?}");
     let slow = &r["categories"]["slow"]["cases"];
     assert_eq!(slow, 16, "{text}");
+    // Every stall (in the headers, in the body, before any byte) was answered 408, and
+    // every dribbled request 200 or 400: none went unanswered.
+    let slow = outcomes(&r, "slow");
+    assert!(slow.contains(&"408".to_string()), "slow clients: {slow:?}");
+    assert!(
+        slow.iter()
+            .all(|o| ["200", "400", "408"].contains(&o.as_str())),
+        "slow clients: {slow:?}"
+    );
+    let kinds = r["categories"]["slow"]["kinds"].as_object().unwrap();
+    assert!(kinds.contains_key("stall-in-headers"), "{kinds:?}");
     assert!(shim.alive(), "the shim exited; log:\n{}", shim.log());
     assert_eq!(shim.get("/readyz"), Some((200, "Ready".to_string())));
 
