@@ -1054,6 +1054,66 @@ fn slow_and_oversized_bodies_are_refused_and_the_server_keeps_serving() {
     assert!(log.contains("path=- status=408"), "{log}");
 }
 
+/// Slowloris: more connections than MAX_CONNECTIONS, each sending part of a request line
+/// and then nothing. The ones over the cap wait in the listen backlog; each is answered
+/// 408 once HEADER_TIMEOUT_SECS has passed since it was accepted, and a real request
+/// queued behind them is served once slots free up.
+#[test]
+fn stalled_connections_past_the_cap_get_408_and_a_queued_request_is_served() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("gbm_binomial", tmp.path());
+    let server = Server::start(
+        &dir,
+        &[("HEADER_TIMEOUT_SECS", "1"), ("MAX_CONNECTIONS", "4")],
+    );
+    let addr = server.base.strip_prefix("http://").unwrap().to_string();
+    let started = Instant::now();
+    let stalled: Vec<std::net::TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            s.write_all(b"POST /model/sco").unwrap();
+            s
+        })
+        .collect();
+    let good = request_for("gbm_binomial").to_string();
+    let raw = format!(
+        "POST /model/score HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{good}",
+        good.len()
+    );
+    let out = raw_exchange(&server.base, raw.as_bytes());
+    let waited = started.elapsed();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "served after {waited:?}, while the cap was held"
+    );
+    for (i, mut s) in stalled.into_iter().enumerate() {
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)
+            .unwrap_or_else(|e| panic!("stalled connection {i}: {e}; got {answer:?}"));
+        assert!(
+            answer.starts_with("HTTP/1.1 408 Request Timeout"),
+            "stalled connection {i}: {answer:?}"
+        );
+        assert!(
+            answer.ends_with(
+                r#"{"detail":"the request line and headers were not received within 1 s (HEADER_TIMEOUT_SECS)"}"#
+            ),
+            "stalled connection {i}: {answer:?}"
+        );
+    }
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("connection limit reached (MAX_CONNECTIONS)"),
+        "{log}"
+    );
+    assert_eq!(log.matches("path=- status=408").count(), 10, "{log}");
+}
+
 /// Rewrites `dir/model.json` with `edit` applied (model.json is not in `files`).
 fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
     let p = dir.join("model.json");
