@@ -72,7 +72,9 @@ unit:
 
 ## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
 ## SCORE_MODELS: testdata MOJOs for the scoring benchmark (default: bench/score.sh's list).
-## bench/load.sh: the runtime shim under load (1 and 100 rows, 32 connections, shim-load).
+## bench/load.sh: the runtime shim under load (1 and 100 rows, 32 connections, shim-load),
+## the host build, then the images' static musl build when its target and musl-gcc are
+## installed (.ci/setup-podman.sh installs both).
 BENCH_SIZES ?= 256 1024
 SCORE_MODELS ?=
 bench: build
@@ -80,6 +82,10 @@ bench: build
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
 	bench/score.sh $(SCORE_MODELS)
 	CARGO="$(CARGO)" bench/load.sh
+	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+	  && command -v musl-gcc >/dev/null; then \
+	  CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh; \
+	else echo "(no musl target or musl-gcc: the images' build of the shim is not benchmarked)"; fi
 
 ## Container images, FROM scratch around static musl builds (podman, or docker when
 ## podman is absent). IMAGES names some of images/images.txt (default: all of them);

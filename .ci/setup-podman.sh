@@ -6,7 +6,8 @@
 #   slirp4netns and fuse-overlayfs (rootless use);
 # - /etc/containers/containers.conf: runtime = "runc" and file/process ulimits that the
 #   machine's defaults would otherwise make podman refuse to set.
-# - the musl Rust target the images are built for.
+# - the musl Rust target the images are built for, and musl-gcc (musl-tools) for the one
+#   C dependency of the runtime shim's musl build (mimalloc).
 #
 # Needs root (or sudo) for apt and /etc; does nothing that needs a registry.
 set -euo pipefail
@@ -22,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 need=()
-for pkg in podman runc uidmap slirp4netns fuse-overlayfs; do
+for pkg in podman runc uidmap slirp4netns fuse-overlayfs musl-tools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

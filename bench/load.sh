@@ -16,6 +16,9 @@
 #                        off: RUST_LOG=info,access=off
 #   WRK (auto)           with wrk installed (apt-get install -y wrk), the same requests are
 #                        also run with wrk and a Lua POST script as a cross-check; WRK=0: never
+#   SHIM_TARGET (host)   musl: the shim is the images' static build
+#                        (x86_64-unknown-linux-musl, mimalloc; needs the rustup target and
+#                        musl-gcc); the client stays the host build
 #   BENCH_DIR (target/bench)
 #   BUILD (1)            0: use the release binaries already built
 #
@@ -35,7 +38,17 @@ ACCESS_LOG=${ACCESS_LOG:-on}
 WRK=${WRK:-auto}
 CSV=testdata/h2o3/gbm_binomial.input.csv
 
-[ "${BUILD:-1}" = 0 ] || "$CARGO" build --release --locked -p runtime-shim -p shim-load -p h2o3-mojo
+SHIM_TARGET=${SHIM_TARGET:-host}
+case "$SHIM_TARGET" in
+  host) SHIM="$REL/runtime-shim" ;;
+  musl) SHIM="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/runtime-shim" ;;
+  *) echo "SHIM_TARGET is host or musl, not $SHIM_TARGET" >&2; exit 2 ;;
+esac
+if [ "${BUILD:-1}" != 0 ]; then
+  "$CARGO" build --release --locked -p runtime-shim -p shim-load -p h2o3-mojo
+  [ "$SHIM_TARGET" = host ] \
+    || "$CARGO" build --release --locked --target x86_64-unknown-linux-musl -p runtime-shim
+fi
 mkdir -p "$BENCH_DIR"
 model="$BENCH_DIR/load-gbm_binomial"
 rm -rf "$model"
@@ -44,7 +57,7 @@ rm -rf "$model"
 log="$BENCH_DIR/load-shim.log"
 env_log=()
 [ "$ACCESS_LOG" = on ] || env_log=(RUST_LOG=info,access=off)
-env "${env_log[@]}" MODEL_PATH="$model" HOST=127.0.0.1 PORT=0 "$REL/runtime-shim" 2>"$log" &
+env "${env_log[@]}" MODEL_PATH="$model" HOST=127.0.0.1 PORT=0 "$SHIM" 2>"$log" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 addr=
@@ -57,7 +70,7 @@ done
 [ -n "$addr" ] || { echo "the shim did not start; log: $log" >&2; exit 1; }
 url="http://$addr"
 
-echo "runtime-shim (release, native H2O-3 GBM binomial) on $url, pid $pid, access log $ACCESS_LOG"
+echo "runtime-shim ($SHIM_TARGET release build, native H2O-3 GBM binomial) on $url, pid $pid, access log $ACCESS_LOG"
 echo "machine: $(nproc) CPUs; before: $(uptime | sed 's/.*load average/load average/')"
 echo "shim-load: $CONNECTIONS connections, $DURATION after a $WARMUP warm-up, $CLIENT_THREADS client thread(s)"
 header=--header

@@ -45,6 +45,11 @@ read_images "$@"
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$TARGET_TRIPLE"; then
   die "the Rust target $TARGET_TRIPLE is not installed: rustup target add $TARGET_TRIPLE"
 fi
+for i in "${!IMAGES[@]}"; do
+  if [ "${PACKAGES[$i]}" = runtime-shim ] && ! command -v musl-gcc >/dev/null; then
+    die "musl-gcc is not installed (Debian/Ubuntu: apt-get install musl-tools); the runtime shim's musl build compiles mimalloc with it"
+  fi
+done
 missing=()
 for i in "${!IMAGES[@]}"; do
   $CARGO pkgid --quiet "${PACKAGES[$i]}" >/dev/null 2>&1 \
