@@ -10,7 +10,7 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
-.PHONY: all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
+.PHONY: threaded all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
 
 all: build
 
@@ -57,8 +57,10 @@ serve-demo: build
 	@$(RELEASE)/runtime-shim score --model-path $(DEMO_OUT)/serve --input testdata/h2o3/gbm_binomial.input.csv | head -3
 
 ## Everything CI checks: formatting, lints, unit and integration tests (with the
-## conformance corpus when CONFORMANCE_DIR exists).
-test: fmt clippy unit
+## conformance corpus when CONFORMANCE_DIR exists), then the processors' tests again with
+## every archive read by the threaded readers (ARTIFACT_PARALLEL_MIN_BYTES=0; by default
+## only sources over 4 MiB are, and test artifacts are small).
+test: fmt clippy unit threaded
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -69,6 +71,10 @@ clippy:
 unit:
 	@echo "conformance corpus: $(if $(CONFORMANCE_DIR),$(CONFORMANCE_DIR),not found (those tests are skipped))"
 	$(CARGO) test --workspace --locked
+
+threaded:
+	ARTIFACT_PARALLEL_MIN_BYTES=0 $(CARGO) test --locked -p artifact-core -p h2o3-mojo \
+	  -p mlflow-model -p dai-mojo -p fuzz-targets
 
 ## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
 ## SCORE_MODELS: testdata MOJOs for the scoring benchmark (default: bench/score.sh's list).
