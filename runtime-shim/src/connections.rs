@@ -608,32 +608,64 @@ mod tests {
         assert!(closed && out.starts_with("HTTP/1.1 200"), "{out:?}");
     }
 
-    /// Stopping closes idle connections at once and lets a request in flight finish.
+    /// Stopping closes idle and silent connections at once, lets a request in flight
+    /// finish (its answer says `connection: close`), then stops listening.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stop_drains() {
-        let (addr, stop, task) = start(ConnLimits {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/", axum::routing::get(|| async { "hi" }))
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    "late"
+                }),
+            );
+        let (stop, rx) = watch::channel(false);
+        let limits = ConnLimits {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             max_connections: 8,
-        })
-        .await;
+        };
+        let task = tokio::spawn(run(listener, app, limits, rx));
         let mut idle = std::net::TcpStream::connect(addr).unwrap();
         idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let mut buf = [0u8; 256];
         let n = idle.read(&mut buf).unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        let mut silent = std::net::TcpStream::connect(addr).unwrap();
+        let in_flight = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stopping = Instant::now();
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
-            .expect("run returns once the idle connection is closed")
+            .expect("run returns once every connection is closed")
             .unwrap();
-        idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        assert_eq!(
-            idle.read(&mut buf).unwrap(),
-            0,
-            "the idle connection was closed"
+        assert!(
+            stopping.elapsed() >= Duration::from_millis(400),
+            "returned before the request in flight was answered"
         );
+        let out = in_flight.await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out:?}");
+        assert!(
+            out.contains("connection: close") && out.ends_with("late"),
+            "{out:?}"
+        );
+        for (name, s) in [("idle", &mut idle), ("silent", &mut silent)] {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            assert_eq!(s.read(&mut buf).unwrap(), 0, "{name}: not closed");
+        }
         assert!(
             std::net::TcpStream::connect(addr).is_err(),
             "still listening"
