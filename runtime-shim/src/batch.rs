@@ -4,16 +4,21 @@
 //! The input's header row is the request's `fields` and every other row one request row
 //! (an empty cell is missing); the output's header is the response's `fields` and every
 //! other row one `score` row. The file is streamed: the header is checked once (by
-//! [`crate::api::RequestRules::header`], the REST checks), then each record is checked
-//! ([`Layout::check_row`]), scored and written before the next is read, so memory stays
-//! flat whatever the number of rows. An in-process backend scores each row on the calling
-//! thread ([`Backend::score_row`]); a proxy backend gets chunks of [`CHUNK_ROWS`] rows
-//! through [`Backend::score`]. A file output is written under a temporary name in the
-//! same folder and renamed at the end, so a failed or interrupted run leaves none.
+//! [`crate::api::RequestRules::header`], the REST checks), then the records go through in
+//! blocks, each checked ([`Layout::check_row`]), scored and written in input order, with a
+//! bounded number of blocks in flight, so memory stays flat whatever the number of rows.
+//! An in-process backend scores blocks of [`BLOCK_ROWS`] rows on `threads` scoring
+//! threads ([`Backend::score_row`], row by row; each thread also formats its block's
+//! output CSV) while this task reads the input and writes the finished blocks in order; a
+//! proxy backend gets chunks of [`CHUNK_ROWS`] rows through [`Backend::score`]. Either way
+//! the output, and the first refused row, are those of scoring row by row. A file output
+//! is written under a temporary name in the same folder and renamed at the end, so a
+//! failed or interrupted run leaves none.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use crate::api::{cell_value, ApiError, Cell, Endpoint, Layout, RequestOptions};
 use crate::backend::Backend;
@@ -22,8 +27,11 @@ use crate::model::LoadedModel;
 
 /// Rows a proxy backend gets per [`Backend::score`] call.
 pub const CHUNK_ROWS: usize = 1000;
-/// The in-process loop yields to the runtime this often, so that SIGTERM/SIGINT are seen.
-const YIELD_ROWS: usize = 1024;
+/// Rows an in-process scoring thread gets at a time.
+pub const BLOCK_ROWS: usize = 2048;
+/// In-process blocks in flight (read, being scored, or waiting to be written) per
+/// scoring thread: what bounds memory.
+const BLOCKS_PER_THREAD: usize = 2;
 
 /// What to score and where to write it.
 #[derive(Debug, Clone)]
@@ -35,6 +43,8 @@ pub struct BatchOptions {
     pub id_field: Option<String>,
     /// fsync the output file before it is renamed into place.
     pub fsync: bool,
+    /// Scoring threads of an in-process backend (at least 1).
+    pub threads: usize,
 }
 
 /// Scores `opts.input` with `model` and writes the CSV; returns the number of rows.
@@ -66,16 +76,28 @@ pub async fn run(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, Shim
     if let Some(f) = layout.output_fields(backend.output_names()) {
         out.record(&f)?;
     }
-    let mut stream = Stream {
-        input,
-        record,
-        layout: &layout,
-        out: &mut out,
-        rejected: &rejected,
-    };
-    let rows = if backend.in_process() {
-        stream.in_process(backend).await?
+    let rows = if !has_rows {
+        0
+    } else if backend.in_process() {
+        let threads = opts.threads.max(1);
+        in_process(
+            input,
+            record,
+            Arc::new(layout),
+            &mut out,
+            Arc::clone(&model.backend),
+            threads,
+            &opts.input,
+        )
+        .await?
     } else {
+        let mut stream = Stream {
+            input,
+            record,
+            layout: &layout,
+            out: &mut out,
+            rejected: &rejected,
+        };
         stream.chunked(backend).await?
     };
     out.finish(opts.fsync)?;
@@ -144,34 +166,6 @@ struct Stream<'a, F: Fn(ApiError) -> ShimError> {
 }
 
 impl<F: Fn(ApiError) -> ShimError> Stream<'_, F> {
-    /// Each row scored on this thread and written before the next is read.
-    async fn in_process(&mut self, backend: &dyn Backend) -> Result<usize, ShimError> {
-        let ep = Endpoint::Score;
-        let positions = self.layout.positions();
-        let mut r = 0;
-        loop {
-            let rec = &self.record;
-            self.layout
-                .check_row(r, rec.len(), ep)
-                .map_err(self.rejected)?;
-            let cells: Vec<Option<&str>> =
-                positions.iter().map(|&p| cell_value(rec.get(p))).collect();
-            let outputs = backend
-                .score_row(&cells, r)
-                .expect("an in-process backend scores rows")
-                .map_err(self.rejected)?;
-            let row = self.layout.output_row(|p| &rec[p], outputs);
-            self.out.record(&row)?;
-            r += 1;
-            if r % YIELD_ROWS == 0 {
-                tokio::task::yield_now().await;
-            }
-            if !self.input.next(&mut self.record)? {
-                return Ok(r);
-            }
-        }
-    }
-
     /// Rows sent to the backend [`CHUNK_ROWS`] at a time.
     async fn chunked(&mut self, backend: &dyn Backend) -> Result<usize, ShimError> {
         let ep = Endpoint::Score;
@@ -198,12 +192,188 @@ impl<F: Fn(ApiError) -> ShimError> Stream<'_, F> {
                 .score(Arc::clone(&frame))
                 .await
                 .map_err(self.rejected)?;
+            let mut csv = Csv::new(outputs.len());
             for (i, out) in outputs.into_iter().enumerate() {
-                let row = self.layout.output_row(|p| frame.request_cell(i, p), out);
-                self.out.record(&row)?;
+                csv.record(&self.layout.output_row(|p| frame.request_cell(i, p), out));
             }
+            self.out.bytes(&csv.finish())?;
         }
         Ok(r)
+    }
+}
+
+/// A block of records for a scoring thread: its index, the request row number of its
+/// first record, and the records (their buffers are reused from block to block).
+struct Block {
+    index: usize,
+    first_row: usize,
+    records: Vec<csv::StringRecord>,
+    len: usize,
+}
+
+/// A scored block: the output CSV of its rows, up to the first refused one if any, and
+/// its records, given back for reuse.
+struct Scored {
+    index: usize,
+    csv: Vec<u8>,
+    refused: Option<ApiError>,
+    records: Vec<csv::StringRecord>,
+}
+
+/// The in-process path: this task reads blocks of [`BLOCK_ROWS`] records and hands them
+/// to `threads` scoring threads, at most `threads` x [`BLOCKS_PER_THREAD`] blocks in
+/// flight, and writes the scored blocks in input order. A refused row ends the run after
+/// the rows before it are written, as row-by-row scoring would. Dropping this future
+/// (SIGTERM) closes the work queue; the threads finish their block and exit.
+async fn in_process(
+    mut input: Input,
+    first: csv::StringRecord,
+    layout: Arc<Layout>,
+    out: &mut Output,
+    backend: Arc<dyn Backend>,
+    threads: usize,
+    path: &Path,
+) -> Result<usize, ShimError> {
+    let (work_tx, work_rx) = mpsc::channel::<Block>();
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Scored>();
+    for t in 0..threads {
+        let work_rx = Arc::clone(&work_rx);
+        let done_tx = done_tx.clone();
+        let layout = Arc::clone(&layout);
+        let backend = Arc::clone(&backend);
+        std::thread::Builder::new()
+            .name(format!("score-{t}"))
+            .spawn(move || loop {
+                let next = work_rx.lock().map(|rx| rx.recv());
+                let Ok(Ok(block)) = next else { return };
+                if done_tx
+                    .send(score_block(block, &layout, backend.as_ref()))
+                    .is_err()
+                {
+                    return;
+                }
+            })
+            .map_err(|e| ShimError::io("start", "a scoring thread", e))?;
+    }
+    drop(done_tx);
+
+    let max_in_flight = threads * BLOCKS_PER_THREAD;
+    let mut spare: Vec<Vec<csv::StringRecord>> = Vec::new();
+    let mut pending: BTreeMap<usize, Scored> = BTreeMap::new();
+    let mut carried = Some(first);
+    let (mut sent, mut written, mut rows) = (0, 0, 0);
+    let mut more = true;
+    loop {
+        while more && sent - written < max_in_flight {
+            let mut records = spare.pop().unwrap_or_default();
+            let mut len = 0;
+            while len < BLOCK_ROWS {
+                if records.len() == len {
+                    records.push(csv::StringRecord::new());
+                }
+                if let Some(r) = carried.take() {
+                    records[len] = r;
+                } else if !input.next(&mut records[len])? {
+                    more = false;
+                    break;
+                }
+                len += 1;
+            }
+            if len == 0 {
+                break;
+            }
+            let block = Block {
+                index: sent,
+                first_row: rows,
+                records,
+                len,
+            };
+            rows += len;
+            sent += 1;
+            if work_tx.send(block).is_err() {
+                return Err(ShimError::io(
+                    "score",
+                    path,
+                    std::io::Error::other("the scoring threads stopped"),
+                ));
+            }
+        }
+        if written == sent {
+            return Ok(rows);
+        }
+        let scored = done_rx.recv().await.ok_or_else(|| {
+            ShimError::io(
+                "score",
+                path,
+                std::io::Error::other("a scoring thread stopped"),
+            )
+        })?;
+        pending.insert(scored.index, scored);
+        while let Some(scored) = pending.remove(&written) {
+            out.bytes(&scored.csv)?;
+            if let Some(e) = scored.refused {
+                return Err(ShimError::Rejected {
+                    path: path.to_path_buf(),
+                    detail: e.detail,
+                });
+            }
+            written += 1;
+            spare.push(scored.records);
+        }
+    }
+}
+
+/// Checks, scores and formats the rows of `block`, stopping at the first refused one.
+fn score_block(block: Block, layout: &Layout, backend: &dyn Backend) -> Scored {
+    let ep = Endpoint::Score;
+    let positions = layout.positions();
+    let mut csv = Csv::new(block.len);
+    let mut refused = None;
+    for (i, rec) in block.records[..block.len].iter().enumerate() {
+        let r = block.first_row + i;
+        let scored = layout.check_row(r, rec.len(), ep).and_then(|()| {
+            let cells: Vec<Option<&str>> =
+                positions.iter().map(|&p| cell_value(rec.get(p))).collect();
+            backend
+                .score_row(&cells, r)
+                .expect("an in-process backend scores rows")
+        });
+        match scored {
+            Ok(outputs) => {
+                csv.record(&layout.output_row(|p| &rec[p], outputs));
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    Scored {
+        index: block.index,
+        csv: csv.finish(),
+        refused,
+        records: block.records,
+    }
+}
+
+/// CSV records formatted in memory, with the csv crate's default quoting.
+struct Csv(csv::Writer<Vec<u8>>);
+
+impl Csv {
+    /// For about `rows` records.
+    fn new(rows: usize) -> Self {
+        Csv(csv::WriterBuilder::new().from_writer(Vec::with_capacity(rows * 64)))
+    }
+
+    fn record<S: AsRef<[u8]>>(&mut self, row: &[S]) {
+        self.0
+            .write_record(row)
+            .expect("writing to memory cannot fail");
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.0.into_inner().expect("writing to memory cannot fail")
     }
 }
 
@@ -232,18 +402,14 @@ impl Write for Sink {
 /// Where the output CSV goes. A file is written as `.NAME.tmp-PID` beside it and
 /// removed if it is dropped before [`Output::finish`] (an error, an interrupt).
 struct Output {
-    w: csv::Writer<Sink>,
+    w: std::io::BufWriter<Sink>,
     /// (temporary, final) paths of a file output.
     file: Option<(PathBuf, PathBuf)>,
 }
 
 impl Output {
     fn create(path: Option<&Path>) -> Result<Output, ShimError> {
-        let builder = || {
-            let mut b = csv::WriterBuilder::new();
-            b.buffer_capacity(1 << 16);
-            b
-        };
+        let buffered = |sink| std::io::BufWriter::with_capacity(1 << 16, sink);
         let path = match path {
             None => None,
             Some(p) if p == Path::new("-") => None,
@@ -251,7 +417,7 @@ impl Output {
         };
         let Some(path) = path else {
             return Ok(Output {
-                w: builder().from_writer(Sink::Stdout(std::io::stdout().lock())),
+                w: buffered(Sink::Stdout(std::io::stdout().lock())),
                 file: None,
             });
         };
@@ -265,7 +431,7 @@ impl Output {
         ));
         let f = std::fs::File::create(&tmp).map_err(|e| ShimError::io("write", path, e))?;
         Ok(Output {
-            w: builder().from_writer(Sink::File(f)),
+            w: buffered(Sink::File(f)),
             file: Some((tmp, path.to_path_buf())),
         })
     }
@@ -277,10 +443,18 @@ impl Output {
         }
     }
 
-    fn record(&mut self, row: &[String]) -> Result<(), ShimError> {
+    /// Appends CSV `bytes` already formatted (a scored block).
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), ShimError> {
         self.w
-            .write_record(row)
-            .map_err(|e| ShimError::io("write", self.target(), e.into()))
+            .write_all(bytes)
+            .map_err(|e| ShimError::io("write", self.target(), e))
+    }
+
+    /// Appends one CSV record (the header).
+    fn record(&mut self, row: &[String]) -> Result<(), ShimError> {
+        let mut csv = Csv::new(0);
+        csv.record(row);
+        self.bytes(&csv.finish())
     }
 
     /// Flushes, optionally fsyncs, and renames a file output into place.

@@ -136,6 +136,10 @@ pub struct ScoreArgs {
     /// The idField of the request.
     #[arg(long)]
     pub id_field: Option<String>,
+    /// Scoring threads of an in-process (native) backend; 0: one per CPU. The output is
+    /// the same whatever the number.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// fsync the output file before renaming it into place (durable across a power
     /// loss; without it the rename still guarantees that a failed run leaves no file).
     #[arg(long)]
@@ -248,6 +252,10 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 include_fields: a.include_fields,
                 id_field: a.id_field,
                 fsync: a.fsync,
+                threads: match a.threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => n,
+                },
             };
             // Two threads: a proxy backend's child is watched while the model loads.
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -7,6 +7,7 @@
 //! endpoints return is serialized here, once.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use artifact_core::Manifest;
@@ -22,7 +23,8 @@ pub struct LoadedModel {
     pub manifest: Manifest,
     /// `MODEL_ID` if set, else the manifest's id.
     pub id: String,
-    pub backend: Box<dyn Backend>,
+    /// Shared with the batch command's scoring threads.
+    pub backend: Arc<dyn Backend>,
     pub rules: RequestRules,
     pub schema_json: Bytes,
     pub sample_request_json: Bytes,
@@ -146,7 +148,7 @@ pub fn load(
         schema_json: json(&ModelInfo::new(&id, &manifest)),
         sample_request_json: json(&SampleRequest::new(&manifest.input_schema)),
         capabilities_json: json(&capabilities),
-        backend,
+        backend: Arc::from(backend),
         manifest,
     };
     tracing::info!(

@@ -1266,6 +1266,24 @@ fn a_port_in_use_exits_with_the_io_code() {
     );
 }
 
+/// The batch command's output for `input`, default settings, to standard output.
+fn outs_small(dir: &Path, input: &Path) -> Vec<u8> {
+    let o = shim(
+        &[
+            "score",
+            "--model-path",
+            dir.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
 #[test]
 fn batch_command_refusals() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1289,7 +1307,11 @@ fn batch_command_refusals() {
             "x1,x2,x3,color\n{}1,2\n", "1,2,3,red\n".repeat(3000))), 7,
             "Invalid scoring request due to: Not enough elements in row 3000 (zero-indexed)"),
     ];
-    for (name, input, code, needle) in cases {
+    // Each with one scoring thread and with three (the bad rows are in the first, second
+    // and third block of 2048 rows): the same refusal.
+    for ((name, input, code, needle), threads) in
+        cases.iter().flat_map(|c| ["1", "3"].map(|t| (c, t)))
+    {
         let out = tmp.path().join(format!("{name}.out.csv"));
         let (got, log) = run_to_exit(
             &[
@@ -1300,10 +1322,13 @@ fn batch_command_refusals() {
                 input.to_str().unwrap(),
                 "--output",
                 out.to_str().unwrap(),
+                "--threads",
+                threads,
             ],
             &[],
         );
-        assert_eq!(got, code, "{name}: {log}");
+        let name = format!("{name}, {threads} thread(s)");
+        assert_eq!(got, *code, "{name}: {log}");
         assert!(log.contains(needle), "{name}: {needle:?} not in {log}");
         assert!(!out.exists(), "{name}: no output after a failure");
         let left: Vec<_> = std::fs::read_dir(tmp.path())
@@ -1336,6 +1361,50 @@ fn batch_command_refusals() {
         })
         .collect();
     assert_eq!(outs[0], outs[1]);
+
+    // 10 000 rows (5 blocks, the last one partial) with copied fields: the same bytes
+    // whatever the number of scoring threads, the testdata rows' predictions in order.
+    let (header, rows) = read_csv(&input);
+    let mut big = format!("k,{}\n", header.join(","));
+    for i in 0..10_000 {
+        big.push_str(&format!("r{i},{}\n", rows[i % rows.len()].join(",")));
+    }
+    let big = write("big.csv", &big);
+    let outs: Vec<String> = ["1", "2", "5"]
+        .iter()
+        .map(|threads| {
+            let out = tmp.path().join("big.out.csv");
+            let (code, log) = run_to_exit(
+                &[
+                    "score",
+                    "--model-path",
+                    dir.to_str().unwrap(),
+                    "--input",
+                    big.to_str().unwrap(),
+                    "--output",
+                    out.to_str().unwrap(),
+                    "--include-fields",
+                    "k",
+                    "--threads",
+                    threads,
+                ],
+                &[],
+            );
+            assert_eq!(code, 0, "{threads} threads: {log}");
+            std::fs::read_to_string(&out).unwrap()
+        })
+        .collect();
+    assert_eq!(outs[0], outs[1], "1 and 2 threads");
+    assert_eq!(outs[0], outs[2], "1 and 5 threads");
+    let lines: Vec<&str> = outs[0].lines().collect();
+    assert_eq!(lines.len(), 10_001);
+    let small = String::from_utf8(outs_small(&dir, &input)).unwrap();
+    let small: Vec<&str> = small.lines().skip(1).collect();
+    for (i, line) in lines[1..].iter().enumerate() {
+        let (k, rest) = line.split_once(',').unwrap();
+        assert_eq!(k, format!("r{i}"), "row {i}");
+        assert_eq!(rest, small[i % small.len()], "row {i}");
+    }
 
     // Copied fields and an id field, to standard output.
     let input = write("e.csv", "k,x1,x2,x3,color\nA,-0.624,3.409,2.0,blue\n");
