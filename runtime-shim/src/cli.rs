@@ -136,8 +136,9 @@ pub struct ScoreArgs {
     /// The idField of the request.
     #[arg(long)]
     pub id_field: Option<String>,
-    /// Scoring threads of an in-process (native) backend; 0: one per CPU. The output is
-    /// the same whatever the number.
+    /// Scoring threads of an in-process (native) backend; 0: one per CPU, at most 8. The
+    /// output is the same whatever the number; memory grows with it (two blocks of 2048
+    /// rows in flight per thread).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// fsync the output file before renaming it into place (durable across a power
@@ -253,7 +254,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 id_field: a.id_field,
                 fsync: a.fsync,
                 threads: match a.threads {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
                     n => n,
                 },
             };
