@@ -87,7 +87,7 @@ pub async fn run(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, Shim
             &mut out,
             Arc::clone(&model.backend),
             threads,
-            &opts.input,
+            &rejected,
         )
         .await?
     } else {
@@ -232,8 +232,9 @@ async fn in_process(
     out: &mut Output,
     backend: Arc<dyn Backend>,
     threads: usize,
-    path: &Path,
+    rejected: &impl Fn(ApiError) -> ShimError,
 ) -> Result<usize, ShimError> {
+    let path = input.path.clone();
     let (work_tx, work_rx) = mpsc::channel::<Block>();
     let work_rx = Arc::new(Mutex::new(work_rx));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Scored>();
@@ -294,7 +295,7 @@ async fn in_process(
             if work_tx.send(block).is_err() {
                 return Err(ShimError::io(
                     "score",
-                    path,
+                    &path,
                     std::io::Error::other("the scoring threads stopped"),
                 ));
             }
@@ -305,7 +306,7 @@ async fn in_process(
         let scored = done_rx.recv().await.ok_or_else(|| {
             ShimError::io(
                 "score",
-                path,
+                &path,
                 std::io::Error::other("a scoring thread stopped"),
             )
         })?;
@@ -313,10 +314,7 @@ async fn in_process(
         while let Some(scored) = pending.remove(&written) {
             out.bytes(&scored.csv)?;
             if let Some(e) = scored.refused {
-                return Err(ShimError::Rejected {
-                    path: path.to_path_buf(),
-                    detail: e.detail,
-                });
+                return Err(rejected(e));
             }
             written += 1;
             spare.push(scored.records);

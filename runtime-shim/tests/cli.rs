@@ -464,18 +464,7 @@ fn every_gbm_drf_glm_scores_as_h2o_over_http_and_in_batch() {
 
         let out = tmp.path().join(format!("{name}.out.csv"));
         let input = testdata().join(format!("{name}.input.csv"));
-        let (code, log) = run_to_exit(
-            &[
-                "score",
-                "--model-path",
-                dir.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-            ],
-            &[],
-        );
+        let (code, log, _) = batch(&dir, &input, Some(&out), &[]);
         assert_eq!(code, 0, "{name}: batch: {log}");
         let (batch_fields, batch_rows) = read_csv(&out);
         assert_matches_reference(&name, "batch", &batch_fields, &batch_rows);
@@ -1266,22 +1255,29 @@ fn a_port_in_use_exits_with_the_io_code() {
     );
 }
 
-/// The batch command's output for `input`, default settings, to standard output.
-fn outs_small(dir: &Path, input: &Path) -> Vec<u8> {
-    let o = shim(
-        &[
-            "score",
-            "--model-path",
-            dir.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .output()
-    .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
+/// Runs `runtime-shim score` on `input` with the model at `dir`, writing `out` (standard
+/// output when `None`), with `extra` flags; returns the exit code, the log and the output.
+fn batch(dir: &Path, input: &Path, out: Option<&Path>, extra: &[&str]) -> (i32, String, Vec<u8>) {
+    let mut args = vec![
+        "score",
+        "--model-path",
+        dir.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ];
+    if let Some(out) = out {
+        args.extend(["--output", out.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    let o = shim(&args, &[]).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    let code = o.status.code().unwrap_or(-1);
+    let written = match out {
+        Some(p) if code == 0 => std::fs::read(p).unwrap(),
+        Some(_) => Vec::new(),
+        None => o.stdout,
+    };
+    (code, log, written)
 }
 
 #[test]
@@ -1313,20 +1309,7 @@ fn batch_command_refusals() {
         cases.iter().flat_map(|c| ["1", "3"].map(|t| (c, t)))
     {
         let out = tmp.path().join(format!("{name}.out.csv"));
-        let (got, log) = run_to_exit(
-            &[
-                "score",
-                "--model-path",
-                dir.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-                "--threads",
-                threads,
-            ],
-            &[],
-        );
+        let (got, log, _) = batch(&dir, input, Some(&out), &["--threads", threads]);
         let name = format!("{name}, {threads} thread(s)");
         assert_eq!(got, *code, "{name}: {log}");
         assert!(log.contains(needle), "{name}: {needle:?} not in {log}");
@@ -1345,19 +1328,9 @@ fn batch_command_refusals() {
         .iter()
         .map(|extra| {
             let out = tmp.path().join("fsync.out.csv");
-            let mut args = vec![
-                "score",
-                "--model-path",
-                dir.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-            ];
-            args.extend_from_slice(extra);
-            let (code, log) = run_to_exit(&args, &[]);
+            let (code, log, written) = batch(&dir, &input, Some(&out), extra);
             assert_eq!(code, 0, "{extra:?}: {log}");
-            std::fs::read(&out).unwrap()
+            written
         })
         .collect();
     assert_eq!(outs[0], outs[1]);
@@ -1374,31 +1347,19 @@ fn batch_command_refusals() {
         .iter()
         .map(|threads| {
             let out = tmp.path().join("big.out.csv");
-            let (code, log) = run_to_exit(
-                &[
-                    "score",
-                    "--model-path",
-                    dir.to_str().unwrap(),
-                    "--input",
-                    big.to_str().unwrap(),
-                    "--output",
-                    out.to_str().unwrap(),
-                    "--include-fields",
-                    "k",
-                    "--threads",
-                    threads,
-                ],
-                &[],
-            );
+            let extra = ["--include-fields", "k", "--threads", threads];
+            let (code, log, written) = batch(&dir, &big, Some(&out), &extra);
             assert_eq!(code, 0, "{threads} threads: {log}");
-            std::fs::read_to_string(&out).unwrap()
+            String::from_utf8(written).unwrap()
         })
         .collect();
     assert_eq!(outs[0], outs[1], "1 and 2 threads");
     assert_eq!(outs[0], outs[2], "1 and 5 threads");
     let lines: Vec<&str> = outs[0].lines().collect();
     assert_eq!(lines.len(), 10_001);
-    let small = String::from_utf8(outs_small(&dir, &input)).unwrap();
+    let (code, log, small) = batch(&dir, &input, None, &[]);
+    assert_eq!(code, 0, "{log}");
+    let small = String::from_utf8(small).unwrap();
     let small: Vec<&str> = small.lines().skip(1).collect();
     for (i, line) in lines[1..].iter().enumerate() {
         let (k, rest) = line.split_once(',').unwrap();
