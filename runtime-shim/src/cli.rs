@@ -207,6 +207,31 @@ fn seconds(name: &str, s: f64) -> Result<Duration, ShimError> {
         })
 }
 
+/// Every environment variable the shim reads: those of its flags, in every command, then
+/// `RUST_LOG` and the licence variables a DAI scorer inherits. Tests clear them all, so
+/// that the caller's environment cannot leak into a run.
+pub fn environment() -> Vec<String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut names: Vec<String> = std::iter::once(&cmd)
+        .chain(cmd.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .filter_map(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .chain(
+            [
+                "RUST_LOG",
+                "DRIVERLESS_AI_LICENSE_FILE",
+                "DRIVERLESS_AI_LICENSE_KEY",
+            ]
+            .map(String::from),
+        )
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Runs one command.
 pub fn run(command: Command) -> Result<(), ShimError> {
     match command {
@@ -298,6 +323,30 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 tracing::info!(rows, input = %opts.input.display(), "scored");
                 Ok(())
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The variables of the flags of every command are found, with the extra ones.
+    #[test]
+    fn environment_lists_every_variable() {
+        let names = super::environment();
+        for v in [
+            "MODEL_PATH",
+            "MODEL_TYPES",
+            "PORT",
+            "HEADER_TIMEOUT_SECS",
+            "IDLE_TIMEOUT_SECS",
+            "MAX_CONNECTIONS",
+            "MLFLOW_SERVE_COMMAND",
+            "CHILD_STOP_GRACE_SECS",
+            "LOG_FORMAT",
+            "RUST_LOG",
+            "DRIVERLESS_AI_LICENSE_KEY",
+        ] {
+            assert!(names.iter().any(|n| n == v), "{v} not in {names:?}");
         }
     }
 }

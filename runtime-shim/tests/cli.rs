@@ -23,32 +23,6 @@ mod dai;
 mod mlflow;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
-/// Variables the shim reads; removed so that the caller's environment cannot leak in.
-const SHIM_VARS: &[&str] = &[
-    "MODEL_PATH",
-    "MODEL_TYPES",
-    "MODEL_ID",
-    "PORT",
-    "HOST",
-    "MAX_BODY_BYTES",
-    "REQUEST_TIMEOUT_SECS",
-    "HEADER_TIMEOUT_SECS",
-    "IDLE_TIMEOUT_SECS",
-    "MAX_CONNECTIONS",
-    "SHUTDOWN_GRACE_SECS",
-    "WORKER_THREADS",
-    "LOG_FORMAT",
-    "RUST_LOG",
-    "MLFLOW_SERVE_COMMAND",
-    "MLFLOW_PYTHON",
-    "MLFLOW_REQUIRE_PYTHON_MATCH",
-    "DAI_SCORER_COMMAND",
-    "DAI_SCORER_HEALTH_PATH",
-    "CHILD_START_TIMEOUT_SECS",
-    "CHILD_STOP_GRACE_SECS",
-    "DRIVERLESS_AI_LICENSE_FILE",
-    "DRIVERLESS_AI_LICENSE_KEY",
-];
 const STARTUP: Duration = Duration::from_secs(60);
 
 fn testdata() -> PathBuf {
@@ -181,7 +155,7 @@ impl Reply {
 fn shim(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args);
-    for v in SHIM_VARS {
+    for v in runtime_shim::cli::environment() {
         c.env_remove(v);
     }
     c.envs(env.iter().copied());

@@ -25,23 +25,6 @@ const LOAD: &str = env!("CARGO_BIN_EXE_shim-load");
 const STARTUP: Duration = Duration::from_secs(60);
 /// The shim's body limit in these tests (huge bodies are 10–50 MB, over it).
 const BODY_LIMIT: &str = "8M";
-/// Variables the shim reads; removed so that the caller's environment cannot leak in.
-const SHIM_VARS: &[&str] = &[
-    "MODEL_PATH",
-    "MODEL_TYPES",
-    "MODEL_ID",
-    "PORT",
-    "HOST",
-    "MAX_BODY_BYTES",
-    "REQUEST_TIMEOUT_SECS",
-    "HEADER_TIMEOUT_SECS",
-    "IDLE_TIMEOUT_SECS",
-    "MAX_CONNECTIONS",
-    "SHUTDOWN_GRACE_SECS",
-    "WORKER_THREADS",
-    "LOG_FORMAT",
-    "RUST_LOG",
-];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -118,7 +101,8 @@ struct Shim {
 impl Shim {
     fn start(model: &Path, env: &[(&str, &str)]) -> Shim {
         let mut cmd = Command::new(shim_binary());
-        for v in SHIM_VARS {
+        // Every variable the shim reads, so that the caller's environment cannot leak in.
+        for v in runtime_shim::cli::environment() {
             cmd.env_remove(v);
         }
         cmd.env("MODEL_PATH", model)
