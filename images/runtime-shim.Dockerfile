@@ -14,7 +14,8 @@
 #   PORT         the HTTP port (default 8080); HOST the address (default 0.0.0.0).
 #   MODEL_ID     id answered by /model/id and in responses (default: the manifest's id).
 #   MODEL_TYPES  model types to accept, comma-separated (this image: h2o3_mojo, as catalog.json says).
-#   MAX_BODY_BYTES, REQUEST_TIMEOUT_SECS, SHUTDOWN_GRACE_SECS (default 25; SIGTERM drains
+#   MAX_BODY_BYTES, REQUEST_TIMEOUT_SECS, HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS,
+#                MAX_CONNECTIONS, SHUTDOWN_GRACE_SECS (default 25; SIGTERM drains
 #                in-flight requests), WORKER_THREADS (default: one per CPU).
 #   LOG_FORMAT   text (default) or json log lines on stderr; RUST_LOG sets the level.
 # Endpoints: POST /model/score, GET /model/schema, /model/sample_request,
@@ -40,6 +41,9 @@ LABEL org.opencontainers.image.title="runtime-shim" \
       artifact-processors.env.MODEL_TYPES="model types to accept, comma-separated (this image: h2o3_mojo, as catalog.json says)" \
       artifact-processors.env.MAX_BODY_BYTES="largest request body (default 64M)" \
       artifact-processors.env.REQUEST_TIMEOUT_SECS="seconds before a request is answered 503 (default 60)" \
+      artifact-processors.env.HEADER_TIMEOUT_SECS="seconds a request's line and headers have to arrive before a 408 (default 10)" \
+      artifact-processors.env.IDLE_TIMEOUT_SECS="seconds a kept-alive connection may stay idle (default 75; keep it above a load balancer's)" \
+      artifact-processors.env.MAX_CONNECTIONS="connections served at once; more wait in the listen backlog (default 1024)" \
       artifact-processors.env.SHUTDOWN_GRACE_SECS="seconds in-flight requests get after SIGTERM (default 25)" \
       artifact-processors.env.WORKER_THREADS="server threads (default: one per CPU)" \
       artifact-processors.env.LOG_FORMAT="text or json log lines on stderr" \
