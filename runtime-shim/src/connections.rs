@@ -221,8 +221,12 @@ impl Activity {
             IDLE => (limits.idle_timeout, Expired::Idle),
             _ => return None,
         };
-        let since = Duration::from_micros(self.since.load(Relaxed));
-        Some((self.base + since + limit, why))
+        Some((self.phase_start() + limit, why))
+    }
+
+    /// When the current phase began.
+    fn phase_start(&self) -> Instant {
+        self.base + Duration::from_micros(self.since.load(Relaxed))
     }
 }
 
@@ -298,7 +302,8 @@ async fn connection(
         Ended::Hyper(Err(error)) => tracing::debug!(%error, "connection closed on an error"),
         Ended::Expired(Expired::Header) => {
             if let Ok(stream) = returned.await {
-                answer_header_timeout(stream, limits.header_timeout, activity.base).await;
+                let head_start = activity.phase_start();
+                answer_header_timeout(stream, limits.header_timeout, head_start).await;
             }
         }
     }
