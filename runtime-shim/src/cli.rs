@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::BackendConfig;
 use crate::batch::BatchOptions;
+use crate::connections::ConnLimits;
 use crate::error::{ShimError, EXIT_CODES_HELP};
 use crate::server::ServeConfig;
 
@@ -245,15 +246,17 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 port: a.port,
                 max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(usize::MAX),
                 request_timeout: seconds("--request-timeout-secs", a.request_timeout_secs)?,
-                header_timeout: seconds("--header-timeout-secs", a.header_timeout_secs)?,
-                idle_timeout: seconds("--idle-timeout-secs", a.idle_timeout_secs)?,
-                max_connections: match a.max_connections {
-                    0 => {
-                        return Err(ShimError::Usage(
-                            "--max-connections must be at least 1".into(),
-                        ))
-                    }
-                    n => n,
+                connections: ConnLimits {
+                    header_timeout: seconds("--header-timeout-secs", a.header_timeout_secs)?,
+                    idle_timeout: seconds("--idle-timeout-secs", a.idle_timeout_secs)?,
+                    max_connections: match a.max_connections {
+                        0 => {
+                            return Err(ShimError::Usage(
+                                "--max-connections must be at least 1".into(),
+                            ))
+                        }
+                        n => n,
+                    },
                 },
                 shutdown_grace: seconds("--shutdown-grace-secs", a.shutdown_grace_secs)?,
                 backend: a.model.backend.config()?,

@@ -40,12 +40,8 @@ pub struct ServeConfig {
     pub port: u16,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    /// Time a client has to send a request's line and headers.
-    pub header_timeout: Duration,
-    /// The longest a kept-alive connection may stay idle after an answer.
-    pub idle_timeout: Duration,
-    /// Connections served at once.
-    pub max_connections: usize,
+    /// The connection cap and the header and idle clocks.
+    pub connections: ConnLimits,
     pub shutdown_grace: Duration,
     pub backend: BackendConfig,
 }
@@ -366,12 +362,12 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let state = Arc::new(AppState::default());
     let app = router(Arc::clone(&state), cfg.max_body_bytes, cfg.request_timeout);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let limits = ConnLimits {
-        header_timeout: cfg.header_timeout,
-        idle_timeout: cfg.idle_timeout,
-        max_connections: cfg.max_connections,
-    };
-    let mut server = tokio::spawn(crate::connections::run(listener, app, limits, stop_rx));
+    let mut server = tokio::spawn(crate::connections::run(
+        listener,
+        app,
+        cfg.connections,
+        stop_rx,
+    ));
 
     let dir = cfg.model_path.clone();
     let served = cfg.served.clone();
