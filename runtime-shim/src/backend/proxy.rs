@@ -142,15 +142,18 @@ impl Proxy {
 
     /// The healthy child, or a 503 saying that it is being restarted.
     pub fn upstream(&self) -> Result<Upstream, ApiError> {
-        self.up.borrow().clone().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the {} is not running (it is being restarted); retry when /readyz answers Ready",
-                    self.spec.name
-                ),
-            )
-        })
+        self.up.borrow().clone().ok_or_else(|| self.not_running())
+    }
+
+    /// The 503 while the child is down.
+    fn not_running(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the {} is not running (it is being restarted); retry when /readyz answers Ready",
+                self.spec.name
+            ),
+        )
     }
 
     /// Whether a child is up and its health route answers now.
@@ -191,7 +194,8 @@ impl Proxy {
     }
 
     /// `POST base+path` with `body`: the status and body of the reply. A child that
-    /// cannot be reached is a 503.
+    /// cannot be reached is a 503: "not running" when its process group is gone (it died
+    /// and the watcher has not reaped it yet), else "did not answer" with the cause.
     pub async fn post(
         &self,
         up: &Upstream,
@@ -204,6 +208,9 @@ impl Proxy {
             .body(Body::from(body))
             .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?;
         self.send(req).await.map_err(|e| {
+            if !group_alive(up.pid) {
+                return self.not_running();
+            }
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
