@@ -470,6 +470,18 @@ fn mojo_files() -> impl Strategy<Value = (String, Vec<Vec<String>>)> {
 fn model_ini_and_mojo_validation() {
     use h2o3_mojo::ini::ModelIni;
     use h2o3_mojo::{Mojo, MojoFiles};
+
+    /// Loads `files` as a MOJO and, when it loads, derives everything a processor asks
+    /// of it.
+    fn load_mojo(files: &MojoFiles) {
+        if let Ok(m) = Mojo::load(files, "", 0) {
+            accepted("mojo");
+            let _ = m.input_schema();
+            let _ = m.output_schema();
+            let _ = m.metadata();
+        }
+    }
+
     fuzz(
         "model.ini (grammar-shaped)",
         4000,
@@ -492,12 +504,7 @@ fn model_ini_and_mojo_validation() {
             let mut names: BTreeSet<String> = contents.keys().cloned().collect();
             names.insert("trees/t00_000.bin".into());
             let files = MojoFiles { contents, names };
-            if let Ok(m) = Mojo::load(&files, "", 0) {
-                accepted("mojo");
-                let _ = m.input_schema();
-                let _ = m.output_schema();
-                let _ = m.metadata();
-            }
+            load_mojo(&files);
             Ok(())
         },
     );
@@ -521,12 +528,7 @@ fn model_ini_and_mojo_validation() {
             contents.insert("domains/d000.txt".to_string(), domain.into_bytes());
             let names = contents.keys().cloned().collect();
             let files = MojoFiles { contents, names };
-            if let Ok(m) = Mojo::load(&files, "", 0) {
-                accepted("mojo");
-                let _ = m.input_schema();
-                let _ = m.output_schema();
-                let _ = m.metadata();
-            }
+            load_mojo(&files);
             Ok(())
         },
     );

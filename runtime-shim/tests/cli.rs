@@ -6,16 +6,13 @@
 //! scorer that is this shim serving an H2O-3 model) and [`mlflow`] (the real MLflow
 //! scoring server, when `MLFLOW_VENV` names a venv).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use artifact_core::{Context, ReadOptions};
 use serde_json::{json, Value};
+use testkit::{signal, wait_for, Listening};
 
 #[path = "cli/dai.rs"]
 mod dai;
@@ -133,10 +130,8 @@ fn assert_matches_reference(name: &str, how: &str, header: &[String], rows: &[Ve
 
 /// A running shim, its stderr collected by a thread.
 struct Server {
-    child: Child,
+    process: Listening,
     base: String,
-    log: Arc<Mutex<String>>,
-    reader: Option<JoinHandle<()>>,
     agent: ureq::Agent,
 }
 
@@ -172,35 +167,8 @@ impl Server {
             ("HOST", "127.0.0.1"),
         ];
         vars.extend_from_slice(env);
-        let mut child = shim(&[], &vars)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("shim starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(STARTUP) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no 'listening on' line; log:\n{}", log.lock().unwrap());
-            }
-        };
+        let process = Listening::spawn(shim(&[], &vars), STARTUP);
+        let addr = process.addr.clone();
         assert!(addr.starts_with("127.0.0.1:"), "bound to {addr}");
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -208,10 +176,8 @@ impl Server {
             .build()
             .into();
         let server = Server {
-            child,
+            process,
             base: format!("http://{addr}"),
-            log,
-            reader: Some(reader),
             agent,
         };
         let deadline = Instant::now() + STARTUP;
@@ -234,7 +200,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     fn reply(
@@ -274,30 +240,8 @@ impl Server {
     }
 
     /// Sends SIGTERM and returns the exit status and the whole log.
-    fn stop(mut self) -> (ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        let status = wait_for(&mut self.child, STARTUP).expect("exits after SIGTERM");
-        if let Some(h) = self.reader.take() {
-            h.join().unwrap();
-        }
-        (status, self.log())
-    }
-}
-
-impl Drop for Server {
-    /// SIGTERM first, so that a shim with a child process stops it; SIGKILL if it hangs.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            if wait_for(&mut self.child, Duration::from_secs(15)).is_none() {
-                let _ = self.child.kill();
-            }
-        }
-        let _ = self.child.wait();
+    fn stop(self) -> (ExitStatus, String) {
+        self.process.stop(STARTUP)
     }
 }
 
@@ -324,15 +268,6 @@ fn alive(pid: u32) -> bool {
         .success()
 }
 
-/// Sends `signal` (`-KILL`, `-TERM`) to `pid`.
-fn signal(pid: u32, signal: &str) {
-    let s = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(s.success(), "kill {signal} {pid}");
-}
-
 /// Polls `/readyz` until it answers `status`; returns how long that took.
 fn wait_ready(server: &Server, status: u16, limit: Duration) -> Duration {
     let start = Instant::now();
@@ -349,17 +284,6 @@ fn wait_ready(server: &Server, status: u16, limit: Duration) -> Duration {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
 }
 
 /// Runs the shim expecting it to stop by itself; returns (exit code, stderr).

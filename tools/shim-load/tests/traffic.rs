@@ -9,17 +9,17 @@
 //! so the test builds it itself (`cargo build -p runtime-shim`, same profile and target
 //! directory as this test; a no-op when `cargo test --workspace` has just built it).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use artifact_core::{Context, ReadOptions};
 use serde_json::Value;
+use testkit::Listening;
 
 const LOAD: &str = env!("CARGO_BIN_EXE_shim-load");
 const STARTUP: Duration = Duration::from_secs(60);
@@ -93,9 +93,7 @@ fn process(name: &str, parent: &Path) -> PathBuf {
 
 /// A running shim; SIGTERM (then SIGKILL) when dropped.
 struct Shim {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
+    process: Listening,
 }
 
 impl Shim {
@@ -109,34 +107,10 @@ impl Shim {
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("RUST_LOG", "info,access=off")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("runtime-shim starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(a) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_string());
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(STARTUP) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no 'listening on' line; log:\n{}", log.lock().unwrap());
-            }
+            .envs(env.iter().copied());
+        let shim = Shim {
+            process: Listening::spawn(cmd, STARTUP),
         };
-        let shim = Shim { child, addr, log };
         let deadline = Instant::now() + STARTUP;
         while shim.get("/readyz").map(|(s, _)| s) != Some(200) {
             assert!(
@@ -150,16 +124,16 @@ impl Shim {
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.process.addr)
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// `GET path` with a plain socket: (status, body), `None` if the server did not answer.
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(&self.addr).ok()?;
+        let mut s = TcpStream::connect(&self.process.addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         write!(
             s,
@@ -176,23 +150,7 @@ impl Shim {
     }
 
     fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Shim {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        self.process.alive()
     }
 }
 
@@ -245,7 +203,7 @@ fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
             ("REQUEST_TIMEOUT_SECS", "3"),
         ],
     );
-    let pid = shim.child.id().to_string();
+    let pid = shim.process.child.id().to_string();
     let url = shim.url();
 
     let (code, text, report) = shim_load(
