@@ -43,31 +43,24 @@ fn process(name: &str, parent: &Path) -> PathBuf {
     process_mojo(&testdata().join(format!("{name}.zip")), name, parent)
 }
 
-/// A copy of `testdata/h2o3/<name>.zip` whose `model.ini` has `line` added to `[info]`.
-fn mojo_with_info_line(name: &str, line: &str, out: &Path) -> PathBuf {
-    use std::io::{Read, Write};
-    let mut src =
-        zip::ZipArchive::new(std::fs::File::open(testdata().join(format!("{name}.zip"))).unwrap())
-            .unwrap();
-    let path = out.join(format!("{name}.edited.zip"));
-    let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    for i in 0..src.len() {
-        let mut e = src.by_index(i).unwrap();
-        let entry = e.name().unwrap().to_string();
-        let mut bytes = Vec::new();
-        e.read_to_end(&mut bytes).unwrap();
-        if entry == "model.ini" {
-            let text = String::from_utf8(bytes).unwrap();
-            bytes = text
-                .replacen("[info]\n", &format!("[info]\n{line}\n"), 1)
-                .into_bytes();
-        }
-        w.start_file(entry, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(&bytes).unwrap();
-    }
-    w.finish().unwrap();
-    path
+/// A model directory processed from `testdata/h2o3/<name>.zip` whose payload is then
+/// swapped for `payload` with the manifest's size and sha256 updated: what a directory
+/// written by another tool (or an older processor) that the processor itself would refuse
+/// looks like to the runtime.
+fn directory_with_payload(name: &str, payload: &Path, parent: &Path) -> PathBuf {
+    let dir = process(name, parent);
+    let mut manifest = artifact_core::Manifest::read(&dir).unwrap();
+    std::fs::copy(payload, dir.join(&manifest.payload)).unwrap();
+    let (size, sha256) = artifact_core::fsutil::hash_file(&dir.join(&manifest.payload)).unwrap();
+    let rec = manifest
+        .files
+        .iter_mut()
+        .find(|f| f.path == manifest.payload)
+        .unwrap();
+    rec.size = size;
+    rec.sha256 = sha256;
+    manifest.write_atomic(&dir).unwrap();
+    dir
 }
 
 /// The GBM, DRF and GLM models of testdata (from `expected.json`).
@@ -1101,8 +1094,13 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
 #[test]
 fn a_model_the_backend_cannot_score_exits_with_the_backend_code() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = mojo_with_info_line("gbm_binomial", "preprocessors_count = 1", tmp.path());
-    let dir = process_mojo(&src, "with_preprocessor", tmp.path());
+    let src = testkit::mojo::edited(
+        &testdata().join("gbm_binomial.zip"),
+        tmp.path(),
+        &[("preprocessors_count", Some("1"))],
+        &[],
+    );
+    let dir = directory_with_payload("gbm_binomial", &src, tmp.path());
     let needles = [
         "the h2o3_mojo backend could not load model.mojo",
         "gbm / Binomial: not supported by the native scorer",

@@ -236,7 +236,9 @@ fn conformance_corpus() {
 
 // ------------------------------------------------------------------ bad inputs
 
-const INI: &str = "[info]\nh2o_version = 3.46.0.11\nmojo_version = 1.00\nalgo = glm\nalgorithm = Generalized Linear Modeling\ncategory = Regression\nuuid = 42\nsupervised = true\nn_features = 2\nn_classes = 1\nn_columns = 3\nn_domains = 1\nbalance_classes = false\ndefault_threshold = 0.5\n\n[columns]\na\nb\ny\n\n[domains]\n1: 2 d000.txt\n";
+/// A small GLM regression that the native loader accepts (categorical `b` first, as GLM
+/// MOJOs order their columns).
+const INI: &str = "[info]\nh2o_version = 3.46.0.11\nmojo_version = 1.00\nalgo = glm\nalgorithm = Generalized Linear Modeling\ncategory = Regression\nuuid = 42\nsupervised = true\nn_features = 2\nn_classes = 1\nn_columns = 3\nn_domains = 1\nbalance_classes = false\ndefault_threshold = 0.5\nuse_all_factor_levels = true\ncats = 1\ncat_offsets = [0, 2]\nnums = 1\nmean_imputation = false\nbeta = [0.5, -0.5, 2.0, 1.0]\nfamily = gaussian\nlink = identity\n\n[columns]\nb\na\ny\n\n[domains]\n0: 2 d000.txt\n";
 
 enum Entry<'a> {
     File(&'a str, &'a [u8]),
@@ -539,4 +541,120 @@ fn inspect_writes_nothing() {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+/// A MOJO whose trees, domains or sub-models do not match its `model.ini` is refused by
+/// the processor with the very message the runtime's loader gives for it (the processor
+/// validates with that loader), and nothing is published.
+#[test]
+fn broken_mojos_are_refused_with_the_runtime_loaders_message() {
+    use testkit::mojo::{edited, FileEdit};
+    let gbm_ini = |k: &'static str, v: &'static str| (k, Some(v));
+    let se_member_ini = std::str::from_utf8(&read_entry(
+        "stacked_ensemble_binomial.zip",
+        "models/GLM/se_base_glm/model.ini",
+    ))
+    .unwrap()
+    .to_string();
+    let short_beta = testkit::mojo::edit_ini(&se_member_ini, &[("beta", Some("[1.0]"))]);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, Option<&'a str>)>,
+        Vec<FileEdit<'a>>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "n_trees claims 2^31-1 trees (5 tree files)",
+            "gbm_binomial.zip",
+            vec![gbm_ini("n_trees", "2147483647")],
+            vec![],
+            "n_trees = 2147483647 but the last tree file is for tree 4",
+        ),
+        (
+            "a tree file cut short",
+            "gbm_binomial.zip",
+            vec![],
+            vec![FileEdit::Put("trees/t00_001.bin", &[0x30, 0x00, 0x00, 0x03])],
+            "trees/t00_001.bin",
+        ),
+        (
+            "a domain with more levels than model.ini declares",
+            "gbm_binomial.zip",
+            vec![],
+            vec![FileEdit::Put("domains/d000.txt", b"blue\ngreen\nred\nyellow\npink\n")],
+            "has 5 levels but model.ini declares 4",
+        ),
+        (
+            "n_classes disagrees with the response domain",
+            "drf_multinomial.zip",
+            vec![gbm_ini("n_classes", "4")],
+            vec![],
+            "n_classes = 4",
+        ),
+        (
+            "a stacked-ensemble member is missing",
+            "stacked_ensemble_binomial.zip",
+            vec![],
+            vec![FileEdit::Remove("models/GLM/se_base_glm/model.ini")],
+            "models/GLM/se_base_glm/model.ini: is missing, but the stacked ensemble lists this sub-model",
+        ),
+        (
+            "a stacked-ensemble member's coefficients are cut short",
+            "stacked_ensemble_binomial.zip",
+            vec![],
+            vec![FileEdit::Put("models/GLM/se_base_glm/model.ini", short_beta.as_bytes())],
+            "models/GLM/se_base_glm/model.ini",
+        ),
+        (
+            "GLM coefficients cut short",
+            "glm_binomial.zip",
+            vec![gbm_ini("beta", "[1.0, 2.0]")],
+            vec![],
+            "beta",
+        ),
+        (
+            "a preprocessor the runtime does not apply",
+            "gbm_binomial.zip",
+            vec![gbm_ini("preprocessors_count", "1")],
+            vec![],
+            "preprocessors",
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, base, ini, files, needle) in cases {
+        let src = edited(&testdata().join(base), tmp.path(), &ini, &files);
+        let runtime = h2o3_mojo::H2oScorer::load(&src)
+            .map(|_| ())
+            .expect_err(name)
+            .to_string();
+        assert!(runtime.contains(needle), "{name}: runtime says {runtime}");
+        let target = tmp.path().join(format!("out-{name}"));
+        let o = process(&src, &target, &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{name}: {err}");
+        assert!(
+            err.contains(&format!("error: {runtime}")),
+            "{name}: the processor says\n{err}\nthe runtime says\n{runtime}"
+        );
+        assert!(!target.join("model.json").exists(), "{name}: published");
+        // `inspect` judges the same way.
+        let o = run(&["inspect", src.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(3), "{name}: inspect");
+        assert!(
+            stderr(&o).contains(&runtime),
+            "{name}: inspect: {}",
+            stderr(&o)
+        );
+    }
+}
+
+/// The bytes of `entry` in `testdata/h2o3/<zip>`.
+fn read_entry(zip: &str, entry: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::fs::File::open(testdata().join(zip)).unwrap()).unwrap();
+    let mut out = Vec::new();
+    z.by_name(entry).unwrap().read_to_end(&mut out).unwrap();
+    out
 }

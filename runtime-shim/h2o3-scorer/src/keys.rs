@@ -4,8 +4,8 @@
 //! mistyped value; the scorer does the same, but reports which key of which `model.ini`
 //! (the root's or a stacked-ensemble member's) was wrong instead of throwing an NPE.
 
-use h2o3_mojo::ini::{parse_array, parse_java_double};
-use h2o3_mojo::{Mojo, MojoFiles};
+use crate::ini::{parse_array, parse_java_double};
+use crate::mojo::{Mojo, MojoFiles};
 
 /// Why a model cannot be scored, before the path and algorithm are attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +156,17 @@ impl<'a> Keys<'a> {
     /// A blob of this model (`name` relative to its directory), if the MOJO has it.
     pub(crate) fn blob(&self, name: &str) -> Option<&'a [u8]> {
         self.files.get(&format!("{}{name}", self.mojo.prefix))
+    }
+
+    /// Names (relative to the model's own folder) of the files under `dir`.
+    pub(crate) fn files_under(&self, dir: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = format!("{}{dir}", self.mojo.prefix);
+        let skip = self.mojo.prefix.len();
+        self.files
+            .names
+            .range(prefix.clone()..)
+            .take_while(move |n| n.starts_with(&prefix))
+            .map(move |n| &n[skip..])
     }
 
     /// `mojo_version` as a number (genmodel compares it as a double).

@@ -1,10 +1,11 @@
 //! Native scoring of H2O-3 MOJOs: the predictions h2o-genmodel's `PredictCsv` writes,
 //! computed in Rust without a JVM.
 //!
-//! [`H2oScorer::load`] reads a MOJO through `h2o3_mojo::read_mojo` (the processor's own
-//! validated reader), decodes every parameter once (trees into flat node arrays, GLM
+//! The crate is the one H2O-3 MOJO library of the project: [`read_mojo`] reads a MOJO
+//! through the core's safe reader and validates its structure ([`mojo`], [`ini`],
+//! [`domains`]); [`H2oScorer::load`] then decodes every parameter once (trees into flat node arrays, GLM
 //! coefficients, network weights, the XGBoost booster, ...) and refuses with
-//! [`ScoreError::Unsupported`] whatever it cannot score exactly as genmodel does.
+//! [`MojoError::NotScorable`] whatever it cannot score exactly as genmodel does.
 //! [`H2oScorer::score`] turns one row of request cells into the output cells; the scorer
 //! is `Send + Sync` and allocates only small per-row buffers.
 //!
@@ -57,65 +58,36 @@
 mod cells;
 mod classes;
 mod deeplearning;
+pub mod domains;
 mod ensemble;
 mod glm;
 mod glrm;
+pub mod ini;
 mod input;
 mod isofor;
 mod java;
 mod keys;
 mod kmeans;
 mod model;
+pub mod mojo;
 mod pca;
+mod read;
 mod shap;
 mod sharedtree;
 mod tree;
 mod word2vec;
 mod xgboost;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use artifact_core::{Classify, ErrorClass, ReadOptions};
-use h2o3_mojo::{Mojo, MojoError, MojoFiles, ProblemKind};
+use artifact_core::{Column, Listing, ReadOptions};
 
 use input::{InputColumn, Kind, Levels, Slot};
 use keys::{unsupported, Keys, LoadError, LoadResult};
 use model::Model;
+pub use mojo::{Mojo, MojoFiles, MojoProblem, ProblemKind};
+pub use read::{read_mojo, MojoError};
 pub use shap::ContributionKind;
-
-/// Why a MOJO cannot be scored.
-#[derive(Debug, thiserror::Error)]
-pub enum ScoreError {
-    #[error(transparent)]
-    Core(#[from] artifact_core::Error),
-    /// The MOJO could not be read or is not valid (from the `h2o3/mojo` reader).
-    #[error(transparent)]
-    Mojo(#[from] MojoError),
-    /// A well-formed MOJO of a kind this scorer does not score natively.
-    #[error("{algo} / {category}: not supported by the native scorer: {reason}")]
-    Unsupported {
-        algo: String,
-        category: String,
-        reason: String,
-    },
-    /// A file inside the MOJO is malformed for scoring.
-    #[error("{path}: {file}: {detail}")]
-    Invalid {
-        path: PathBuf,
-        file: String,
-        detail: String,
-    },
-}
-
-impl Classify for ScoreError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            ScoreError::Core(e) => e.class(),
-            ScoreError::Mojo(e) => e.class(),
-            ScoreError::Unsupported { .. } | ScoreError::Invalid { .. } => ErrorClass::Artifact,
-        }
-    }
-}
 
 /// A request cell that cannot be read as the number its column needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,6 +111,8 @@ pub(crate) enum Render {
 pub struct H2oScorer {
     algo: String,
     category: String,
+    input_schema: Vec<Column>,
+    output_schema: Vec<Column>,
     input_names: Vec<String>,
     output_names: Vec<String>,
     inputs: Vec<InputColumn>,
@@ -150,47 +124,68 @@ pub struct H2oScorer {
     contrib: Result<(Vec<String>, ContributionKind), String>,
 }
 
+/// A MOJO source read, validated and loaded for scoring ([`H2oScorer::open`]).
+#[derive(Debug)]
+pub struct Loaded {
+    /// Every file of the source, with sizes and sha256, and the source's own hash.
+    pub listing: Listing,
+    /// The validated structure (`model.ini`, domains, sub-models).
+    pub mojo: Mojo,
+    pub scorer: H2oScorer,
+}
+
 impl H2oScorer {
-    /// Loads a MOJO zip (the model directory's payload `model.mojo`). An algorithm or
-    /// category that is not supported is refused with [`ScoreError::Unsupported`]
-    /// naming it (never mis-scored).
-    pub fn load(path: &Path) -> Result<H2oScorer, ScoreError> {
-        let (_, files, mojo) = h2o3_mojo::read_mojo(path, &ReadOptions::default(), true)?;
+    /// Loads a MOJO zip (the model directory's payload `model.mojo`). A MOJO that is not
+    /// valid, or of a kind the scorer does not score, is refused ([`MojoError::Invalid`],
+    /// [`MojoError::NotScorable`], ...) with a message naming the file and what is wrong
+    /// (never mis-scored).
+    pub fn load(path: &Path) -> Result<H2oScorer, MojoError> {
+        Ok(Self::open(path, &ReadOptions::default())?.scorer)
+    }
+
+    /// Reads a MOJO source (zip or unpacked folder) under the given limits and loads it:
+    /// the one judgement of validity, shared by the processor (which publishes only what
+    /// this accepts) and the runtime.
+    pub fn open(path: &Path, read: &ReadOptions) -> Result<Loaded, MojoError> {
+        let (listing, files, mojo) = read_mojo(path, read, true)?;
+        let scorer = Self::from_files(path, &files, &mojo)?;
+        Ok(Loaded {
+            listing,
+            mojo,
+            scorer,
+        })
+    }
+
+    /// Loads an already read and validated MOJO; `path` is for messages.
+    pub fn from_files(path: &Path, files: &MojoFiles, mojo: &Mojo) -> Result<H2oScorer, MojoError> {
         let algo = mojo.algo();
         let category = mojo.category().to_string();
         let wrap = |e: LoadError| match e {
-            LoadError::Unsupported(reason) => ScoreError::Unsupported {
+            LoadError::Unsupported(reason) => MojoError::NotScorable {
+                path: path.to_path_buf(),
                 algo: algo.clone(),
                 category: category.clone(),
                 reason,
             },
-            LoadError::Invalid { file, detail } => ScoreError::Invalid {
+            LoadError::Invalid { file, detail } => MojoError::Invalid {
                 path: path.to_path_buf(),
                 file,
                 detail,
             },
         };
-        let output_names = match mojo.output_schema() {
-            Ok(cols) => cols.into_iter().map(|c| c.name).collect::<Vec<_>>(),
-            Err(p) => {
-                return Err(wrap(match p.kind {
-                    ProblemKind::Unsupported => LoadError::Unsupported(p.detail),
-                    ProblemKind::Invalid => LoadError::Invalid {
-                        file: p.file,
-                        detail: p.detail,
-                    },
-                }))
-            }
-        };
-        let built = build(&mojo, &files, true).map_err(wrap)?;
-        let keys = Keys::new(&mojo, &files);
+        let output_schema = mojo
+            .output_schema()
+            .map_err(|p| MojoError::from_problem(path, p))?;
+        let output_names: Vec<String> = output_schema.iter().map(|c| c.name.clone()).collect();
+        let built = build(mojo, files, true).map_err(wrap)?;
+        let keys = Keys::new(mojo, files);
         let n_features = built.n_features;
         let offset_column = keys
             .raw("offset_column")
             .filter(|v| *v != "null" && !v.is_empty());
-        let inputs: Vec<InputColumn> = mojo
-            .input_schema()
-            .into_iter()
+        let input_schema = mojo.input_schema();
+        let inputs: Vec<InputColumn> = input_schema
+            .iter()
             .enumerate()
             .map(|(i, col)| {
                 let kind = match (&built.text_domain, &mojo.domains[i]) {
@@ -206,7 +201,7 @@ impl H2oScorer {
                     Slot::Ignored
                 };
                 InputColumn {
-                    name: col.name,
+                    name: col.name.clone(),
                     kind,
                     slot,
                 }
@@ -243,6 +238,8 @@ impl H2oScorer {
             input_names: inputs.iter().map(|c| c.name.clone()).collect(),
             algo,
             category,
+            input_schema,
+            output_schema,
             output_names,
             inputs,
             n_features,
@@ -251,6 +248,29 @@ impl H2oScorer {
             render,
             contrib,
         })
+    }
+
+    /// The input schema as genmodel's row API takes it: the columns a client sends, in
+    /// the order [`H2oScorer::score`] reads its cells.
+    pub fn input_schema(&self) -> &[Column] {
+        &self.input_schema
+    }
+
+    /// The output schema, named as genmodel's `PredictCsv` writes its header.
+    pub fn output_schema(&self) -> &[Column] {
+        &self.output_schema
+    }
+
+    /// The MLOps capabilities the runtime serves for this model: `SCORE`, then the
+    /// contribution type when the scorer computes contributions.
+    pub fn capabilities(&self) -> Vec<String> {
+        let mut c = vec!["SCORE".to_string()];
+        match self.contribution_kind() {
+            Some(ContributionKind::Original) => c.push("CONTRIBUTION_ORIGINAL".into()),
+            Some(ContributionKind::Transformed) => c.push("CONTRIBUTION_TRANSFORMED".into()),
+            None => {}
+        }
+        c
     }
 
     /// Input column names in the order of the manifest's input schema.

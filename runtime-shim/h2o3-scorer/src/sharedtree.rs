@@ -66,6 +66,25 @@ impl Forest {
                 common.n_classes
             ));
         }
+        // `n_trees` is checked against the tree files before anything is sized by it: a
+        // group past the last one with a file would only be trees genmodel skips, so a
+        // claim beyond the files is a lie (a MOJO claiming 2^31 trees with 15 files).
+        let last_group = keys
+            .files_under("trees/t")
+            .filter_map(|n| {
+                let stem = n.strip_prefix("trees/t")?.strip_suffix(".bin")?;
+                let (_, group) = stem.split_once('_')?;
+                group.parse::<usize>().ok()
+            })
+            .max();
+        if let Some(last) = last_group {
+            if last + 1 < groups {
+                return keys.invalid(format!(
+                    "n_trees = {groups} but the last tree file is for tree {last} \
+                     (trees/tCC_{last:03}.bin): the trees after it are missing"
+                ));
+            }
+        }
         let version = TreeVersion::of(common.mojo_version);
         let count = groups
             .checked_mul(per_group)

@@ -12,7 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use h2o3_scorer::{CellError, ContributionKind, H2oScorer, ScoreError};
+use h2o3_scorer::{CellError, ContributionKind, H2oScorer, MojoError};
+use testkit::mojo::FileEdit;
 
 const TOLERANCE: f64 = 1e-12;
 
@@ -401,50 +402,8 @@ fn mutated(
     ini: &[(&str, Option<&str>)],
     files: &[(&str, &[u8])],
 ) -> PathBuf {
-    use std::io::{Read, Write};
-    let mut src =
-        zip::ZipArchive::new(std::fs::File::open(testdata().join(base)).unwrap()).unwrap();
-    let out = dir.join(format!(
-        "{}-{}.zip",
-        base.trim_end_matches(".zip"),
-        dir.read_dir().unwrap().count()
-    ));
-    let mut w = zip::ZipWriter::new(std::fs::File::create(&out).unwrap());
-    let opts = zip::write::SimpleFileOptions::default();
-    for i in 0..src.len() {
-        let mut f = src.by_index(i).unwrap();
-        let name = f.name().unwrap().to_string();
-        let mut data = Vec::new();
-        f.read_to_end(&mut data).unwrap();
-        if name == "model.ini" {
-            let text = String::from_utf8(data).unwrap();
-            let mut lines: Vec<String> = Vec::new();
-            for line in text.lines() {
-                let key = line.split(" = ").next().unwrap_or("");
-                match ini.iter().find(|(k, _)| *k == key) {
-                    Some((_, Some(v))) => lines.push(format!("{key} = {v}")),
-                    Some((_, None)) => {}
-                    None => lines.push(line.to_string()),
-                }
-            }
-            for (k, v) in ini {
-                if let Some(v) = v {
-                    if !text.lines().any(|l| l.split(" = ").next() == Some(*k)) {
-                        let at = lines.iter().position(|l| l.is_empty()).unwrap();
-                        lines.insert(at, format!("{k} = {v}"));
-                    }
-                }
-            }
-            data = (lines.join("\n") + "\n").into_bytes();
-        }
-        if let Some((_, replacement)) = files.iter().find(|(n, _)| *n == name) {
-            data = replacement.to_vec();
-        }
-        w.start_file(name, opts).unwrap();
-        w.write_all(&data).unwrap();
-    }
-    w.finish().unwrap();
-    out
+    let files: Vec<FileEdit> = files.iter().map(|(n, b)| FileEdit::Put(n, b)).collect();
+    testkit::mojo::edited(&testdata().join(base), dir, ini, &files)
 }
 
 #[test]
@@ -532,7 +491,7 @@ fn unsupported_variants_are_refused_with_a_reason() {
     for (label, base, ini, needle) in cases {
         let path = mutated(dir.path(), base, &ini, &[]);
         match H2oScorer::load(&path) {
-            Err(e @ ScoreError::Unsupported { .. }) => {
+            Err(e @ MojoError::NotScorable { .. }) => {
                 assert!(e.to_string().contains(needle), "{label}: {e}")
             }
             Err(e) => panic!("{label}: expected Unsupported, got {e}"),
@@ -610,7 +569,7 @@ fn malformed_models_are_invalid() {
     for (label, base, ini, files, needle) in cases {
         let path = mutated(dir.path(), base, &ini, &files);
         match H2oScorer::load(&path) {
-            Err(e @ ScoreError::Invalid { .. }) => {
+            Err(e @ MojoError::Invalid { .. }) => {
                 let msg = e.to_string();
                 assert!(
                     msg.contains(needle) && msg.contains(".zip"),

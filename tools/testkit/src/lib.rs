@@ -1,6 +1,9 @@
 //! Test support shared by the integration tests that run the real runtime shim
 //! (`runtime-shim/tests`, `tools/shim-load/tests`), so that starting it, reading its log
-//! and stopping it are written once.
+//! and stopping it are written once; and edited copies of real MOJOs ([`mojo`]) for the
+//! processor, scorer and shim tests.
+
+pub mod mojo;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};

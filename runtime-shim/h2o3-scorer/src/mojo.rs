@@ -147,6 +147,11 @@ impl Mojo {
         let text = files.text(&ini_name)?.ok_or_else(|| {
             if files.names.contains(&ini_name) {
                 MojoProblem::new(&ini_name, "was not read")
+            } else if depth > 0 {
+                MojoProblem::new(
+                    &ini_name,
+                    "is missing, but the stacked ensemble lists this sub-model",
+                )
             } else {
                 MojoProblem::new(&ini_name, "is missing: this is not an H2O-3 MOJO")
             }
