@@ -38,7 +38,9 @@ h2o 3.46.0.11 from PyPI -- 3.46.0.12 refuses MOJO export -- numpy 2.x):
 
 Options: ``--out DIR`` (default: this folder), ``--work DIR`` (scratch dir for
 training CSVs and the genmodel jar; default /tmp/h2o3-testdata-work),
-``--port N`` (default 54777).  The h2o-genmodel.jar is left in the work dir and
+``--port N`` (default 54777), ``--only a,b`` (train and export only the named models
+and merge their entries into the existing ``expected.json``, kept sorted by name; the
+other models' files are left untouched).  The h2o-genmodel.jar is left in the work dir and
 copied to /tmp/h2o-genmodel.jar; it is never written into this folder.
 MOJO zips embed a timestamp and uuid, so re-running changes the zip bytes but
 the models and predictions are reproducible.
@@ -481,7 +483,11 @@ def main():
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--work", default="/tmp/h2o3-testdata-work")
     ap.add_argument("--port", type=int, default=54777)
+    ap.add_argument("--only", default="",
+                    help="comma-separated model names: train and export only these, and merge "
+                         "their entries into the existing expected.json (the others stay as they are)")
     args = ap.parse_args()
+    only = {n.strip() for n in args.only.split(",") if n.strip()}
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
     g = Generator(os.path.abspath(args.out), os.path.abspath(args.work))
@@ -489,19 +495,29 @@ def main():
     h2o.init(max_mem_size="1G", nthreads=1, port=args.port, strict_version_check=False)
     h2o.no_progress()
     try:
-        run_all(g)
+        run_all(g, only)
     finally:
         h2o.cluster().shutdown()
 
     shutil.copyfile(g.jar, "/tmp/h2o-genmodel.jar")
-    with open(os.path.join(g.out, "expected.json"), "w") as f:
+    exp_path = os.path.join(g.out, "expected.json")
+    models, skipped = g.expected, g.failures
+    if only:
+        unknown = only - {m["name"] for m in g.expected} - {x["name"] for x in g.failures}
+        if unknown:
+            print("!! --only names no model of this script: %s" % ", ".join(sorted(unknown)))
+        with open(exp_path) as f:
+            old = json.load(f)
+        models = [m for m in old["models"] if m["name"] not in only] + g.expected
+        skipped = [x for x in old.get("skipped", []) if x["name"] not in only] + g.failures
+    with open(exp_path, "w") as f:
         json.dump({"generator": "testdata/h2o3/generate.py",
                    "h2o_version": h2o.__version__,
                    "predict_csv": "java -cp h2o-genmodel.jar hex.genmodel.tools.PredictCsv "
                                   "--mojo <name>.zip --input <name>.input.csv --output <out> "
                                   "(hex floats converted to shortest round-trip decimal)",
-                   "models": g.expected,
-                   "skipped": g.failures}, f, indent=2)
+                   "models": sorted(models, key=lambda m: m["name"]),
+                   "skipped": sorted(skipped, key=lambda x: x["name"])}, f, indent=2)
         f.write("\n")
     print("\n| file | bytes |\n| --- | --- |")
     for fn in sorted(os.listdir(g.out)):
@@ -518,7 +534,10 @@ TYPES = {"x1": "real", "x2": "real", "x3": "real", "color": "enum", "label": "en
          "words": "string"}
 
 
-def run_all(g):
+def run_all(g, only=frozenset()):
+    """Trains and exports every model (or only the names in `only`). Frames are always
+    built in the same order, so the random streams, and with them every model, do not
+    depend on which models are selected."""
     rng = np.random.default_rng(SEED)
     score_src = make_features(np.random.default_rng(SEED + 1), 30)
     score_mixed = scoring_rows(score_src, ["color"], ["x1", "x2", "x3"])
@@ -526,6 +545,8 @@ def run_all(g):
                                  [], ["x1", "x2", "x3"])
 
     def step(name, fn):
+        if only and name not in only:
+            return
         print("== %s" % name)
         try:
             fn()
