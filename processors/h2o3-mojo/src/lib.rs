@@ -29,6 +29,9 @@ pub const PAYLOAD: &str = "model.mojo";
 pub fn describe(listing: &Listing, mojo: &Mojo, scorer: &H2oScorer) -> ModelDescription {
     let mut metadata = mojo.metadata();
     metadata.insert("entries".into(), json!(listing.files.len()));
+    if !scorer.metadata().is_empty() {
+        metadata.insert("scoring".into(), json!(scorer.metadata()));
+    }
     let id = mojo
         .ini
         .get("uuid")

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use artifact_core::ColumnType;
+
 use crate::java::parse_double;
 use crate::CellError;
 
@@ -73,9 +75,12 @@ pub(crate) enum Slot {
     Ignored,
 }
 
+/// One column a client sends: its name and schema type, how its cell is read and where
+/// it goes.
 #[derive(Debug, Clone)]
 pub(crate) struct InputColumn {
     pub name: String,
+    pub ty: ColumnType,
     pub kind: Kind,
     pub slot: Slot,
 }
@@ -134,21 +139,25 @@ mod tests {
         vec![
             InputColumn {
                 name: "x".into(),
+                ty: ColumnType::Float64,
                 kind: Kind::Numeric,
                 slot: Slot::Feature(0),
             },
             InputColumn {
                 name: "color".into(),
+                ty: ColumnType::String,
                 kind: Kind::Categorical(Levels::new("color", &domain)),
                 slot: Slot::Feature(1),
             },
             InputColumn {
                 name: "off".into(),
+                ty: ColumnType::Float64,
                 kind: Kind::Numeric,
                 slot: Slot::Offset,
             },
             InputColumn {
                 name: "w".into(),
+                ty: ColumnType::Float64,
                 kind: Kind::Numeric,
                 slot: Slot::Ignored,
             },

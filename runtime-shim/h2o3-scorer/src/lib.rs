@@ -81,6 +81,7 @@ mod xgboost;
 use std::path::Path;
 
 use artifact_core::{Column, Listing, ReadOptions};
+use serde_json::{Map, Value};
 
 use input::{InputColumn, Kind, Levels, Slot};
 use keys::{unsupported, Keys, LoadError, LoadResult};
@@ -122,6 +123,8 @@ pub struct H2oScorer {
     render: Render,
     /// Contribution names and kind, or why the model has no contributions.
     contrib: Result<(Vec<String>, ContributionKind), String>,
+    /// Scoring facts for the manifest's metadata ([`H2oScorer::metadata`]).
+    metadata: Map<String, Value>,
 }
 
 /// A MOJO source read, validated and loaded for scoring ([`H2oScorer::open`]).
@@ -183,29 +186,37 @@ impl H2oScorer {
         let offset_column = keys
             .raw("offset_column")
             .filter(|v| *v != "null" && !v.is_empty());
-        let input_schema = mojo.input_schema();
-        let inputs: Vec<InputColumn> = input_schema
+        let inputs: Vec<InputColumn> = match built.inputs {
+            Some(inputs) => inputs,
+            None => mojo
+                .input_schema()
+                .into_iter()
+                .enumerate()
+                .map(|(i, col)| {
+                    let kind = match (&built.text_domain, &mojo.domains[i]) {
+                        (Some(words), _) => Kind::Categorical(Levels::exact(words)),
+                        (None, Some(d)) => Kind::Categorical(Levels::new(&col.name, d)),
+                        (None, None) => Kind::Numeric,
+                    };
+                    let slot = if i < n_features {
+                        Slot::Feature(i)
+                    } else if Some(col.name.as_str()) == offset_column {
+                        Slot::Offset
+                    } else {
+                        Slot::Ignored
+                    };
+                    InputColumn {
+                        name: col.name,
+                        ty: col.ty,
+                        kind,
+                        slot,
+                    }
+                })
+                .collect(),
+        };
+        let input_schema: Vec<Column> = inputs
             .iter()
-            .enumerate()
-            .map(|(i, col)| {
-                let kind = match (&built.text_domain, &mojo.domains[i]) {
-                    (Some(words), _) => Kind::Categorical(Levels::exact(words)),
-                    (None, Some(d)) => Kind::Categorical(Levels::new(&col.name, d)),
-                    (None, None) => Kind::Numeric,
-                };
-                let slot = if i < n_features {
-                    Slot::Feature(i)
-                } else if Some(col.name.as_str()) == offset_column {
-                    Slot::Offset
-                } else {
-                    Slot::Ignored
-                };
-                InputColumn {
-                    name: col.name.clone(),
-                    kind,
-                    slot,
-                }
-            })
+            .map(|c| Column::new(c.name.clone(), c.ty))
             .collect();
         if let Some(off) = offset_column {
             if !inputs.iter().any(|c| c.slot == Slot::Offset) {
@@ -247,6 +258,7 @@ impl H2oScorer {
             model: built.model,
             render,
             contrib,
+            metadata: built.metadata,
         })
     }
 
@@ -259,6 +271,13 @@ impl H2oScorer {
     /// The output schema, named as genmodel's `PredictCsv` writes its header.
     pub fn output_schema(&self) -> &[Column] {
         &self.output_schema
+    }
+
+    /// Scoring facts worth recording beside the schema (categorical encoding, GAM columns,
+    /// ...), as the processor writes them under `metadata.scoring`; empty when the model
+    /// is scored from its `[columns]` as they are.
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.metadata
     }
 
     /// The MLOps capabilities the runtime serves for this model: `SCORE`, then the
@@ -365,6 +384,12 @@ pub(crate) struct Built {
     pub render: Render,
     /// A domain that every input takes as text (a Word2Vec vocabulary).
     pub text_domain: Option<Vec<String>>,
+    /// The columns a client sends, when they are not the model's `[columns]` (features in
+    /// order, then the offset column): e.g. the original columns of a categorical
+    /// encoding, or a GAM's predictors. `None` for the default.
+    pub inputs: Option<Vec<InputColumn>>,
+    /// Scoring facts for the manifest ([`H2oScorer::metadata`]).
+    pub metadata: Map<String, Value>,
     /// Contribution names and kind, or why there are none.
     pub contributions: Result<(Vec<String>, ContributionKind), String>,
 }
@@ -532,6 +557,8 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
         preds_len,
         render,
         text_domain,
+        inputs: None,
+        metadata: Map::new(),
         contributions,
     })
 }
