@@ -35,6 +35,9 @@ demo: build
 	@echo "=== python/mlflow as onnx: testdata/mlflow/onnx"
 	@$(RELEASE)/mlflow-processor --source testdata/mlflow/onnx --target $(DEMO_OUT)/mlflow-onnx --model-type onnx --allow-unmapped-types
 	@$(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-onnx
+	@echo "=== python/mlflow as h2o3_mojo (served natively): testdata/mlflow/h2o_mojo_wrapped"
+	@$(RELEASE)/mlflow-processor --source testdata/mlflow/h2o_mojo_wrapped --target $(DEMO_OUT)/mlflow-h2o3 --model-type h2o3_mojo
+	@$(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-h2o3
 	@set -e; if [ -n "$(CONFORMANCE_DIR)" ]; then for f in $(CONFORMANCE_DIR)/dai/*; do \
 	  n=$$(basename $$f .mojo); \
 	  echo "=== dai/mojo_pipeline: $$f"; \

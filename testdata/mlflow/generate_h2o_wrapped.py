@@ -41,20 +41,24 @@ wheel (5154801 bytes for 3.46.0.11):
 
 `model_uuid` and `utc_time_created` are fixed (as in generate.py). The MOJO zip
 itself is not byte-reproducible (H2O writes the training/save time into it).
+
+Reference predictions for the native runtime (the `h2o3_mojo` model type of this
+model): `h2o_mojo_wrapped.input.csv` (24 rows with missing cells, an unseen level and an
+all-missing row) and `h2o_mojo_wrapped.predictions.csv`, genmodel's PredictCsv on the
+wrapped MOJO, hex floats rewritten as shortest round-trip decimals. `main()` writes them
+after saving; `--reference-only --jar h2o-genmodel.jar` rewrites them for the committed
+MOJO without retraining (needs only java).
 """
 
+import argparse
+import csv
 import os
+import subprocess
 import shutil
+import tempfile
 import uuid
 
 import numpy as np
-import pandas as pd
-
-import h2o
-import h2o_mlflow_flavor
-import mlflow.pyfunc
-from h2o.estimators import H2OGradientBoostingEstimator
-from mlflow.models import Model, infer_signature
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "h2o_mojo_wrapped"
@@ -66,6 +70,8 @@ FEATURES = ["x1", "x2", "color"]
 
 def make_data():
     rng = np.random.default_rng(7)
+    import pandas as pd
+
     x1 = np.round(rng.normal(0.0, 1.0, N_ROWS), 4)
     x2 = np.round(rng.uniform(-2.0, 2.0, N_ROWS), 4)
     color = rng.choice(["red", "green", "blue"], N_ROWS)
@@ -75,7 +81,45 @@ def make_data():
     return pd.DataFrame({"x1": x1, "x2": x2, "color": color.astype(object), "label": label.astype(object)})
 
 
+def write_reference(jar):
+    """Scoring rows and genmodel's predictions for the wrapped MOJO (see the docstring)."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(24):
+        rows.append([repr(float(np.round(rng.normal(0.0, 1.0), 3))),
+                     repr(float(np.round(rng.uniform(-2.0, 2.0), 3))),
+                     str(rng.choice(["red", "green", "blue"]))])
+    rows[3][0] = ""
+    rows[5][2] = ""
+    rows[7][2] = "purple"
+    rows[9][1] = ""
+    rows[13] = ["", "", ""]
+    inp = os.path.join(HERE, NAME + ".input.csv")
+    with open(inp, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(FEATURES)
+        w.writerows(rows)
+    mojo = os.path.join(OUT, "gbm_h2o_wrapped.zip")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "p.csv")
+        subprocess.run(["java", "-cp", jar, "hex.genmodel.tools.PredictCsv", "--mojo", mojo,
+                        "--input", inp, "--output", out], check=True)
+        with open(out, newline="") as f:
+            got = list(csv.reader(f))
+    conv = [got[0]] + [[repr(float.fromhex(v)) if v.startswith(("0x", "-0x")) else v for v in r]
+                       for r in got[1:]]
+    with open(os.path.join(HERE, NAME + ".predictions.csv"), "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(conv)
+
+
 def main():
+    import pandas as pd  # noqa: F401  (training needs the h2o/mlflow venv)
+    import h2o
+    import h2o_mlflow_flavor
+    import mlflow.pyfunc
+    from h2o.estimators import H2OGradientBoostingEstimator
+    from mlflow.models import Model, infer_signature
+
     df = make_data()
     h2o.init(max_mem_size="1G", nthreads=1, port=54779)
     try:
@@ -127,4 +171,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reference-only", action="store_true")
+    ap.add_argument("--jar", default="/tmp/h2o-genmodel.jar")
+    args = ap.parse_args()
+    if not args.reference_only:
+        main()
+    write_reference(args.jar)

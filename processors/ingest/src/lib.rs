@@ -483,7 +483,8 @@ pub fn experiment_metadata(d: &ModelDescription) -> Map<String, Value> {
 
 /// The compositions that can deploy an artifact: for its type, the processor's model
 /// types that this artifact can actually give (its description's model type; for
-/// MLflow also `onnx` when it has that flavor), each with the runtimes serving it.
+/// MLflow also `onnx` when it has that flavor, and `h2o3_mojo` when it wraps a MOJO the
+/// native loader accepts), each with the runtimes serving it.
 pub fn compositions(detection: &Detection) -> Vec<Composition> {
     let flavors: Vec<String> = detection
         .description
@@ -496,12 +497,17 @@ pub fn compositions(detection: &Detection) -> Vec<Composition> {
                 .collect()
         })
         .unwrap_or_default();
+    // An H2O-3 MOJO saved with h2o_mlflow_flavor, which the native loader accepted.
+    let native_mojo = detection.wraps.as_ref().is_some_and(|w| {
+        w.artifact_type == "h2o3/mojo" && w.flavor.as_deref() == Some("h2o_mojo_pojo")
+    });
     catalog()
         .compositions(Some(&detection.artifact_type))
         .into_iter()
         .filter(|c| {
             c.model_type == detection.description.model_type
                 || (c.model_type == "onnx" && flavors.iter().any(|f| f == "onnx"))
+                || (c.model_type == "h2o3_mojo" && native_mojo)
         })
         .collect()
 }

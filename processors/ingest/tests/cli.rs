@@ -309,6 +309,44 @@ fn mlflow_wrapping_an_h2o_mojo_is_recognised() {
     assert_eq!(d["artifact_type"], "python/mlflow");
     assert_eq!(d["wraps"]["artifact_type"], "h2o3/mojo", "{d}");
     assert_eq!(d["wraps"]["flavor"], "h2o_mojo_pojo", "{d}");
+    // It deploys as MLflow (pyfunc) and, with no Python or JVM, on the native runtime.
+    let c = json_of(&run(&["compositions", "--json", model.to_str().unwrap()]));
+    let got: Vec<(&str, &str)> = c
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["model_type"].as_str().unwrap(),
+                c["runtime"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("mlflow_pyfunc", "mlflow-pyfunc-runtime"),
+            ("h2o3_mojo", "h2o3-mojo-native-runtime")
+        ],
+        "{c}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("native");
+    let o = run(&[
+        "process",
+        model.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+        "--",
+        "--model-type",
+        "h2o3_mojo",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let man = artifact_core::verify(&target).unwrap();
+    assert_eq!(
+        (man.model_type.as_str(), man.payload.as_str()),
+        ("h2o3_mojo", "model.mojo")
+    );
 }
 
 #[test]
@@ -380,10 +418,11 @@ fn processors_match_the_catalog() {
     }
     check::<h2o3_mojo::H2o3MojoProcessor>(&[h2o3_mojo::MODEL_TYPE]);
     check::<dai_mojo::DaiMojoProcessor>(&[dai_mojo::MODEL_TYPE]);
-    check::<mlflow_model::MlflowProcessor>(&[
-        mlflow_model::ModelType::MlflowPyfunc.name(),
-        mlflow_model::ModelType::Onnx.name(),
-    ]);
+    let mlflow_types: Vec<&str> = <mlflow_model::ModelType as clap::ValueEnum>::value_variants()
+        .iter()
+        .map(|t| t.name())
+        .collect();
+    check::<mlflow_model::MlflowProcessor>(&mlflow_types);
     assert_eq!(
         catalog().processors.len(),
         3,

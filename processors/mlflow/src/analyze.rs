@@ -20,6 +20,11 @@ use crate::{MlflowArgs, ModelType};
 pub const PYFUNC_PAYLOAD: &str = "model";
 /// File name of the ONNX payload in the target.
 pub const ONNX_PAYLOAD: &str = "model.onnx";
+/// File name of the H2O-3 MOJO payload in the target (as the `h2o3/mojo` processor
+/// writes it).
+pub const MOJO_PAYLOAD: &str = "model.mojo";
+/// The flavor `h2o_mlflow_flavor` saves H2O-3 models with.
+pub const H2O_FLAVOR: &str = "h2o_mojo_pojo";
 
 /// Flavor keys whose value is a path relative to the model folder.
 const PATH_KEYS: &[&str] = &[
@@ -46,6 +51,9 @@ pub enum Plan {
 pub struct Analysis {
     pub description: ModelDescription,
     pub plan: Plan,
+    /// For the `h2o3_mojo` model type: the model-relative path of the wrapped MOJO, whose
+    /// own loader gives the schema (see `crate::wrapped`).
+    pub wrapped_mojo: Option<String>,
 }
 
 struct Ctx<'a> {
@@ -203,7 +211,20 @@ pub fn analyze(
         },
         None => None,
     };
+    let h2o_mojo = h2o_mojo_file(&m);
     match args.model_type {
+        ModelType::H2o3Mojo => {
+            if let Err(why) = &h2o_mojo {
+                return Err(MlflowError::ModelTypeUnavailable {
+                    path: path.to_path_buf(),
+                    model_type: args.model_type.name().into(),
+                    detail: format!(
+                        "{why} (flavors: {}); the h2o3_mojo model type needs an H2O-3 MOJO saved with h2o_mlflow_flavor (`h2o_mlflow_flavor.save_model(model, path, model_type=\"MOJO\")`)",
+                        if flavor_list.is_empty() { "none" } else { &flavor_list },
+                    ),
+                });
+            }
+        }
         ModelType::MlflowPyfunc if m.pyfunc.is_none() => {
             return Err(MlflowError::ModelTypeUnavailable {
                 path: path.to_path_buf(),
@@ -257,10 +278,14 @@ pub fn analyze(
         }
     }
 
-    // Schema.
+    // Schema. A wrapped MOJO is described by its own loader, later; the signature stays
+    // in `metadata.mlmodel`.
     let mut metadata = Map::new();
-    let (schema_known, input_schema, output_schema) =
-        schema(&cx, sig.as_ref(), args, &mut metadata)?;
+    let (schema_known, input_schema, output_schema) = if args.model_type == ModelType::H2o3Mojo {
+        (true, Vec::new(), Vec::new())
+    } else {
+        schema(&cx, sig.as_ref(), args, &mut metadata)?
+    };
     if let Some(params) = sig.as_ref().and_then(|s| s.params.clone()) {
         metadata.insert("signature_params".into(), params);
     }
@@ -300,8 +325,25 @@ pub fn analyze(
     }
 
     // Payload plan.
+    let mut wrapped_mojo = None;
     let (payload, plan) = match args.model_type {
         ModelType::MlflowPyfunc => (PYFUNC_PAYLOAD.to_string(), Plan::Folder),
+        ModelType::H2o3Mojo => {
+            let file = h2o_mojo.as_ref().expect("checked above");
+            let rel = cx.reference(&format!("flavors.{H2O_FLAVOR}.model_file"), file)?;
+            if !files.is_file(&rel) {
+                return Err(cx.invalid(
+                    MLMODEL,
+                    format!("flavors.{H2O_FLAVOR}.model_file"),
+                    format!("{rel:?} is a folder; expected the MOJO zip"),
+                ));
+            }
+            wrapped_mojo = Some(rel.clone());
+            (
+                MOJO_PAYLOAD.to_string(),
+                Plan::Files(vec![(rel, MOJO_PAYLOAD.to_string())]),
+            )
+        }
         ModelType::Onnx => {
             let rel = cx.reference(
                 "flavors.onnx.data",
@@ -404,6 +446,36 @@ pub fn analyze(
             metadata,
         },
         plan,
+        wrapped_mojo,
+    })
+}
+
+/// The MOJO file an `h2o_mojo_pojo` flavor names (`model_file`, with `model_type: MOJO`),
+/// or why the model has none (only an error for the `h2o3_mojo` model type).
+fn h2o_mojo_file(m: &MlModel) -> Result<String, String> {
+    let conf = m
+        .flavor(H2O_FLAVOR)
+        .ok_or_else(|| format!("MLmodel has no {H2O_FLAVOR} flavor"))?;
+    let string = |k: &str| -> Result<Option<String>, String> {
+        conf.get(k)
+            .map_or(Ok(None), crate::yaml::scalar)
+            .map_err(|d| format!("flavors.{H2O_FLAVOR}.{k}: {d}"))
+    };
+    match string("model_type")?.as_deref() {
+        Some(t) if t.eq_ignore_ascii_case("MOJO") => {}
+        Some(t) if t.eq_ignore_ascii_case("POJO") => {
+            return Err(format!(
+                "the {H2O_FLAVOR} flavor holds a POJO (model_type: {t}), Java source that only a JVM can run; save the model with model_type=\"MOJO\""
+            ))
+        }
+        other => {
+            return Err(format!(
+                "flavors.{H2O_FLAVOR}.model_type: expected MOJO or POJO, found {other:?}"
+            ))
+        }
+    }
+    string("model_file")?.ok_or_else(|| {
+        format!("flavors.{H2O_FLAVOR}.model_file is missing: the flavor must name its MOJO file")
     })
 }
 

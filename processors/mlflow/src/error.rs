@@ -103,6 +103,16 @@ pub enum MlflowError {
         detail: String,
     },
 
+    /// The MOJO an `h2o_mojo_pojo` flavor wraps is not one the native H2O-3 runtime
+    /// serves (the loader's own message follows).
+    #[error("{path}: {file}: the H2O-3 MOJO of the h2o_mojo_pojo flavor is refused")]
+    WrappedMojo {
+        path: PathBuf,
+        file: String,
+        #[source]
+        source: Box<h2o3_mojo::MojoError>,
+    },
+
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -139,6 +149,7 @@ impl Classify for MlflowError {
         match self {
             MlflowError::Core(e) => e.class(),
             MlflowError::Io { .. } => ErrorClass::Io,
+            MlflowError::WrappedMojo { source, .. } => source.class(),
             _ => ErrorClass::Artifact,
         }
     }

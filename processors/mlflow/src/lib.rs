@@ -16,6 +16,7 @@ pub mod onnx;
 pub mod reader;
 pub mod risk;
 pub mod signature;
+pub mod wrapped;
 pub mod yaml;
 
 use std::path::Path;
@@ -44,6 +45,10 @@ pub enum ModelType {
     /// The `.onnx` file of an onnx-flavor model, for an ONNX runtime.
     #[value(name = "onnx")]
     Onnx,
+    /// The H2O-3 MOJO of an `h2o_mojo_pojo`-flavor model (h2o_mlflow_flavor), for the
+    /// native H2O-3 runtime: the same directory the `h2o3/mojo` processor writes.
+    #[value(name = "h2o3_mojo")]
+    H2o3Mojo,
 }
 
 impl ModelType {
@@ -52,6 +57,7 @@ impl ModelType {
         match self {
             ModelType::MlflowPyfunc => "mlflow_pyfunc",
             ModelType::Onnx => "onnx",
+            ModelType::H2o3Mojo => "h2o3_mojo",
         }
     }
 }
@@ -59,7 +65,7 @@ impl ModelType {
 /// Flags of the MLflow processor.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MlflowArgs {
-    /// Model type to produce: mlflow_pyfunc (the whole model folder) or onnx (the .onnx file of an onnx-flavor model).
+    /// Model type to produce: mlflow_pyfunc (the whole model folder), onnx (the .onnx file of an onnx-flavor model) or h2o3_mojo (the MOJO of an h2o_mojo_pojo-flavor model, validated and described by the native H2O-3 runtime's loader).
     #[arg(
         long,
         value_enum,
@@ -116,7 +122,17 @@ impl Processor for MlflowProcessor {
             root: root.clone(),
         };
         let a = analyze(source, &listing.source, &root, &files, &reader, &ctx.args)?;
-        Ok(a.description)
+        match a.wrapped_mojo.clone() {
+            Some(rel) => {
+                let full = if root.is_empty() {
+                    rel
+                } else {
+                    format!("{root}/{rel}")
+                };
+                wrapped::describe_from_source(a, source, &full, &read_options(ctx))
+            }
+            None => Ok(a.description),
+        }
     }
 
     fn process(
@@ -139,7 +155,19 @@ impl Processor for MlflowProcessor {
         let reader = DiskReader {
             dir: model_dir.clone(),
         };
-        let a = analyze(source, &listing.source, &root, &files, &reader, &ctx.args)?;
+        let mut a = analyze(source, &listing.source, &root, &files, &reader, &ctx.args)?;
+        let plan = a.plan.clone();
+        let description = match a.wrapped_mojo.take() {
+            Some(rel) => {
+                let shown = if root.is_empty() {
+                    rel.clone()
+                } else {
+                    format!("{root}/{rel}")
+                };
+                wrapped::describe(a, source, &model_dir.join(&rel), &shown, &ctx.read)?
+            }
+            None => a.description,
+        };
 
         // Records of what was written, keyed by model-relative path.
         let prefix = if root.is_empty() {
@@ -157,7 +185,7 @@ impl Processor for MlflowProcessor {
         let rename = |from: &Path, to: &Path| {
             std::fs::rename(from, to).map_err(|e| MlflowError::io("move into place", to, e))
         };
-        match &a.plan {
+        match &plan {
             Plan::Folder => {
                 rename(&model_dir, &staging.dir().join(PYFUNC_PAYLOAD))?;
                 staging.record_under(PYFUNC_PAYLOAD, records.into_values());
@@ -187,6 +215,6 @@ impl Processor for MlflowProcessor {
             std::fs::remove_dir_all(&extract)
                 .map_err(|e| MlflowError::io("remove", &extract, e))?;
         }
-        Ok(a.description)
+        Ok(description)
     }
 }

@@ -1278,3 +1278,167 @@ fn accepted_by_flag_is_recorded() {
         }
     }
 }
+
+// ------------------------------------------------------------------ h2o3_mojo
+
+/// An MLflow model saved with `h2o_mlflow_flavor` becomes, with `--model-type h2o3_mojo`,
+/// the directory the `h2o3/mojo` processor writes for the bare MOJO: same payload bytes,
+/// schemas, capabilities, model type, id and MOJO metadata; the MLflow facts under
+/// `metadata.mlflow`. In every source layout, and `inspect` describes it the same way.
+#[test]
+fn a_wrapped_h2o3_mojo_becomes_the_bare_mojos_directory() {
+    let model = testdata().join("h2o_mojo_wrapped");
+    let mojo = model.join("gbm_h2o_wrapped.zip");
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("bare");
+    let ctx = artifact_core::Context {
+        read: artifact_core::ReadOptions::default(),
+        args: h2o3_mojo::NoArgs {},
+    };
+    artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(&mojo, &bare, false, &ctx).unwrap();
+    let bare_m = manifest(&bare);
+
+    let files = folder_files(&model);
+    let zipped = tmp.path().join("wrapped.zip");
+    std::fs::write(&zipped, zip_bytes(&files, "h2o_mojo_wrapped/", true)).unwrap();
+    let tgz = tmp.path().join("wrapped.tar.gz");
+    std::fs::write(&tgz, gzip(&tar_bytes(&files, ""))).unwrap();
+    for (layout, source) in [("folder", &model), ("zip", &zipped), ("tar.gz", &tgz)] {
+        let target = tmp.path().join(format!("out-{layout}"));
+        let o = process(source, &target, &["--model-type", "h2o3_mojo"]);
+        assert!(o.status.success(), "{layout}: {}", stderr(&o));
+        let v = run(&["verify", target.to_str().unwrap()]);
+        assert!(v.status.success(), "{layout}: verify: {}", stderr(&v));
+        let m = manifest(&target);
+        assert_eq!(
+            std::fs::read(target.join("model.mojo")).unwrap(),
+            std::fs::read(&mojo).unwrap(),
+            "{layout}: payload"
+        );
+        let names: Vec<String> = folder_files(&target).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["model.json", "model.mojo"],
+            "{layout}: nothing else"
+        );
+        for key in [
+            "model_type",
+            "id",
+            "payload",
+            "schema_known",
+            "input_schema",
+            "output_schema",
+            "capabilities",
+            "files",
+        ] {
+            assert_eq!(m[key], bare_m[key], "{layout}: {key}");
+        }
+        assert_eq!(m["artifact_type"], "python/mlflow", "{layout}");
+        assert_eq!(m["model_type"], "h2o3_mojo", "{layout}");
+        let mut meta = m["metadata"].as_object().unwrap().clone();
+        let mlflow = meta.remove("mlflow").expect("metadata.mlflow");
+        assert_eq!(
+            Value::Object(meta),
+            bare_m["metadata"],
+            "{layout}: MOJO metadata"
+        );
+        assert_eq!(
+            mlflow["flavors"],
+            json!(["h2o_mojo_pojo", "python_function"])
+        );
+        assert_eq!(mlflow["mlflow_version"], "3.17.2");
+        assert_eq!(mlflow["wrapped_mojo"]["sha256"], bare_m["source"]["sha256"]);
+        assert!(mlflow["wrapped_mojo"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("gbm_h2o_wrapped.zip"));
+
+        let o = inspect_json(source, &["--model-type", "h2o3_mojo"]);
+        assert!(o.status.success(), "{layout}: inspect: {}", stderr(&o));
+        let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(description_of(&d), description_of(&m), "{layout}: inspect");
+    }
+}
+
+/// Models the `h2o3_mojo` model type refuses, each with what the user is told.
+#[test]
+fn h2o3_mojo_model_type_refusals() {
+    let model = testdata().join("h2o_mojo_wrapped");
+    let files = folder_files(&model);
+    let mlmodel = String::from_utf8(
+        files
+            .iter()
+            .find(|(n, _)| n == "MLmodel")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
+    let with = |from: &str, to: &str| -> Vec<(String, Vec<u8>)> {
+        assert!(mlmodel.contains(from), "{from}");
+        files
+            .iter()
+            .map(|(n, b)| {
+                let b = if n == "MLmodel" {
+                    mlmodel.replace(from, to).into_bytes()
+                } else {
+                    b.clone()
+                };
+                (n.clone(), b)
+            })
+            .collect()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let broken_mojo = testkit::mojo::edited(
+        &model.join("gbm_h2o_wrapped.zip"),
+        tmp.path(),
+        &[("n_trees", Some("2147483647"))],
+        &[],
+    );
+    let mut broken = files.clone();
+    for (n, b) in broken.iter_mut() {
+        if n == "gbm_h2o_wrapped.zip" {
+            *b = std::fs::read(&broken_mojo).unwrap();
+        }
+    }
+    let sklearn = folder_files(&testdata().join("sklearn_pipeline"));
+    type Files = Vec<(String, Vec<u8>)>;
+    let cases: Vec<(&str, Files, &str)> = vec![
+        (
+            "no h2o flavor",
+            sklearn,
+            "model type h2o3_mojo is not available for this model: MLmodel has no h2o_mojo_pojo flavor",
+        ),
+        (
+            "a POJO",
+            with("model_type: MOJO", "model_type: POJO"),
+            "holds a POJO (model_type: POJO), Java source that only a JVM can run",
+        ),
+        (
+            "model_file names nothing",
+            with("model_file: gbm_h2o_wrapped.zip", "model_file: gone.zip"),
+            "MLmodel flavors.h2o_mojo_pojo.model_file names \"gone.zip\", which is not in the model folder",
+        ),
+        (
+            "a MOJO the native loader refuses",
+            broken,
+            "gbm_h2o_wrapped.zip: the H2O-3 MOJO of the h2o_mojo_pojo flavor is refused\n  caused by: gbm_h2o_wrapped.zip: model.ini: n_trees = 2147483647 but the last tree file is for tree 2",
+        ),
+    ];
+    for (name, files, needle) in cases {
+        let src = tmp.path().join(format!("{name}.zip"));
+        std::fs::write(&src, zip_bytes(&files, "", false)).unwrap();
+        let target = tmp.path().join(format!("out-{name}"));
+        let o = process(&src, &target, &["--model-type", "h2o3_mojo"]);
+        assert_eq!(o.status.code(), Some(3), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{name}: {}", stderr(&o));
+        assert!(!target.join("model.json").exists(), "{name}");
+        let o = inspect_json(&src, &["--model-type", "h2o3_mojo"]);
+        assert_eq!(o.status.code(), Some(3), "{name}: inspect: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(needle),
+            "{name}: inspect: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -57,6 +57,38 @@ impl Classify for MojoError {
 }
 
 impl MojoError {
+    /// The same error naming the MOJO `shown` instead of the path it was read from (for a
+    /// MOJO read from a scratch copy, named as the user knows it). The core's own errors
+    /// keep their path.
+    pub fn shown_as(self, shown: &Path) -> Self {
+        let p = shown.to_path_buf();
+        match self {
+            MojoError::Core(e) => MojoError::Core(e),
+            MojoError::NotAMojo { detail, .. } => MojoError::NotAMojo { path: p, detail },
+            MojoError::Invalid { file, detail, .. } => MojoError::Invalid {
+                path: p,
+                file,
+                detail,
+            },
+            MojoError::Unsupported { file, detail, .. } => MojoError::Unsupported {
+                path: p,
+                file,
+                detail,
+            },
+            MojoError::NotScorable {
+                algo,
+                category,
+                reason,
+                ..
+            } => MojoError::NotScorable {
+                path: p,
+                algo,
+                category,
+                reason,
+            },
+        }
+    }
+
     pub(crate) fn from_problem(path: &Path, p: MojoProblem) -> Self {
         match p.kind {
             ProblemKind::Invalid => MojoError::Invalid {

@@ -15,7 +15,8 @@ use artifact_core::{Context, ReadOptions};
 use serde_json::{json, Value};
 
 use super::{
-    alive, child_pids, edit_manifest, rows_of, run_to_exit, signal, strings, wait_ready, Server,
+    alive, assert_matches_predictions, batch, child_pids, edit_manifest, read_csv, rows_of,
+    run_to_exit, signal, strings, wait_ready, Server,
 };
 
 const NAME: &str = "MLflow scoring server";
@@ -428,4 +429,48 @@ fn an_mlflow_server_that_cannot_start_stops_the_shim() {
             assert!(log.contains(n), "{name}: {n:?} not in\n{log}");
         }
     }
+}
+
+/// An MLflow model wrapping an H2O-3 MOJO (`h2o_mlflow_flavor`), processed as
+/// `h2o3_mojo`, is served by the native runtime (no Python, no JVM: this test needs no
+/// venv) and scores as genmodel does, over HTTP and in batch.
+#[test]
+fn an_h2o_wrapped_model_processed_as_h2o3_mojo_scores_natively() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "h2o_mojo_wrapped";
+    let dir = process_with(
+        name,
+        tmp.path(),
+        mlflow_model::MlflowArgs {
+            model_type: mlflow_model::ModelType::H2o3Mojo,
+            ..Default::default()
+        },
+    );
+    let manifest = read_json(dir.join("model.json"));
+    assert_eq!(manifest["model_type"], "h2o3_mojo");
+    let input = testdata().join(format!("{name}.input.csv"));
+    let want = testdata().join(format!("{name}.predictions.csv"));
+    let (fields, rows) = read_csv(&input);
+    let server = Server::start(&dir, &[]);
+    let r = server.post(
+        "/model/score",
+        &json!({ "fields": fields, "rows": rows }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_matches_predictions(
+        &want,
+        true,
+        name,
+        "HTTP",
+        &strings(&v["fields"]),
+        &rows_of(&v["score"]),
+    );
+    let log = server.stop().1;
+    assert!(log.contains("native H2O-3 gbm Binomial"), "{log}");
+    let out = tmp.path().join("out.csv");
+    let (code, log, _) = batch(&dir, &input, Some(&out), &[]);
+    assert_eq!(code, 0, "batch: {log}");
+    let (header, rows) = read_csv(&out);
+    assert_matches_predictions(&want, true, name, "batch", &header, &rows);
 }
