@@ -27,7 +27,11 @@ What it does
 
 Word2vec is the one exception: PredictCsv has no WordEmbedding branch, so its
 reference vectors come from a tiny Java driver (embedded below) that calls
-genmodel's ``EasyPredictModelWrapper.predictWord2Vec`` on the MOJO.
+genmodel's ``EasyPredictModelWrapper.predictWord2Vec`` on the MOJO.  Likewise
+Uplift DRF and Target Encoder (categories PredictCsv refuses): ``WrapperPredict``
+(embedded below) calls ``predictUpliftBinomial`` / ``predictTargetEncoding``, and
+also prints the columns genmodel's wrapper reads and its refusal of contributions
+(recorded as ``no_contributions`` in expected.json) for the models of ``more_algos``.
 
 How to run (versions used for the committed files: Python 3.11.7, OpenJDK 17.0.15,
 h2o 3.46.0.11 from PyPI -- 3.46.0.12 refuses MOJO export -- numpy 2.x):

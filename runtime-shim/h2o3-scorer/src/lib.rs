@@ -29,16 +29,21 @@
 //! | `pca` | DimReduction | |
 //! | `glrm` | DimReduction (the X factor) | losses Quadratic/Categorical, regularizers None/Quadratic/L2/L1; genmodel seeds row *n* with `seed + n`, and so does this scorer (a row's result depends on how many rows the loaded model scored before) |
 //! | `word2vec` | WordEmbedding | the vector of the input word |
+//! | `rulefit` | Binomial, Multinomial, Regression | model types `rules`, `linear`, `rules_and_linear`: the rules evaluated on the original columns, fed with them into the GLM sub-model (see the `rulefit` module) |
+//! | `isotonicregression` | Regression | interpolation between the thresholds; out-of-range inputs clipped as genmodel clips them whatever `out_of_bounds` says |
+//! | `upliftdrf` | BinomialUplift | `uplift_predict, p_y1_with_treatment, p_y1_without_treatment`; the input is the features (never the treatment or response column) |
+//! | `targetencoder` | TargetEncoder | the encoded columns `predictTargetEncoding` gives (names from the MOJO: `color_te`, `color_versicolor_te`, `color:size_te`), blending as stored, interactions, missing and unseen levels; MOJOs without column mappings (h2o 3.26–3.32) too |
 //!
-//! Refused at load, with the reason: every other algorithm (CoxPH, GAM, RuleFit, uplift,
-//! target encoding, ...) and category, GLM ordinal, GBM `custom` distributions,
+//! Refused at load, with the reason: every other algorithm (CoxPH, GAM, ...) and
+//! category, GLM ordinal, GBM `custom` distributions,
 //! categorical encodings other than AUTO/Enum (the row would need genmodel's expansion),
 //! MOJOs with preprocessors, Maxout networks, `gblinear` and JSON/UBJSON XGBoost
 //! boosters, and the GLRM losses and regularizers not listed.
 //!
 //! Prediction contributions (SHAP values, `PredictCsv --predictContributions`) are
 //! computed for the models genmodel computes them for: GBM, DRF and XGBoost, binomial and
-//! regression ([`H2oScorer::contributions`], the `shap` module says how). They are
+//! regression (not RuleFit, isotonic regression, Uplift DRF, Target Encoder or Word2Vec:
+//! genmodel's wrapper refuses them, and the scorer says why) ([`H2oScorer::contributions`], the `shap` module says how). They are
 //! checked bit for bit against genmodel's `float`s on the testdata, variant and
 //! conformance tree models (`tests/reference/contributions/`). Genmodel's `PredictCsv`
 //! itself cannot compute DRF contributions (it does not load the variable importances
