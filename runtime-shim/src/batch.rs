@@ -2,7 +2,8 @@
 //! checks, backend and response assembly as `POST /model/score`.
 //!
 //! The input's header row is the request's `fields` and every other row one request row
-//! (an empty cell is missing); the output's header is the response's `fields` and every
+//! (an empty cell is missing; a blank line is a row too, see [`crate::csv_input`]), so
+//! there is one output row per input row; the output's header is the response's `fields` and every
 //! other row one `score` row. The file is streamed: the header is checked once (by
 //! [`crate::api::RequestRules::header`], the REST checks), then the records go through in
 //! blocks, each checked ([`Layout::check_row`]), scored and written in input order, with a
@@ -22,6 +23,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use crate::api::{cell_value, ApiError, Cell, Endpoint, Layout, RequestOptions};
 use crate::backend::Backend;
+use crate::csv_input::{self, BlankLinesAsRows};
 use crate::error::ShimError;
 use crate::model::LoadedModel;
 
@@ -107,7 +109,7 @@ pub async fn run(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, Shim
 /// The input CSV.
 struct Input {
     path: PathBuf,
-    rdr: csv::Reader<std::fs::File>,
+    rdr: csv::Reader<BlankLinesAsRows<std::fs::File>>,
 }
 
 impl Input {
@@ -119,14 +121,9 @@ impl Input {
                 ShimError::io("open", path, e)
             }
         })?;
-        let rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(file);
         Ok(Input {
             path: path.to_path_buf(),
-            rdr,
+            rdr: csv_input::reader(file),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod batch;
 pub mod cli;
 pub mod connections;
+pub mod csv_input;
 pub mod error;
 pub mod model;
 pub mod server;

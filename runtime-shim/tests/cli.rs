@@ -80,9 +80,11 @@ fn testdata_models() -> Vec<(String, String, String)> {
     models
 }
 
-/// A CSV file as (header, rows).
+/// A CSV file as (header, rows), read as `runtime-shim score` reads it (a blank line is a
+/// row).
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = runtime_shim::csv_input::reader(file);
     let header = r.headers().unwrap().iter().map(str::to_owned).collect();
     let rows = r
         .records()
@@ -390,6 +392,122 @@ fn every_testdata_model_scores_as_h2o_over_http_and_in_batch() {
             "{name}: batch and HTTP differ"
         );
     }
+}
+
+/// Asserts that `got` equals genmodel's `<name>.predictions.csv` cell by cell: the same
+/// header and row count, numbers within 1e-12 relative (genmodel's `NA` is `NaN`), any
+/// other cell (a label) identical.
+fn assert_same_as_genmodel(name: &str, how: &str, header: &[String], rows: &[Vec<String>]) {
+    let (want_header, want_rows) = read_csv(&testdata().join(format!("{name}.predictions.csv")));
+    assert_eq!(header, want_header, "{name} ({how}): output names");
+    assert_eq!(rows.len(), want_rows.len(), "{name} ({how}): row count");
+    for (r, (got, want)) in rows.iter().zip(&want_rows).enumerate() {
+        assert_eq!(got.len(), want.len(), "{name} ({how}) row {r}: width");
+        for (c, (g, w)) in got.iter().zip(want).enumerate() {
+            let same = match (g.parse::<f64>(), w.parse::<f64>()) {
+                (Ok(gv), Ok(wv)) => gv == wv || (gv - wv).abs() <= 1e-12 * wv.abs(),
+                (Ok(gv), Err(_)) => gv.is_nan() && w == "NA",
+                _ => g == w,
+            };
+            assert!(
+                same,
+                "{name} ({how}) row {r} col {c}: got {g}, genmodel {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rulefit_isotonic_uplift_target_encoder_and_word2vec_score_as_genmodel_over_http_and_in_batch() {
+    let exp: Value =
+        serde_json::from_slice(&std::fs::read(testdata().join("expected.json")).unwrap()).unwrap();
+    let mut names: Vec<String> = exp["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            matches!(
+                m["algo"].as_str(),
+                Some("rulefit" | "isotonicregression" | "upliftdrf" | "targetencoder")
+            )
+        })
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.len() >= 17,
+        "testdata has {} of these models",
+        names.len()
+    );
+    names.push("word2vec_blank_lines".into());
+    let tmp = tempfile::tempdir().unwrap();
+    for name in names {
+        let dir = process(&name, tmp.path());
+        let server = Server::start(&dir, &[]);
+        let req = request_for(&name);
+        let r = server.post("/model/score", &req.to_string());
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        let v = r.json();
+        let (http_fields, http_rows) = (strings(&v["fields"]), rows_of(&v["score"]));
+        assert_same_as_genmodel(&name, "HTTP", &http_fields, &http_rows);
+        let (status, log) = server.stop();
+        assert!(status.success(), "{name}: {status:?}\n{log}");
+
+        let out = tmp.path().join(format!("{name}.out.csv"));
+        let input = testdata().join(format!("{name}.input.csv"));
+        let (code, log, _) = batch(&dir, &input, Some(&out), &[]);
+        assert_eq!(code, 0, "{name}: batch: {log}");
+        let (batch_fields, batch_rows) = read_csv(&out);
+        assert_same_as_genmodel(&name, "batch", &batch_fields, &batch_rows);
+        assert_eq!(
+            (batch_fields, batch_rows),
+            (http_fields, http_rows),
+            "{name}: batch and HTTP differ"
+        );
+    }
+}
+
+#[test]
+fn batch_gives_one_output_row_per_input_line() {
+    // A blank line is a row: in a one-column file its cell is missing (genmodel gives a
+    // Word2Vec NA vector for it); a wider file's blank line is refused like any short row
+    // (batch_command_refusals). Nothing is skipped.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = process("word2vec_blank_lines", tmp.path());
+    let known = "cat";
+    let cases: &[(&str, &str, &[bool])] = &[
+        (
+            "blank lines",
+            "words\ncat\n\ncat\n\n",
+            &[true, false, true, false],
+        ),
+        ("CRLF", "words\r\ncat\r\n\r\ncat\r\n", &[true, false, true]),
+        ("CR", "words\rcat\r\rcat", &[true, false, true]),
+        ("quoted empty cell", "words\n\"\"\ncat\n", &[false, true]),
+        ("no final newline", "words\n\ncat", &[false, true]),
+        ("blank lines before the header", "\n\nwords\ncat\n", &[true]),
+    ];
+    for (case, text, known_rows) in cases {
+        let input = tmp.path().join("words.csv");
+        std::fs::write(&input, text.replace("cat", known)).unwrap();
+        let (code, log, out) = batch(&dir, &input, None, &[]);
+        assert_eq!(code, 0, "{case}: {log}");
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "C1,C2,C3", "{case}");
+        assert_eq!(lines.len() - 1, known_rows.len(), "{case}: rows in {out:?}");
+        for (line, &is_known) in lines[1..].iter().zip(*known_rows) {
+            assert_eq!(line.contains("NaN"), !is_known, "{case}: {line}");
+        }
+    }
+    // The testdata file: 12 words, two of them blank lines, scored as genmodel scores them.
+    let input = testdata().join("word2vec_blank_lines.input.csv");
+    let (code, log, out) = batch(&dir, &input, None, &[]);
+    assert_eq!(code, 0, "{log}");
+    let out_path = tmp.path().join("w2v.out.csv");
+    std::fs::write(&out_path, &out).unwrap();
+    let (header, rows) = read_csv(&out_path);
+    assert_eq!(rows.len(), 12);
+    assert_same_as_genmodel("word2vec_blank_lines", "batch", &header, &rows);
 }
 
 #[test]
@@ -714,6 +832,10 @@ fn contributions_over_http_equal_genmodel() {
     for (name, reason) in [
         ("gbm_multinomial", "multinomial"),
         ("glm_binomial", "GBM, DRF and XGBoost"),
+        ("rulefit_binomial_rules_and_linear", "GBM, DRF and XGBoost"),
+        ("isotonic_regression", "GBM, DRF and XGBoost"),
+        ("uplift_drf", "Uplift DRF"),
+        ("target_encoder_binomial", "GBM, DRF and XGBoost"),
     ] {
         let dir = process(name, tmp.path());
         let server = Server::start(&dir, &[]);
@@ -1216,6 +1338,8 @@ fn batch_command_refusals() {
         ("short row", write("b.csv", "x1,x2,x3,color\n1,2,3,red\n1,2\n"), 7, "Not enough elements in row 1 (zero-indexed)"),
         ("non-numeric", write("c.csv", "x1,x2,x3,color\n1,2,x,red\n"), 7, "column \"x3\": \"x\" is not a number"),
         ("no rows", write("d.csv", "x1,x2,x3,color\n"), 7, "List of input data rows cannot be empty"),
+        ("a blank line (a row of one cell)", write("h.csv", "x1,x2,x3,color\n1,2,3,red\n\n1,2,3,red\n"), 7,
+            "Not enough elements in row 1 (zero-indexed)"),
         ("input missing", tmp.path().join("none.csv"), 2, "does not exist"),
         ("a bad row after many good ones (streamed)", write("f.csv", &format!(
             "x1,x2,x3,color\n{}1,2,x,red\n", "1,2,3,red\n".repeat(5000))), 7,

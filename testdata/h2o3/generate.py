@@ -27,7 +27,11 @@ What it does
 
 Word2vec is the one exception: PredictCsv has no WordEmbedding branch, so its
 reference vectors come from a tiny Java driver (embedded below) that calls
-genmodel's ``EasyPredictModelWrapper.predictWord2Vec`` on the MOJO.
+genmodel's ``EasyPredictModelWrapper.predictWord2Vec`` on the MOJO.  Likewise
+Uplift DRF and Target Encoder (categories PredictCsv refuses): ``WrapperPredict``
+(embedded below) calls ``predictUpliftBinomial`` / ``predictTargetEncoding``, and
+also prints the columns genmodel's wrapper reads and its refusal of contributions
+(recorded as ``no_contributions`` in expected.json) for the models of ``more_algos``.
 
 How to run (versions used for the committed files: Python 3.11.7, OpenJDK 17.0.15,
 h2o 3.46.0.11 from PyPI -- 3.46.0.12 refuses MOJO export -- numpy 2.x):
@@ -407,7 +411,7 @@ class Generator:
         maxdiff, label_mismatch, na_only_genmodel = 0.0, 0, 0
         for gr, hr in zip(g_rows, h_rows):
             for j, k in idx.items():
-                a, b = gr[j], hr[k]
+                a, b = gr[j], (hr[k] if k < len(hr) else "")  # an all-NA row comes back as []
                 if a == "NA" and b in ("", "NA", "nan"):
                     continue  # missing on both sides
                 if a == "NA":
@@ -718,6 +722,405 @@ def run_all(g, only=frozenset()):
         })
         g.sizes.append("word2vec.zip")
     step("word2vec", w2v)
+
+    # ---------------- issue 15: RuleFit, isotonic regression, Uplift DRF, Target Encoder,
+    # Word2Vec with blank lines (their own random stream and frames, made after all others)
+    more_algos(g, step, score_mixed)
+
+
+# ----------------------------------------------------------------------------
+# issue 15: RuleFit, isotonic regression, Uplift DRF, Target Encoder, Word2Vec with
+# blank lines. Everything here draws from its own stream (SEED + MORE_SEED_OFFSET) and
+# uploads its frames after all the others, so the models above stay reproducible.
+# ----------------------------------------------------------------------------
+
+MORE_SEED_OFFSET = 7151
+SIZES = ["S", "M", "L"]
+
+WRAPPER_JAVA = r"""
+import au.com.bytecode.opencsv.CSVReader;
+import hex.ModelCategory;
+import hex.genmodel.MojoModel;
+import hex.genmodel.algos.targetencoder.ColumnsMapping;
+import hex.genmodel.algos.targetencoder.TargetEncoderMojoModel;
+import hex.genmodel.easy.EasyPredictModelWrapper;
+import hex.genmodel.easy.RowData;
+import java.io.*;
+import java.util.*;
+
+/**
+ * genmodel's EasyPredictModelWrapper on a MOJO, for what PredictCsv does not print.
+ *   info MOJO INPUTS CONTRIB: the columns the wrapper reads (RowToRawDataConverter fills
+ *     the raw row below nfeatures(); "String" when the column has a domain), and whether
+ *     the wrapper gives contributions ("yes", or the exception it throws).
+ *   predict MOJO INPUT.csv OUT.csv: Uplift (predictUpliftBinomial) and Target Encoder
+ *     (predictTargetEncoding) outputs, every double as Double.toHexString; the rows are
+ *     read as PredictCsv reads them (opencsv; "", NA, N/A and - left out of the row) and
+ *     the wrapper is configured as PredictCsv configures it.
+ */
+public class WrapperPredict {
+  static EasyPredictModelWrapper.Config config(MojoModel m) {
+    return new EasyPredictModelWrapper.Config().setModel(m).setConvertUnknownCategoricalLevelsToNa(true);
+  }
+
+  public static void main(String[] a) throws Exception {
+    MojoModel m = MojoModel.load(a[1]);
+    if (a[0].equals("info")) {
+      PrintWriter pw = new PrintWriter(new FileWriter(a[2]));
+      String[] names = m.getNames();
+      for (int i = 0; i < m.nfeatures(); i++)
+        pw.println((m.getDomainValues(i) != null ? "String" : "Float64") + "," + names[i]);
+      pw.close();
+      pw = new PrintWriter(new FileWriter(a[3]));
+      try {
+        new EasyPredictModelWrapper(config(m).setEnableContributions(true));
+        pw.println("yes");
+      } catch (Exception e) {
+        pw.println(e.getClass().getSimpleName() + ": " + e.getMessage());
+      }
+      pw.close();
+      return;
+    }
+    EasyPredictModelWrapper w = new EasyPredictModelWrapper(config(m));
+    ModelCategory c = m.getModelCategory();
+    List<String> header = new ArrayList<>();
+    if (c == ModelCategory.TargetEncoder) {
+      for (ColumnsMapping cm : ((TargetEncoderMojoModel) m)._inoutMapping) header.addAll(Arrays.asList(cm.to()));
+    } else {
+      header.addAll(Arrays.asList(m.getOutputNames()));
+    }
+    CSVReader r = new CSVReader(new FileReader(a[2]));
+    String[] cols = r.readNext();
+    PrintWriter pw = new PrintWriter(new FileWriter(a[3]));
+    pw.println(String.join(",", header));
+    String[] cells;
+    while ((cells = r.readNext()) != null) {
+      RowData row = new RowData();
+      for (int i = 0; i < Math.min(cols.length, cells.length); i++) {
+        String v = cells[i];
+        if (v.isEmpty() || v.equals("NA") || v.equals("N/A") || v.equals("-")) continue;
+        row.put(cols[i], v);
+      }
+      double[] p;
+      if (c == ModelCategory.TargetEncoder) p = w.predictTargetEncoding(row).transformations;
+      else if (c == ModelCategory.BinomialUplift) p = w.predictUpliftBinomial(row).predictions;
+      else throw new RuntimeException("PredictCsv scores " + c);
+      if (p.length != header.size()) throw new RuntimeException(p.length + " values for " + header);
+      StringBuilder sb = new StringBuilder();
+      for (int i = 0; i < p.length; i++) {
+        if (i > 0) sb.append(',');
+        sb.append(Double.isNaN(p[i]) ? "NA" : Double.toHexString(p[i]));
+      }
+      pw.println(sb);
+    }
+    pw.close();
+  }
+}
+"""
+
+
+def wrapper_java(g, *args):
+    """Runs WrapperPredict (compiled once per run) against genmodel."""
+    if not getattr(g, "_wrapper_compiled", False):
+        src = os.path.join(g.work, "WrapperPredict.java")
+        with open(src, "w") as f:
+            f.write(WRAPPER_JAVA)
+        subprocess.run(["javac", "-cp", g.jar, "-d", g.work, src], check=True)
+        g._wrapper_compiled = True
+    r = subprocess.run(["java", "-cp", g.jar + os.pathsep + g.work, "WrapperPredict"] + list(args),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("WrapperPredict %s failed:\n%s\n%s" % (args, r.stdout, r.stderr))
+
+
+def wrapper_info(g, name, zpath):
+    """(inputs, contributions): the columns genmodel's row API reads, as expected.json lists
+    them, and "yes" or genmodel's refusal of contributions."""
+    inputs_path = os.path.join(g.work, name + ".wrapper-inputs.txt")
+    contrib_path = os.path.join(g.work, name + ".wrapper-contrib.txt")
+    wrapper_java(g, "info", zpath, inputs_path, contrib_path)
+    inputs = []
+    with open(inputs_path) as f:
+        for line in f.read().splitlines():
+            ty, _, col = line.partition(",")
+            inputs.append({"name": col, "type": ty})
+    with open(contrib_path) as f:
+        contrib = f.read().strip()
+    return inputs, contrib
+
+
+def note_contributions(g, name, contrib):
+    """Records genmodel's refusal of contributions in the model's expected.json entry."""
+    assert contrib != "yes", "%s: genmodel has contributions; write them as <name>.contributions.csv" % name
+    print("   genmodel's contributions: %s" % contrib)
+    g.expected[-1]["no_contributions"] = contrib
+
+
+def export_predictcsv(g, name, model, rows):
+    """g.export (PredictCsv reference), with the inputs checked against the columns
+    genmodel's wrapper reads and its refusal of contributions recorded."""
+    g.export(name, model, rows)
+    if not g.expected or g.expected[-1]["name"] != name:
+        return  # export failed and said so
+    inputs, contrib = wrapper_info(g, name, os.path.join(g.out, name + ".zip"))
+    assert inputs == g.expected[-1]["inputs"], (name, inputs, g.expected[-1]["inputs"])
+    note_contributions(g, name, contrib)
+
+
+def export_wrapper(g, name, model, rows, check, note=None):
+    """Exports a MOJO whose category PredictCsv refuses (Uplift, Target Encoder): the inputs
+    and the reference come from WrapperPredict. `model` is a trained model, or the path of
+    a MOJO already in place; `check(in_path, header, rows)` compares with the cluster."""
+    zpath = os.path.join(g.out, name + ".zip")
+    if isinstance(model, str):
+        assert model == zpath, (model, zpath)
+    else:
+        shutil.move(model.download_mojo(path=g.work, get_genmodel_jar=True), zpath)
+    info, cols, domains = read_mojo_ini(zpath)
+    inputs, contrib = wrapper_info(g, name, zpath)
+    in_cols = [i["name"] for i in inputs]
+    in_path = os.path.join(g.out, name + ".input.csv")
+    write_csv(in_path, in_cols, rows)
+    hex_path = os.path.join(g.work, name + ".predictions.hex.csv")
+    wrapper_java(g, "predict", zpath, in_path, hex_path)
+    header, hex_rows = read_csv(hex_path)
+    conv = [[hex_to_repr(v) for v in r] for r in hex_rows]
+    assert len(conv) == len(rows), (name, len(conv), len(rows))
+    with open(os.path.join(g.out, name + ".predictions.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(conv)
+    supervised = info.get("supervised") == "true"
+    entry = {
+        "name": name, "mojo": name + ".zip", "input": name + ".input.csv",
+        "predictions": name + ".predictions.csv", "algo": info.get("algo"),
+        "algorithm": info.get("algorithm"), "category": info.get("category"),
+        "supervised": supervised, "mojo_version": info.get("mojo_version"),
+        "h2o_version": info.get("h2o_version"), "inputs": inputs, "outputs": header,
+        "domains": {c: domains[i] for i, c in enumerate(cols) if i in domains and c in in_cols},
+        "n_rows": len(conv),
+        "note": (note + "; " if note else "") + "PredictCsv refuses this category: inputs and "
+                "reference from genmodel's EasyPredictModelWrapper (WrapperPredict in generate.py)",
+    }
+    if supervised:
+        entry["response"] = cols[-1]
+        entry["response_domain"] = domains.get(len(cols) - 1)
+    g.expected.append(entry)
+    note_contributions(g, name, contrib)
+    check(in_path, header, conv)
+    g.sizes.append(name + ".zip")
+
+
+def max_diff(want_rows, got_rows):
+    """Largest |a - b| over cells both sides give as numbers, and the cells where one
+    side is NA and the other not."""
+    md, na = 0.0, 0
+    for a_row, b_row in zip(want_rows, got_rows):
+        for a, b in zip(a_row, b_row):
+            a_na = a in ("", "NA", "nan") or a is None
+            b_na = b in ("", "NA", "nan") or b is None
+            if a_na or b_na:
+                na += a_na != b_na
+                continue
+            md = max(md, abs(float(a) - float(b)))
+    return md, na
+
+
+def te_rows(rng, n):
+    """make_features plus `size` (S/M/L, ~6 % NA) and three responses."""
+    rows = make_features(rng, n)
+    size_effect = {"S": -0.7, "M": 0.1, "L": 0.9, None: 0.0}
+    for r in rows:
+        r["size"] = None if rng.random() < 0.06 else SIZES[int(rng.integers(0, 3))]
+        s = lin(r) + size_effect[r["size"]]
+        r["label"] = "yes" if rng.random() < 1.0 / (1.0 + math.exp(-s)) else "no"
+        r["species"] = ["setosa", "versicolor", "virginica"][int(rng.integers(0, 3))] \
+            if rng.random() < 0.4 else ("setosa" if s < -0.5 else "versicolor" if s < 0.8 else "virginica")
+        r["y"] = num(3.0 * s + 10.0 + rng.normal(0.0, 0.5))
+    return rows
+
+
+def uplift_rows(rng, n):
+    """make_features plus a treatment column and a response whose odds the treatment
+    raises for large x2 and red or blue rows, and lowers for small x2."""
+    rows = make_features(rng, n)
+    for r in rows:
+        treated = rng.random() < 0.5
+        r["treat"] = "treatment" if treated else "control"
+        x2 = 5.0 if r["x2"] is None else r["x2"]
+        effect = 0.6 * (x2 - 5.0) + (1.0 if r["color"] in ("red", "blue") else -0.5)
+        s = 0.5 * lin(r) + (effect if treated else 0.0)
+        r["label"] = "yes" if rng.random() < 1.0 / (1.0 + math.exp(-s)) else "no"
+    return rows
+
+
+def isotonic_rows(rng, n):
+    rows = []
+    for _ in range(n):
+        x = num(rng.uniform(0.0, 10.0))
+        rows.append({"x": x, "y": num(2.0 * math.tanh(x - 5.0) + rng.normal(0.0, 0.4))})
+    return rows
+
+
+def more_algos(g, step, score_mixed):
+    from h2o.estimators import (H2ORuleFitEstimator, H2OIsotonicRegressionEstimator,
+                                H2OUpliftRandomForestEstimator, H2OTargetEncoderEstimator)
+    rng = np.random.default_rng(SEED + MORE_SEED_OFFSET)
+    types = dict(TYPES, size="enum", treat="enum", x="real")
+    # 150 rows: a binomial GLM's metrics (in modelDetails.json) grow with the rows
+    rf_data = {"binomial": (binomial_data(rng, 150), "label"),
+               "multinomial": (multinomial_data(rng, 150), "species"),
+               "regression": (regression_data(rng, 150), "y")}
+    rf_frames = {k: g.frame("rulefit_" + k, rows, FEAT + [y], types) for k, (rows, y) in rf_data.items()}
+    iso = isotonic_rows(rng, 200)
+    iso_random = [num(v) for v in rng.uniform(-0.5, 10.5, size=20)]
+    f_iso = g.frame("isotonic", iso, ["x", "y"], types)
+    upl = uplift_rows(rng, 600)
+    f_upl = g.frame("uplift", upl, FEAT + ["treat", "label"], types)
+    te = te_rows(rng, 400)
+    f_te = g.frame("target_encoder", te, ["color", "size", "x1", "label", "species", "y"], types)
+    te_score = scoring_rows(te_rows(rng, 30), ["color", "size"], ["x1"])
+    words = word2vec_data(rng, 30)
+
+    # ---------------- RuleFit: every model type, for each category
+    def rulefit(category, model_type):
+        name = "rulefit_%s_%s" % (category, model_type)
+        y = rf_data[category][1]
+        m = H2ORuleFitEstimator(model_id=name, model_type=model_type, min_rule_length=1, max_rule_length=2,
+                                rule_generation_ntrees=3, seed=SEED)
+        m.train(x=FEAT, y=y, training_frame=rf_frames[category])
+        export_predictcsv(g, name, m, score_mixed)
+    for category in ("binomial", "multinomial", "regression"):
+        for model_type in ("rules_and_linear", "rules", "linear"):
+            name = "rulefit_%s_%s" % (category, model_type)
+            step(name, lambda c=category, t=model_type: rulefit(c, t))
+
+    # ---------------- isotonic regression (genmodel clips out-of-range x whatever
+    # out_of_bounds says; the cluster gives NA for them when out_of_bounds = "NA")
+    def isotonic(name, **kw):
+        m = H2OIsotonicRegressionEstimator(model_id=name, **kw)
+        m.train(x=["x"], y="y", training_frame=f_iso)
+        # missing, below and above the range, its ends, thresholds hit exactly, midpoints.
+        # Missing is "NA": PredictCsv's CSV reader takes a lone "" for a quote character.
+        tx = m._model_json["output"]["thresholds_x"]
+        xs = ["NA", -1.5, tx[0], tx[-1], 12.0, tx[1], tx[len(tx) // 2], tx[-2]]
+        xs += [num((a + b) / 2.0) for a, b in list(zip(tx, tx[1:]))[:8]]
+        rows = [{"x": v} for v in (xs + iso_random)[:29]] + [{"x": "NA"}]
+        export_predictcsv(g, name, m, rows)
+    step("isotonic_regression", lambda: isotonic("isotonic_regression"))
+    step("isotonic_regression_clip", lambda: isotonic("isotonic_regression_clip", out_of_bounds="clip"))
+
+    # ---------------- Uplift DRF (PredictCsv refuses BinomialUplift)
+    def uplift():
+        m = H2OUpliftRandomForestEstimator(model_id="uplift_drf", ntrees=5, max_depth=4, min_rows=5,
+                                           sample_rate=0.8, treatment_column="treat", uplift_metric="KL",
+                                           seed=SEED)
+        m.train(x=FEAT, y="label", training_frame=f_upl)
+
+        def check(in_path, header, rows):
+            fr = h2o.upload_file(in_path, destination_frame="uplift_drf_score",
+                                 col_types={"x1": "real", "x2": "real", "x3": "real", "color": "enum"}, header=1)
+            got = m.predict(fr).as_data_frame(use_pandas=False, header=True)
+            idx = [got[0].index(h) for h in header]
+            md, na = max_diff(rows, [[r[i] for i in idx] for r in got[1:]])
+            print("   sanity vs h2o.predict: max|diff|=%.3g, NA on one side only: %d" % (md, na))
+        export_wrapper(g, "uplift_drf", m, score_mixed, check)
+    step("uplift_drf", uplift)
+
+    # ---------------- Target Encoder (PredictCsv refuses TargetEncoder; noise is applied
+    # to training data in the cluster only, the MOJO has no noise)
+    def target_encoder(name, y, **kw):
+        m = H2OTargetEncoderEstimator(model_id=name, seed=SEED, **kw)
+        m.train(x=["color", "size", "x1"], y=y, training_frame=f_te)
+
+        def check(in_path, header, rows):
+            types = {"color": "enum", "size": "enum", "x1": "real"}
+            with open(in_path) as f:
+                cols = f.readline().strip().split(",")
+            fr = h2o.upload_file(in_path, destination_frame=name + "_score",
+                                 col_types={c: types[c] for c in cols}, header=1)
+            # noise=0: the cluster adds the model's noise even to non-training frames;
+            # the MOJO has no noise
+            got = m.transform(fr, as_training=False, noise=0.0).as_data_frame(use_pandas=False, header=True)
+            for j, h in enumerate(header):
+                i = got[0].index(h)
+                md, na = max_diff([[r[j]] for r in rows], [[r[i]] for r in got[1:]])
+                print("   sanity vs h2o transform, %s: max|diff|=%.3g, NA on one side only: %d" % (h, md, na))
+        export_wrapper(g, name, m, te_score, check)
+    step("target_encoder_binomial", lambda: target_encoder(
+        "target_encoder_binomial", "label", noise=0.0))
+    step("target_encoder_binomial_blending", lambda: target_encoder(
+        "target_encoder_binomial_blending", "label", blending=True, inflection_point=3.0, smoothing=2.0,
+        noise=0.05, columns_to_encode=[["color"], ["size"], ["color", "size"]]))
+    step("target_encoder_multinomial", lambda: target_encoder(
+        "target_encoder_multinomial", "species", blending=True, inflection_point=5.0, smoothing=4.0))
+    step("target_encoder_regression", lambda: target_encoder(
+        "target_encoder_regression", "y", noise=0.0, columns_to_encode=[["size"], ["color", "size"]]))
+
+    # A MOJO as h2o 3.26-3.32 wrote them, without the two column-mapping files (genmodel
+    # then encodes every column of the encoding map, in its HashMap's order): the
+    # multinomial one above with those files left out.
+    def te_legacy():
+        name = "target_encoder_legacy"
+        src = os.path.join(g.out, "target_encoder_multinomial.zip")
+        zpath = os.path.join(g.out, name + ".zip")
+        drop = {"feature_engineering/target_encoding/input_encoding_columns_map.ini",
+                "feature_engineering/target_encoding/input_output_columns_map.ini"}
+        with zipfile.ZipFile(src) as zi, zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zo:
+            for item in zi.infolist():
+                if item.filename not in drop:
+                    zo.writestr(item, zi.read(item.filename))
+        export_wrapper(g, name, zpath, te_score, lambda *_: None,
+                       note="target_encoder_multinomial.zip without its column-mapping files, the "
+                            "layout of h2o 3.26-3.32")
+    step("target_encoder_legacy", te_legacy)
+
+    # ---------------- Word2Vec scored from a file with blank lines (each one a row with a
+    # missing word, as PredictCsv and the wrapper read it); reference from W2VPredict
+    def w2v_blank_lines():
+        name = "word2vec_blank_lines"
+        fw = g.frame(name + "_train", words, ["words"], TYPES, na_token="NA")
+        m = H2OWord2vecEstimator(model_id=name, vec_size=3, window_size=2, epochs=5, min_word_freq=1,
+                                 sent_sample_rate=0.0, init_learning_rate=0.025)
+        m.train(training_frame=fw)
+        tmp = m.download_mojo(path=g.work, get_genmodel_jar=True)
+        zpath = os.path.join(g.out, name + ".zip")
+        shutil.move(tmp, zpath)
+        info, cols, _ = read_mojo_ini(zpath)
+        # 12 rows: two blank lines, a quoted empty cell, NA and an unknown word
+        lines = ["cat", "dog", "", "car", "zebra", "", "rain", '""', "sky", "NA", "storm", "road"]
+        in_path = os.path.join(g.out, name + ".input.csv")
+        with open(in_path, "w", newline="") as f:
+            f.write(cols[0] + "\n" + "".join(l + "\n" for l in lines))
+        src = os.path.join(g.work, "W2VPredict.java")
+        with open(src, "w") as f:
+            f.write(W2V_JAVA)
+        subprocess.run(["javac", "-cp", g.jar, "-d", g.work, src], check=True)
+        hex_path = os.path.join(g.work, name + ".predictions.hex.csv")
+        subprocess.run(["java", "-cp", g.jar + os.pathsep + g.work, "W2VPredict", zpath, in_path, hex_path],
+                       check=True)
+        header, rows = read_csv(hex_path)
+        conv = [[hex_to_repr(v) for v in r] for r in rows]
+        assert len(conv) == len(lines), (len(conv), len(lines))
+        with open(os.path.join(g.out, name + ".predictions.csv"), "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(conv)
+        inputs, contrib = wrapper_info(g, name, zpath)
+        g.expected.append({
+            "name": name, "mojo": name + ".zip", "input": name + ".input.csv",
+            "predictions": name + ".predictions.csv", "algo": info.get("algo"),
+            "algorithm": info.get("algorithm"), "category": info.get("category"),
+            "supervised": info.get("supervised") == "true", "mojo_version": info.get("mojo_version"),
+            "h2o_version": info.get("h2o_version"),
+            "inputs": [{"name": i["name"], "type": "String"} for i in inputs], "outputs": header,
+            "domains": {}, "n_rows": len(conv),
+            "note": "input has blank lines (a row each, missing word); reference by "
+                    "EasyPredictModelWrapper.predictWord2Vec; NA = unknown/missing word",
+        })
+        note_contributions(g, name, contrib)
+        g.sizes.append(name + ".zip")
+    step("word2vec_blank_lines", w2v_blank_lines)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// SIGKILL, full-disk and read-only-target tests of the binary.
 mod crash;
@@ -105,6 +105,16 @@ fn output_types_follow_the_category() {
         ("gbm_regression.zip", vec!["Float64"]),
         ("kmeans.zip", vec!["Int32"]),
         ("isolation_forest.zip", vec!["Float64", "Float64"]),
+        (
+            "rulefit_multinomial_rules.zip",
+            vec!["String", "Float64", "Float64", "Float64"],
+        ),
+        ("isotonic_regression.zip", vec!["Float64"]),
+        ("uplift_drf.zip", vec!["Float64", "Float64", "Float64"]),
+        (
+            "target_encoder_binomial_blending.zip",
+            vec!["Float64", "Float64", "Float64"],
+        ),
     ];
     for (file, types) in cases {
         let o = run(&["inspect", "--json", testdata().join(file).to_str().unwrap()]);
@@ -117,6 +127,106 @@ fn output_types_follow_the_category() {
             .map(|c| c["type"].as_str().unwrap())
             .collect();
         assert_eq!(got, types, "{file}");
+    }
+}
+
+#[test]
+fn target_encoder_manifests_say_what_score_returns() {
+    // (MOJO, blending, inflection point, smoothing, encodings as `from` → `to`)
+    type Case<'a> = (
+        &'a str,
+        bool,
+        Value,
+        Value,
+        Vec<(Vec<&'a str>, Vec<&'a str>)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "target_encoder_binomial",
+            false,
+            Value::Null,
+            Value::Null,
+            vec![
+                (vec!["color"], vec!["color_te"]),
+                (vec!["size"], vec!["size_te"]),
+            ],
+        ),
+        (
+            "target_encoder_binomial_blending",
+            true,
+            json!(3.0),
+            json!(2.0),
+            vec![
+                (vec!["color"], vec!["color_te"]),
+                (vec!["size"], vec!["size_te"]),
+                (vec!["color", "size"], vec!["color:size_te"]),
+            ],
+        ),
+        (
+            "target_encoder_multinomial",
+            true,
+            json!(5.0),
+            json!(4.0),
+            vec![
+                (
+                    vec!["color"],
+                    vec!["color_versicolor_te", "color_virginica_te"],
+                ),
+                (
+                    vec!["size"],
+                    vec!["size_versicolor_te", "size_virginica_te"],
+                ),
+            ],
+        ),
+    ];
+    for (name, blending, inflection, smoothing, encodings) in cases {
+        let o = run(&[
+            "inspect",
+            "--json",
+            testdata().join(format!("{name}.zip")).to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let te = &d["metadata"]["scoring"]["target_encoding"];
+        assert_eq!(te["blending"], json!(blending), "{name}: {te}");
+        assert_eq!(te["inflection_point"], inflection, "{name}");
+        assert_eq!(te["smoothing"], smoothing, "{name}");
+        assert!(
+            te["outputs"]
+                .as_str()
+                .unwrap()
+                .contains("encoded columns only"),
+            "{name}"
+        );
+        assert!(te["noise"].as_str().unwrap().starts_with("none"), "{name}");
+        let got: Vec<(Vec<&str>, Vec<&str>)> = te["encodings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let names = |k: &str| -> Vec<&str> {
+                    e[k].as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap())
+                        .collect()
+                };
+                (names("from"), names("to"))
+            })
+            .collect();
+        assert_eq!(got, encodings, "{name}");
+        let outputs: Vec<&str> = encodings.iter().flat_map(|(_, to)| to.clone()).collect();
+        let schema: Vec<&str> = d["output_schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            schema, outputs,
+            "{name}: the output schema is the encoded columns"
+        );
+        assert_eq!(d["capabilities"], json!(["SCORE"]), "{name}");
     }
 }
 

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use artifact_core::ColumnType;
 
 use crate::java::parse_double;
+use crate::mojo::Mojo;
 use crate::CellError;
 
 /// The level index of each domain value, and of the values that carry a `<column>.`
@@ -83,6 +84,26 @@ pub(crate) struct InputColumn {
     pub ty: ColumnType,
     pub kind: Kind,
     pub slot: Slot,
+}
+
+/// The first `n` columns of a model's `[columns]` as the inputs a client sends: what
+/// genmodel's row API reads (it fills the raw row below `n_features`, so a treatment,
+/// response or other column past the features is never read).
+pub(crate) fn features(mojo: &Mojo, n: usize) -> Vec<InputColumn> {
+    mojo.input_schema()
+        .into_iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, col)| InputColumn {
+            kind: match &mojo.domains[i] {
+                Some(d) => Kind::Categorical(Levels::new(&col.name, d)),
+                None => Kind::Numeric,
+            },
+            slot: Slot::Feature(i),
+            name: col.name,
+            ty: col.ty,
+        })
+        .collect()
 }
 
 /// Whether PredictCsv treats a cell as missing.

@@ -100,9 +100,103 @@ pub(crate) fn parse_double(s: &str) -> Option<f64> {
     }
 }
 
+/// Lines as `BufferedReader.readLine` splits them (`\n`, `\r` or `\r\n`).
+pub(crate) fn java_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find(['\n', '\r']) {
+            Some(i) => {
+                lines.push(&rest[..i]);
+                let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = &rest[i + skip..];
+            }
+            None => {
+                lines.push(rest);
+                break;
+            }
+        }
+    }
+    lines
+}
+
+/// `Arrays.binarySearch(double[], double)`: the index of `key`, or `-(insertion point) - 1`.
+/// Equal values are told apart by their bits, as Java does (`-0.0` sorts before `0.0`,
+/// NaN last), so a sorted array gives Java's answer even for those.
+pub(crate) fn binary_search_f64(a: &[f64], key: f64) -> i64 {
+    let bits = |v: f64| {
+        // `Double.doubleToLongBits`: every NaN is the canonical one.
+        if v.is_nan() {
+            0x7ff8_0000_0000_0000_i64
+        } else {
+            v.to_bits() as i64
+        }
+    };
+    let (mut low, mut high) = (0i64, a.len() as i64 - 1);
+    while low <= high {
+        let mid = ((low + high) as u64 >> 1) as i64;
+        let v = a[mid as usize];
+        if v < key {
+            low = mid + 1;
+        } else if v > key {
+            high = mid - 1;
+        } else {
+            let (m, k) = (bits(v), bits(key));
+            if m == k {
+                return mid;
+            } else if m < k {
+                low = mid + 1;
+            } else {
+                high = mid - 1;
+            }
+        }
+    }
+    -(low + 1)
+}
+
+/// `Arrays.binarySearch(long[], long)`: the index of `key`, or `-(insertion point) - 1`.
+pub(crate) fn binary_search_i64(a: &[i64], key: i64) -> i64 {
+    let (mut low, mut high) = (0i64, a.len() as i64 - 1);
+    while low <= high {
+        let mid = ((low + high) as u64 >> 1) as i64;
+        match a[mid as usize].cmp(&key) {
+            std::cmp::Ordering::Less => low = mid + 1,
+            std::cmp::Ordering::Greater => high = mid - 1,
+            std::cmp::Ordering::Equal => return mid,
+        }
+    }
+    -(low + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_split_like_buffered_reader() {
+        assert_eq!(java_lines("a\r\nb\rc\n\nd"), vec!["a", "b", "c", "", "d"]);
+        assert_eq!(java_lines("a\n"), vec!["a"]);
+    }
+
+    #[test]
+    fn binary_search_follows_java() {
+        let a = [-0.0, 0.0, 1.0, 2.5];
+        let cases: [(&str, f64, i64); 6] = [
+            ("hit", 1.0, 2),
+            ("between", 2.0, -4),
+            ("below", -1.0, -1),
+            ("above", 3.0, -5),
+            ("negative zero", -0.0, 0),
+            ("positive zero", 0.0, 1),
+        ];
+        for (name, key, want) in cases {
+            assert_eq!(binary_search_f64(&a, key), want, "{name}");
+        }
+        assert_eq!(binary_search_f64(&[], 1.0), -1);
+        assert_eq!(binary_search_i64(&[1, 3, 5], 3), 1);
+        assert_eq!(binary_search_i64(&[1, 3, 5], 4), -3);
+        assert_eq!(binary_search_i64(&[1, 3, 5], 9), -4);
+    }
 
     #[test]
     fn random_matches_the_jdk() {

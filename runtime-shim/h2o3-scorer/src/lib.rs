@@ -29,16 +29,21 @@
 //! | `pca` | DimReduction | |
 //! | `glrm` | DimReduction (the X factor) | losses Quadratic/Categorical, regularizers None/Quadratic/L2/L1; genmodel seeds row *n* with `seed + n`, and so does this scorer (a row's result depends on how many rows the loaded model scored before) |
 //! | `word2vec` | WordEmbedding | the vector of the input word |
+//! | `rulefit` | Binomial, Multinomial, Regression | model types `rules`, `linear`, `rules_and_linear`: the rules evaluated on the original columns, fed with them into the GLM sub-model (see the `rulefit` module) |
+//! | `isotonicregression` | Regression | interpolation between the thresholds; out-of-range inputs clipped as genmodel clips them whatever `out_of_bounds` says |
+//! | `upliftdrf` | BinomialUplift | `uplift_predict, p_y1_with_treatment, p_y1_without_treatment`; the input is the features (never the treatment or response column) |
+//! | `targetencoder` | TargetEncoder | the encoded columns `predictTargetEncoding` gives (names from the MOJO: `color_te`, `color_versicolor_te`, `color:size_te`), blending as stored, interactions, missing and unseen levels; MOJOs without column mappings (h2o 3.26–3.32) too |
 //!
-//! Refused at load, with the reason: every other algorithm (CoxPH, GAM, RuleFit, uplift,
-//! target encoding, ...) and category, GLM ordinal, GBM `custom` distributions,
+//! Refused at load, with the reason: every other algorithm (CoxPH, GAM, ...) and
+//! category, GLM ordinal, GBM `custom` distributions,
 //! categorical encodings other than AUTO/Enum (the row would need genmodel's expansion),
 //! MOJOs with preprocessors, Maxout networks, `gblinear` and JSON/UBJSON XGBoost
 //! boosters, and the GLRM losses and regularizers not listed.
 //!
 //! Prediction contributions (SHAP values, `PredictCsv --predictContributions`) are
 //! computed for the models genmodel computes them for: GBM, DRF and XGBoost, binomial and
-//! regression ([`H2oScorer::contributions`], the `shap` module says how). They are
+//! regression (not RuleFit, isotonic regression, Uplift DRF, Target Encoder or Word2Vec:
+//! genmodel's wrapper refuses them, and the scorer says why) ([`H2oScorer::contributions`], the `shap` module says how). They are
 //! checked bit for bit against genmodel's `float`s on the testdata, variant and
 //! conformance tree models (`tests/reference/contributions/`). Genmodel's `PredictCsv`
 //! itself cannot compute DRF contributions (it does not load the variable importances
@@ -65,6 +70,7 @@ mod glrm;
 pub mod ini;
 mod input;
 mod isofor;
+mod isotonic;
 mod java;
 mod keys;
 mod kmeans;
@@ -72,9 +78,12 @@ mod model;
 pub mod mojo;
 mod pca;
 mod read;
+mod rulefit;
 mod shap;
 mod sharedtree;
+mod targetencoder;
 mod tree;
+mod uplift;
 mod word2vec;
 mod xgboost;
 
@@ -176,11 +185,14 @@ impl H2oScorer {
                 detail,
             },
         };
-        let output_schema = mojo
-            .output_schema()
-            .map_err(|p| MojoError::from_problem(path, p))?;
-        let output_names: Vec<String> = output_schema.iter().map(|c| c.name.clone()).collect();
         let built = build(mojo, files, true).map_err(wrap)?;
+        let output_schema = match built.outputs {
+            Some(outputs) => outputs,
+            None => mojo
+                .output_schema()
+                .map_err(|p| MojoError::from_problem(path, p))?,
+        };
+        let output_names: Vec<String> = output_schema.iter().map(|c| c.name.clone()).collect();
         let keys = Keys::new(mojo, files);
         let n_features = built.n_features;
         let offset_column = keys
@@ -392,6 +404,9 @@ pub(crate) struct Built {
     pub metadata: Map<String, Value>,
     /// Contribution names and kind, or why there are none.
     pub contributions: Result<(Vec<String>, ContributionKind), String>,
+    /// The output schema, when the model's files name it rather than its category (a
+    /// Target Encoder's encoded columns). `None`: [`Mojo::output_schema`].
+    pub outputs: Option<Vec<Column>>,
 }
 
 /// Keeps a model's contributions predictor in `slot` and returns its names and kind.
@@ -425,6 +440,9 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
     let n_features = model::Common::read(&keys)?.n_features;
     let classifier = matches!(category, "Binomial" | "Multinomial");
     let mut text_domain = None;
+    let mut inputs = None;
+    let mut outputs = None;
+    let mut metadata = Map::new();
     let mut contributions =
         Err("genmodel computes contributions only for GBM, DRF and XGBoost models".to_string());
     let (model, render): (Box<dyn Model>, Render) = match (algo.as_str(), category) {
@@ -528,6 +546,36 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
             (Box::new(m), Render::Values(n))
         }
         ("kmeans", "Clustering") => (Box::new(kmeans::KMeans::read(&keys)?), Render::Values(1)),
+        ("rulefit", "Binomial" | "Multinomial" | "Regression") => {
+            let render = if classifier {
+                Render::Classes(classes(mojo)?)
+            } else {
+                Render::Values(1)
+            };
+            (Box::new(rulefit::RuleFit::read(&keys)?), render)
+        }
+        ("isotonicregression", "Regression") => (
+            Box::new(isotonic::IsotonicRegression::read(&keys)?),
+            Render::Values(1),
+        ),
+        ("upliftdrf", "BinomialUplift") => {
+            inputs = Some(input::features(mojo, n_features));
+            contributions = Err(uplift::NO_CONTRIBUTIONS.to_string());
+            (Box::new(uplift::UpliftDrf::read(&keys)?), Render::Values(3))
+        }
+        ("targetencoder", "TargetEncoder") => {
+            let m = targetencoder::TargetEncoder::read(&keys)?;
+            inputs = Some(input::features(mojo, n_features));
+            outputs = Some(
+                m.outputs()
+                    .iter()
+                    .map(|n| Column::new(n.clone(), artifact_core::ColumnType::Float64))
+                    .collect(),
+            );
+            metadata.extend(m.metadata().clone());
+            let n = m.outputs().len();
+            (Box::new(m), Render::Values(n))
+        }
         (
             a @ ("gbm" | "drf" | "glm" | "isolationforest" | "extendedisolationforest" | "kmeans"),
             c,
@@ -557,8 +605,9 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
         preds_len,
         render,
         text_domain,
-        inputs: None,
-        metadata: Map::new(),
+        inputs,
+        metadata,
         contributions,
+        outputs,
     })
 }

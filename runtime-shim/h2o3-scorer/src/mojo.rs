@@ -244,9 +244,13 @@ impl Mojo {
         };
         mojo.check_blobs(files)?;
         mojo.check_response()?;
-        if mojo.algo() == "stackedensemble" {
+        // Genmodel's MultiModelMojoReader: stacked ensembles and RuleFit (its GLM).
+        if matches!(mojo.algo().as_str(), "stackedensemble" | "rulefit") {
             let n = mojo.ini.get_usize("submodel_count").ok_or_else(|| {
-                MojoProblem::new(&ini_name, "stacked ensemble without `submodel_count`")
+                MojoProblem::new(
+                    &ini_name,
+                    format!("{} MOJO without `submodel_count`", mojo.algo()),
+                )
             })?;
             for i in 0..n {
                 let dir = mojo

@@ -6,6 +6,7 @@
 //! unknown or missing word is NaN and gives NaN in every component, as genmodel's
 //! `predictWord2Vec` gives no vector.
 
+use crate::java::java_lines;
 use crate::keys::{unsupported, Keys, LoadError, LoadResult};
 use crate::model::{Common, Model};
 
@@ -25,26 +26,6 @@ fn unescape_newlines(s: &str) -> String {
         }
     }
     out
-}
-
-/// Lines as `BufferedReader.readLine` splits them (`\n`, `\r` or `\r\n`).
-fn java_lines(text: &str) -> Vec<&str> {
-    let mut lines = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        match rest.find(['\n', '\r']) {
-            Some(i) => {
-                lines.push(&rest[..i]);
-                let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
-                rest = &rest[i + skip..];
-            }
-            None => {
-                lines.push(rest);
-                break;
-            }
-        }
-    }
-    lines
 }
 
 #[derive(Debug)]
@@ -155,7 +136,5 @@ mod tests {
     #[test]
     fn vocabulary_text() {
         assert_eq!(unescape_newlines(r"a\nb\\c\d\"), "a\nb\\cd");
-        assert_eq!(java_lines("a\r\nb\rc\n\nd"), vec!["a", "b", "c", "", "d"]);
-        assert_eq!(java_lines("a\n"), vec!["a"]);
     }
 }

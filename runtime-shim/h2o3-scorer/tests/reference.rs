@@ -43,6 +43,24 @@ const TESTDATA: &[&str] = &[
     "pca",
     "glrm",
     "word2vec",
+    "rulefit_binomial_rules_and_linear",
+    "rulefit_binomial_rules",
+    "rulefit_binomial_linear",
+    "rulefit_multinomial_rules_and_linear",
+    "rulefit_multinomial_rules",
+    "rulefit_multinomial_linear",
+    "rulefit_regression_rules_and_linear",
+    "rulefit_regression_rules",
+    "rulefit_regression_linear",
+    "isotonic_regression",
+    "isotonic_regression_clip",
+    "uplift_drf",
+    "target_encoder_binomial",
+    "target_encoder_binomial_blending",
+    "target_encoder_multinomial",
+    "target_encoder_regression",
+    "target_encoder_legacy",
+    "word2vec_blank_lines",
 ];
 
 /// Conformance MOJOs (files under `$CONFORMANCE_DIR/h2o3`) with committed genmodel
@@ -888,4 +906,233 @@ fn contribution_cells_are_read_like_score_cells() {
     // All missing: a valid row.
     let c = scorer.contributions(&[]).unwrap().unwrap();
     assert_eq!(c.len(), scorer.contribution_names().unwrap().len());
+}
+
+/// RuleFit, isotonic regression, Uplift DRF and Target Encoder MOJOs edited into what
+/// genmodel cannot load or score (a key or file missing or wrong), or into a variant it
+/// does not score: each is refused at load, as `Invalid` or `NotScorable`, with a message
+/// naming what is wrong.
+#[test]
+fn rulefit_isotonic_uplift_and_target_encoder_refusals() {
+    use testkit::mojo::FileEdit::{Put, Remove};
+    const TE: &str = "feature_engineering/target_encoding/";
+    let te = |f: &str| format!("{TE}{f}");
+    let (enc_map, inenc, inout) = (
+        te("encoding_map.ini"),
+        te("input_encoding_columns_map.ini"),
+        te("input_output_columns_map.ini"),
+    );
+    let unknown_column_in = "[from]\nshape\n[to]\ncolor\n[from]\nsize\n[to]\nsize\n";
+    let unknown_column_out = "[from]\nshape\n[to]\ncolor_te\n[from]\nsize\n[to]\nsize_te\n";
+    let no_codes = "[from]\ncolor\n[to]\ncolor\n[from]\nsize\n[to]\nsize\n[from]\ncolor\nsize\n[to]\ncolor:size\n";
+    let one_output = "[from]\ncolor\n[to]\ncolor_te\n";
+    let bad_line = "[color]\n0 = x y\n[size]\n0 = 1.0 2.0\n";
+    let too_few = [0u8, 0, 0, 5];
+    let one_y = [0u8, 0, 0, 1, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0];
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Invalid,
+        NotScorable,
+    }
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, Option<&'a str>)>,
+        Vec<testkit::mojo::FileEdit<'a>>,
+        Want,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "RuleFit's linear model is not a sub-model",
+            "rulefit_binomial_rules_and_linear",
+            vec![("linear_model", Some("nope"))],
+            vec![],
+            Want::Invalid,
+            "linear model \"nope\"",
+        ),
+        (
+            "RuleFit without its model type",
+            "rulefit_binomial_rules_and_linear",
+            vec![("model_type", None)],
+            vec![],
+            Want::Invalid,
+            "model_type",
+        ),
+        (
+            "RuleFit condition on a column past the features",
+            "rulefit_binomial_rules_and_linear",
+            vec![("feature_index_0_0_0_0", Some("7"))],
+            vec![],
+            Want::Invalid,
+            "feature_index_0_0_0_0 = 7",
+        ),
+        (
+            "RuleFit rule without its name",
+            "rulefit_binomial_rules",
+            vec![("var_name_rule_id_0_0_0", None)],
+            vec![],
+            Want::Invalid,
+            "var_name_rule_id_0_0_0",
+        ),
+        (
+            "RuleFit input named after no GLM column",
+            "rulefit_regression_linear",
+            vec![("linear_names_0", Some("nope"))],
+            vec![],
+            Want::Invalid,
+            "linear_names_0 = \"nope\"",
+        ),
+        (
+            "RuleFit without the rule count of a group",
+            "rulefit_multinomial_rules",
+            vec![("num_rules_M0T1", None)],
+            vec![],
+            Want::Invalid,
+            "num_rules_M0T1",
+        ),
+        (
+            "isotonic thresholds missing",
+            "isotonic_regression",
+            vec![],
+            vec![Remove("calib/thresholds_x")],
+            Want::Invalid,
+            "calib/thresholds_x: is missing",
+        ),
+        (
+            "isotonic thresholds shorter than their count",
+            "isotonic_regression",
+            vec![],
+            vec![Put("calib/thresholds_y", &too_few)],
+            Want::Invalid,
+            "claims 5 doubles",
+        ),
+        (
+            "isotonic x and y of different lengths",
+            "isotonic_regression_clip",
+            vec![],
+            vec![Put("calib/thresholds_y", &one_y)],
+            Want::Invalid,
+            "has 1 values for",
+        ),
+        (
+            "Uplift DRF with three classes",
+            "uplift_drf",
+            vec![("n_classes", Some("3"))],
+            vec![],
+            Want::NotScorable,
+            "n_classes = 3",
+        ),
+        (
+            "Uplift DRF claiming trees it lacks",
+            "uplift_drf",
+            vec![("n_trees", Some("9"))],
+            vec![],
+            Want::Invalid,
+            "n_trees = 9",
+        ),
+        (
+            "Target Encoder without its encoding map",
+            "target_encoder_binomial",
+            vec![],
+            vec![Remove(&enc_map)],
+            Want::Invalid,
+            "encoding_map.ini: is missing",
+        ),
+        (
+            "Target Encoder without with_blending",
+            "target_encoder_binomial",
+            vec![("with_blending", None)],
+            vec![],
+            Want::Invalid,
+            "with_blending",
+        ),
+        (
+            "Target Encoder blending without smoothing",
+            "target_encoder_binomial_blending",
+            vec![("smoothing", None)],
+            vec![],
+            Want::Invalid,
+            "smoothing",
+        ),
+        (
+            "Target Encoder encoding a column the model lacks",
+            "target_encoder_binomial",
+            vec![],
+            vec![
+                Put(&inenc, unknown_column_in.as_bytes()),
+                Put(&inout, unknown_column_out.as_bytes()),
+            ],
+            Want::Invalid,
+            "\"shape\", which is not one of the model's columns",
+        ),
+        (
+            "Target Encoder interaction without its codes",
+            "target_encoder_binomial_blending",
+            vec![],
+            vec![Put(&inenc, no_codes.as_bytes())],
+            Want::Invalid,
+            "[to_domain]",
+        ),
+        (
+            "Target Encoder outputs that do not line up",
+            "target_encoder_binomial",
+            vec![],
+            vec![Put(&inout, one_output.as_bytes())],
+            Want::Invalid,
+            "names 1 encodings",
+        ),
+        (
+            "Target Encoder encoding line that is not numbers",
+            "target_encoder_binomial",
+            vec![],
+            vec![Put(&enc_map, bad_line.as_bytes())],
+            Want::Invalid,
+            "line 2: \"0 = x y\"",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (label, base, ini, files, want, needle) in cases {
+        let src = testdata().join(format!("{base}.zip"));
+        let path = testkit::mojo::edited(&src, dir.path(), &ini, &files);
+        let got = match H2oScorer::load(&path) {
+            Ok(s) => panic!("{label}: loaded as {:?}", s.describe()),
+            Err(e @ MojoError::Invalid { .. }) => (Want::Invalid, e.to_string()),
+            Err(e @ MojoError::NotScorable { .. }) => (Want::NotScorable, e.to_string()),
+            Err(e) => panic!("{label}: {e}"),
+        };
+        assert_eq!(got.0, want, "{label}: {}", got.1);
+        assert!(
+            got.1.contains(needle),
+            "{label}: {needle:?} not in {}",
+            got.1
+        );
+    }
+}
+
+/// Every testdata model genmodel refuses contributions for (`no_contributions` in
+/// expected.json, genmodel's own message, recorded by the generator) has none here
+/// either, and the scorer says why.
+#[test]
+fn models_genmodel_gives_no_contributions_say_why() {
+    let text = std::fs::read_to_string(testdata().join("expected.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut n = 0;
+    for m in expected["models"].as_array().unwrap() {
+        let Some(refusal) = m.get("no_contributions") else {
+            continue;
+        };
+        let name = m["name"].as_str().unwrap();
+        let scorer = H2oScorer::load(&testdata().join(format!("{name}.zip"))).unwrap();
+        assert_eq!(
+            scorer.contribution_names(),
+            None,
+            "{name}: genmodel says {refusal}"
+        );
+        assert_eq!(scorer.capabilities(), vec!["SCORE"], "{name}");
+        let why = scorer.contributions_unavailable().unwrap_or("");
+        assert!(why.contains("genmodel"), "{name}: {why:?}");
+        n += 1;
+    }
+    assert!(n >= 18, "{n} testdata models record genmodel's refusal");
 }

@@ -1,0 +1,247 @@
+//! How `runtime-shim score` reads its input CSV: the csv crate's reader, except that a
+//! blank line after the header is a row.
+//!
+//! The csv crate skips blank lines, and has no switch for it. But in a one-column file a
+//! blank line is a row whose only cell is empty (Python's csv module writes it as `""`,
+//! most other writers as nothing), and genmodel's `PredictCsv` scores it as a row with a
+//! missing value: skipping it made `runtime-shim score` return 10 rows for a 12-word
+//! Word2Vec file with two missing words. [`BlankLinesAsRows`] feeds the parser a `""`
+//! (one empty field) wherever a record would start with a line terminator, so every line
+//! is a row: in a one-column file a missing cell, in a wider one a row of one cell, which
+//! the request checks then refuse like any short row (never silently dropped). Blank
+//! lines before the header are still skipped, as before.
+//!
+//! The adapter tracks the csv crate's default dialect (comma, `"` quotes doubled to
+//! escape, `\n`, `\r` or `\r\n` terminators, no comments), so a line break inside a
+//! quoted field is never taken for a blank line.
+
+use std::io::{self, Read};
+
+/// Where the parser is, as far as blank lines are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a record (or of the file).
+    RecordStart,
+    /// Just after a `\r` that ended a record: a `\n` here belongs to it.
+    AfterCr,
+    /// At the start of a field after a delimiter.
+    FieldStart,
+    /// In an unquoted field (a quote here is an ordinary character).
+    Unquoted,
+    /// In a quoted field.
+    Quoted,
+    /// A quote in a quoted field: its end, or the first half of an escaped quote.
+    QuoteInQuoted,
+}
+
+/// A reader that turns every blank line after the first record into `""`.
+#[derive(Debug)]
+pub struct BlankLinesAsRows<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    state: State,
+    /// Whether the first record (the header) has begun.
+    started: bool,
+    /// Bytes still to hand out before reading on: an injected `""` and the terminator.
+    pending: [u8; 3],
+    pending_pos: usize,
+    pending_len: usize,
+}
+
+impl<R: Read> BlankLinesAsRows<R> {
+    pub fn new(inner: R) -> Self {
+        BlankLinesAsRows {
+            inner,
+            buf: vec![0; 1 << 16].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            state: State::RecordStart,
+            started: false,
+            pending: [0; 3],
+            pending_pos: 0,
+            pending_len: 0,
+        }
+    }
+
+    /// Advances the state by one byte; `true` when the byte is a blank line's terminator
+    /// that needs an empty field before it.
+    #[inline]
+    fn step(&mut self, b: u8) -> bool {
+        use State::*;
+        let terminator = |b: u8| b == b'\n' || b == b'\r';
+        let mut state = self.state;
+        if state == AfterCr {
+            if b == b'\n' {
+                self.state = RecordStart;
+                return false;
+            }
+            state = RecordStart;
+        }
+        let (next, blank) = match state {
+            RecordStart if terminator(b) => {
+                let next = if b == b'\r' { AfterCr } else { RecordStart };
+                (next, self.started)
+            }
+            RecordStart | FieldStart => {
+                self.started = true;
+                match b {
+                    b'"' => (Quoted, false),
+                    b',' => (FieldStart, false),
+                    b'\n' => (RecordStart, false),
+                    b'\r' => (AfterCr, false),
+                    _ => (Unquoted, false),
+                }
+            }
+            Unquoted | QuoteInQuoted => match b {
+                b'"' if state == QuoteInQuoted => (Quoted, false),
+                b',' => (FieldStart, false),
+                b'\n' => (RecordStart, false),
+                b'\r' => (AfterCr, false),
+                _ => (Unquoted, false),
+            },
+            Quoted => (if b == b'"' { QuoteInQuoted } else { Quoted }, false),
+            AfterCr => unreachable!("handled above"),
+        };
+        self.state = next;
+        blank
+    }
+}
+
+impl<R: Read> Read for BlankLinesAsRows<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < out.len() {
+            if self.pending_pos < self.pending_len {
+                out[n] = self.pending[self.pending_pos];
+                self.pending_pos += 1;
+                n += 1;
+                continue;
+            }
+            if self.pos == self.filled {
+                if n > 0 {
+                    break;
+                }
+                self.filled = self.inner.read(&mut self.buf)?;
+                self.pos = 0;
+                if self.filled == 0 {
+                    break;
+                }
+            }
+            let b = self.buf[self.pos];
+            self.pos += 1;
+            if self.step(b) {
+                self.pending = [b'"', b'"', b];
+                self.pending_pos = 0;
+                self.pending_len = 3;
+            } else {
+                out[n] = b;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The input CSV reader of `runtime-shim score`: a header row, blank lines kept as rows,
+/// records of any width (the request checks judge them).
+pub fn reader<R: Read>(input: R) -> csv::Reader<BlankLinesAsRows<R>> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(BlankLinesAsRows::new(input))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut r = reader(text.as_bytes());
+        let header = r.headers().unwrap().iter().map(str::to_owned).collect();
+        let rows = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        (header, rows)
+    }
+
+    /// Reads through a reader that hands out one byte at a time, so that every state
+    /// crosses a read boundary.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), out.first_mut()) {
+                (Some((b, rest)), Some(o)) => {
+                    *o = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn every_line_after_the_header_is_a_row() {
+        type Case<'a> = (&'a str, &'a str, &'a [&'a [&'a str]]);
+        let cases: &[Case] = &[
+            (
+                "blank lines in one column",
+                "w\na\n\nb\n\n",
+                &[&["a"], &[""], &["b"], &[""]],
+            ),
+            (
+                "quoted empty cell",
+                "w\na\n\"\"\nb\n",
+                &[&["a"], &[""], &["b"]],
+            ),
+            ("CRLF", "w\r\na\r\n\r\nb\r\n", &[&["a"], &[""], &["b"]]),
+            ("CR only", "w\ra\r\rb\r", &[&["a"], &[""], &["b"]]),
+            ("no final newline", "w\na\n\nb", &[&["a"], &[""], &["b"]]),
+            (
+                "blank lines before the header are skipped",
+                "\n\nw\na\n",
+                &[&["a"]],
+            ),
+            (
+                "newlines inside quotes are data",
+                "w,v\n\"x\n\ny\",1\n\n",
+                &[&["x\n\ny", "1"], &[""]],
+            ),
+            (
+                "escaped quotes, then a blank line",
+                "w\n\"a\"\"\n\"\n\n",
+                &[&["a\"\n"], &[""]],
+            ),
+            (
+                "a trailing empty field is not a blank line",
+                "w,v\na,\n",
+                &[&["a", ""]],
+            ),
+            (
+                "quote inside an unquoted field",
+                "w\na\"b\n\n",
+                &[&["a\"b"], &[""]],
+            ),
+            ("empty file", "", &[]),
+        ];
+        for (name, text, want) in cases {
+            let want: Vec<Vec<String>> = want
+                .iter()
+                .map(|r| r.iter().map(|c| c.to_string()).collect())
+                .collect();
+            let (_, got) = rows(text);
+            assert_eq!(got, want, "{name}");
+            let mut slow = reader(Trickle(text.as_bytes()));
+            let trickled: Vec<Vec<String>> = slow
+                .records()
+                .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+                .collect();
+            assert_eq!(trickled, want, "{name}, one byte at a time");
+        }
+        assert_eq!(rows("\n\nw,v\na,b\n").0, vec!["w", "v"]);
+    }
+}
