@@ -1,17 +1,22 @@
-//! Generalized Linear Models (`GlmMojoModel`, `GlmMultinomialMojoModel`).
+//! Generalized Linear Models (`GlmMojoModel`, `GlmMultinomialMojoModel`,
+//! `GlmOrdinalMojoModel`).
 //!
 //! The row is `[cats..., nums...]` (GLM MOJOs list categorical columns first). Mean
 //! imputation fills missing values with `cat_modes`/`num_means`; then each categorical
 //! level selects one coefficient (`cat_offsets[i] + level`, level 0 dropped unless
 //! `use_all_factor_levels`), numeric columns multiply theirs, and the intercept is last.
-//! A multinomial model has one such block of `P` coefficients per class.
+//! A multinomial model has one such block of `P` coefficients per class. An ordinal model
+//! has the same blocks, of which the first `K - 1` give the cumulative logits
+//! `P(y <= c)` (the blocks share their slopes and differ in the intercept); the class
+//! probabilities are the differences of consecutive logistic CDFs.
 
 use crate::java::{jmax, jmin};
 use crate::keys::{unsupported, Keys, LoadResult};
 use crate::model::{Common, Model};
 
+/// GLM and GAM link functions (`GenModel.GLM_*Inv`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum GlmLink {
+pub(crate) enum GlmLink {
     Identity,
     Logit,
     Log,
@@ -20,7 +25,7 @@ enum GlmLink {
 }
 
 impl GlmLink {
-    fn inv(self, x: f64) -> f64 {
+    pub(crate) fn inv(self, x: f64) -> f64 {
         match self {
             GlmLink::Identity => x,
             GlmLink::Logit => 1.0 / ((-x).exp() + 1.0),
@@ -295,26 +300,117 @@ impl Model for GlmMultinomial {
             }
             preds[c + 1] += l.beta[(p - 1) + c * p];
         }
-        let mut max_row = 0.0;
-        for &v in &preds[1..] {
-            if v > max_row {
-                max_row = v;
+        softmax_label(preds);
+        true
+    }
+}
+
+/// The multinomial tail of genmodel's GLM and GAM scorers: the linear predictors in
+/// `preds[1..]` become probabilities (softmax after subtracting the largest positive
+/// one), and `preds[0]` the first most probable class (unchanged if none is above 0).
+pub(crate) fn softmax_label(preds: &mut [f64]) {
+    let mut max_row = 0.0;
+    for &v in &preds[1..] {
+        if v > max_row {
+            max_row = v;
+        }
+    }
+    let mut sum_exp = 0.0;
+    for v in &mut preds[1..] {
+        *v = (*v - max_row).exp();
+        sum_exp += *v;
+    }
+    sum_exp = 1.0 / sum_exp;
+    let mut max_p = 0.0;
+    for c in 1..preds.len() {
+        preds[c] *= sum_exp;
+        if preds[c] > max_p {
+            max_p = preds[c];
+            preds[0] = (c - 1) as f64;
+        }
+    }
+}
+
+/// Ordinal GLMs (`GlmOrdinalMojoModel`): the proportional-odds model. Unlike the
+/// multinomial flavour it adds the offset to every cumulative logit.
+#[derive(Debug)]
+pub(crate) struct GlmOrdinal {
+    common: Common,
+    layout: Layout,
+    p: usize,
+    noff: usize,
+}
+
+impl GlmOrdinal {
+    pub(crate) fn read(keys: &Keys) -> LoadResult<GlmOrdinal> {
+        let common = Common::read(keys)?;
+        let layout = Layout::read(keys, common.n_features)?;
+        let k = common.n_classes;
+        if k < 2 || layout.beta.len() % k != 0 {
+            return keys.invalid(format!(
+                "beta has {} coefficients, not a multiple of {k} ordered classes",
+                layout.beta.len()
+            ));
+        }
+        let p = layout.beta.len() / k;
+        let noff = layout.cat_offsets[layout.cats];
+        if p == 0 || noff + layout.nums > p - 1 {
+            return keys.invalid(format!(
+                "{p} coefficients per class do not fit cat_offsets {:?} and {} numeric columns",
+                layout.cat_offsets, layout.nums
+            ));
+        }
+        Ok(GlmOrdinal {
+            common,
+            layout,
+            p,
+            noff,
+        })
+    }
+}
+
+impl Model for GlmOrdinal {
+    fn score0(&self, data: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
+        let l = &self.layout;
+        let p = self.p;
+        let last = self.common.n_classes - 1;
+        l.impute(data);
+        preds.fill(0.0);
+        for c in 0..last {
+            let mut eta = 0.0;
+            for (i, &v) in data[..l.cats].iter().enumerate() {
+                match l.cat_index(i, v) {
+                    Ok(Some(idx)) => eta += l.beta[idx + c * p],
+                    Ok(None) => {}
+                    Err(()) => return false,
+                }
+            }
+            for i in 0..l.nums {
+                eta += l.beta[i + self.noff + c * p] * data[i + l.cats];
+            }
+            preds[c + 1] = eta + l.beta[p - 1 + c * p];
+        }
+        let mut previous = 0.0;
+        for c in 0..last {
+            let eta = preds[c + 1] + offset;
+            let cdf = 1.0 / (1.0 + (-eta).exp());
+            preds[c + 1] = cdf - previous;
+            previous = cdf;
+        }
+        preds[last + 1] = 1.0 - previous;
+        // genmodel: preds[0] = 0, then the first index of the largest value, minus one;
+        // -1 (no probability above zero, e.g. NaN) makes its label lookup throw.
+        preds[0] = 0.0;
+        let mut best = 0;
+        for i in 1..=last + 1 {
+            if preds[i] > preds[best] {
+                best = i;
             }
         }
-        let mut sum_exp = 0.0;
-        for v in &mut preds[1..] {
-            *v = (*v - max_row).exp();
-            sum_exp += *v;
+        if best == 0 {
+            return false;
         }
-        sum_exp = 1.0 / sum_exp;
-        let mut max_p = 0.0;
-        for c in 1..preds.len() {
-            preds[c] *= sum_exp;
-            if preds[c] > max_p {
-                max_p = preds[c];
-                preds[0] = (c - 1) as f64;
-            }
-        }
+        preds[0] = (best - 1) as f64;
         true
     }
 }
