@@ -1164,6 +1164,22 @@ fn coxph_rows_genmodel_cannot_score_have_no_prediction() {
 
     // With every level coded, a missing level makes genmodel throw; a missing number only
     // makes lp NaN (PredictCsv's NA), like a missing level with the first level dropped.
+    // MOJOs written before `num_numerical_columns` read every coefficient after the
+    // categorical ones in column order: the same lp here.
+    let old = testkit::mojo::edited(
+        &testdata().join("coxph.zip"),
+        dir.path(),
+        &[("num_numerical_columns", None), ("num_offsets", None)],
+        &[],
+    );
+    let old = H2oScorer::load(&old).unwrap();
+    let new = H2oScorer::load(&testdata().join("coxph.zip")).unwrap();
+    let input = read_csv(&testdata().join("coxph.input.csv"));
+    for cells in &input[1..] {
+        let row: Vec<Option<&str>> = cells.iter().map(|c| Some(c.as_str())).collect();
+        assert_eq!(old.score(&row).unwrap(), new.score(&row).unwrap(), "{cells:?}");
+    }
+
     let all_levels = mutated(
         dir.path(),
         "coxph.zip",
