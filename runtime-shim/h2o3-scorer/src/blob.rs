@@ -22,6 +22,9 @@ fn bytes<'a>(keys: &Keys<'a>, name: &str) -> LoadResult<&'a [u8]> {
     }
 }
 
+/// More rows of width 0 than any real model has (their count is not bounded by the blob).
+const MAX_EMPTY_ROWS: usize = 1 << 20;
+
 /// Reads blobs of fixed-width big-endian numbers in order, like genmodel's `ByteBuffer`.
 pub(crate) struct Numbers<'a> {
     name: String,
@@ -71,7 +74,25 @@ impl<'a> Numbers<'a> {
 
     /// The next `rows × cols` doubles as rows.
     pub(crate) fn matrix(&mut self, rows: usize, cols: usize) -> LoadResult<Vec<Vec<f64>>> {
+        self.check_rows(rows, cols)?;
         (0..rows).map(|_| self.doubles(cols)).collect()
+    }
+
+    /// The next `rows × cols` ints as rows.
+    pub(crate) fn int_matrix(&mut self, rows: usize, cols: usize) -> LoadResult<Vec<Vec<i32>>> {
+        self.check_rows(rows, cols)?;
+        (0..rows).map(|_| self.ints(cols)).collect()
+    }
+
+    /// Rows of width 0 read no bytes, so only their count bounds them.
+    fn check_rows(&self, rows: usize, cols: usize) -> LoadResult<()> {
+        if cols == 0 && rows > MAX_EMPTY_ROWS {
+            return Err(LoadError::Invalid {
+                file: format!("{}{}", self.prefix, self.name),
+                detail: format!("{rows} rows of no values"),
+            });
+        }
+        Ok(())
     }
 
     /// The next `n` ints.

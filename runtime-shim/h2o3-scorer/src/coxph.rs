@@ -36,12 +36,12 @@ use crate::{Built, Render};
 /// How an interaction column is computed (`CoxPHMojoModel.InteractionTypes`).
 #[derive(Debug)]
 enum PairKind {
-    /// Two factors: the index of `"<level1>_<level2>"` in the target's domain, -1 if absent,
-    /// by level pair (`levels2` per row of the table).
+    /// Two factors: the index of `"<level1>_<level2>"` in the target's domain (the first,
+    /// as `List.indexOf`), by level pair; absent pairs are -1.
     EnumEnum {
         levels1: usize,
         levels2: usize,
-        combined: Vec<f64>,
+        combined: HashMap<(u32, u32), f64>,
     },
     /// Two numbers: their product.
     NumNum,
@@ -255,7 +255,7 @@ impl CoxPh {
                     if a < 0 || b < 0 || a as usize >= *levels1 || b as usize >= *levels2 {
                         return false; // genmodel: ArrayIndexOutOfBoundsException
                     }
-                    row[p.target] = combined[a as usize * levels2 + b as usize];
+                    row[p.target] = combined.get(&(a as u32, b as u32)).copied().unwrap_or(-1.0);
                 }
                 PairKind::NumNum => row[p.target] = row[p.first] * row[p.second],
                 PairKind::EnumNum { factor, number } => {
@@ -402,11 +402,7 @@ fn lp_base(keys: &Keys, coef: &[f64], n_strata: usize) -> LoadResult<Vec<f64>> {
 fn rectangle(keys: &Keys, title: &str) -> LoadResult<Vec<Vec<f64>>> {
     let rows = keys.req_usize(&format!("{title}_size1"))?;
     let cols = keys.req_usize(&format!("{title}_size2"))?;
-    let mut blob = Numbers::open(keys, title)?;
-    if cols == 0 && rows > 1 << 20 {
-        return keys.invalid(format!("{title}_size1 = {rows} empty rows"));
-    }
-    blob.matrix(rows, cols)
+    Numbers::open(keys, title)?.matrix(rows, cols)
 }
 
 fn read_pairs(
@@ -450,15 +446,21 @@ fn read_pairs(
                         mojo.ini.columns[target]
                     ));
                 };
-                let mut combined = Vec::with_capacity(da.len() * db.len());
-                for la in da {
-                    for lb in db {
-                        let name = format!("{la}_{lb}");
-                        combined.push(
-                            dt.iter()
-                                .position(|l| *l == name)
-                                .map_or(-1.0, |p| p as f64),
-                        );
+                // From the target's levels, so the table is never larger than its domain.
+                let mut by_name: HashMap<&str, Vec<u32>> = HashMap::new();
+                for (i, l) in db.iter().enumerate() {
+                    by_name.entry(l.as_str()).or_default().push(i as u32);
+                }
+                let mut combined = HashMap::new();
+                for (at, level) in dt.iter().enumerate() {
+                    for (ia, la) in da.iter().enumerate() {
+                        let rest = level.strip_prefix(la.as_str());
+                        let Some(lb) = rest.and_then(|r| r.strip_prefix('_')) else {
+                            continue;
+                        };
+                        for &ib in by_name.get(lb).into_iter().flatten() {
+                            combined.entry((ia as u32, ib)).or_insert(at as f64);
+                        }
                     }
                 }
                 PairKind::EnumEnum {

@@ -42,7 +42,7 @@ use serde_json::{json, Map, Value};
 use artifact_core::ColumnType;
 
 use crate::blob::{lines, Numbers};
-use crate::glm::GlmLink;
+use crate::glm::{link_prediction, softmax_label, GlmLink};
 use crate::input::{InputColumn, Kind, Levels, Slot};
 use crate::keys::{unsupported, Keys, LoadResult};
 use crate::model::{Common, Model};
@@ -562,25 +562,17 @@ impl Glm {
                 link,
                 classifier,
                 beta,
-            } => {
-                let mu = link.inv(self.eta(beta, data));
-                if *classifier {
-                    preds[0] = if mu >= self.default_threshold {
-                        1.0
-                    } else {
-                        0.0
-                    };
-                    preds[1] = 1.0 - mu;
-                    preds[2] = mu;
-                } else {
-                    preds[0] = mu;
-                }
-            }
+            } => link_prediction(
+                preds,
+                link.inv(self.eta(beta, data)),
+                *classifier,
+                self.default_threshold,
+            ),
             Family::Multinomial(betas) => {
                 for (c, b) in betas.iter().enumerate() {
                     preds[c + 1] = self.eta(b, data);
                 }
-                crate::glm::softmax_label(preds);
+                softmax_label(preds);
             }
             Family::Ordinal(betas) => {
                 for (c, b) in betas.iter().enumerate() {
@@ -1204,11 +1196,7 @@ impl ThinPlateParts {
             }
             zt_cs.push(cs_blob.matrix(kt - mm, kt)?);
             let pn = size_at(keys, pred_n, n_cs + t, "_d")?;
-            poly.push(
-                (0..mm)
-                    .map(|_| poly_blob.ints(pn))
-                    .collect::<LoadResult<Vec<_>>>()?,
-            );
+            poly.push(poly_blob.int_matrix(mm, pn)?);
         }
         Ok(ThinPlateParts {
             m,

@@ -225,19 +225,25 @@ impl Model for Glm {
         }
         eta += l.beta[l.beta.len() - 1];
         eta += offset;
-        let mu = self.link.inv(eta);
-        if self.binomial {
-            preds[0] = if mu >= self.common.default_threshold {
-                1.0
-            } else {
-                0.0
-            };
-            preds[1] = 1.0 - mu;
-            preds[2] = mu;
-        } else {
-            preds[0] = mu;
-        }
+        link_prediction(
+            preds,
+            self.link.inv(eta),
+            self.binomial,
+            self.common.default_threshold,
+        );
         true
+    }
+}
+
+/// The tail of genmodel's GLM and GAM `score0` for one linear predictor: the mean `mu`,
+/// or for a binomial model the label (`mu >= threshold`) and the two probabilities.
+pub(crate) fn link_prediction(preds: &mut [f64], mu: f64, binomial: bool, threshold: f64) {
+    if binomial {
+        preds[0] = if mu >= threshold { 1.0 } else { 0.0 };
+        preds[1] = 1.0 - mu;
+        preds[2] = mu;
+    } else {
+        preds[0] = mu;
     }
 }
 
@@ -331,49 +337,31 @@ pub(crate) fn softmax_label(preds: &mut [f64]) {
     }
 }
 
-/// Ordinal GLMs (`GlmOrdinalMojoModel`): the proportional-odds model. Unlike the
-/// multinomial flavour it adds the offset to every cumulative logit.
+/// Ordinal GLMs (`GlmOrdinalMojoModel`): the proportional-odds model, laid out as a
+/// multinomial one. Unlike the multinomial flavour it adds the offset to every cumulative
+/// logit.
 #[derive(Debug)]
-pub(crate) struct GlmOrdinal {
-    common: Common,
-    layout: Layout,
-    p: usize,
-    noff: usize,
-}
+pub(crate) struct GlmOrdinal(GlmMultinomial);
 
 impl GlmOrdinal {
     pub(crate) fn read(keys: &Keys) -> LoadResult<GlmOrdinal> {
-        let common = Common::read(keys)?;
-        let layout = Layout::read(keys, common.n_features)?;
-        let k = common.n_classes;
-        if k < 2 || layout.beta.len() % k != 0 {
+        let m = GlmMultinomial::read(keys)?;
+        if m.common.n_classes < 2 {
             return keys.invalid(format!(
-                "beta has {} coefficients, not a multiple of {k} ordered classes",
-                layout.beta.len()
+                "n_classes = {} for an ordinal model",
+                m.common.n_classes
             ));
         }
-        let p = layout.beta.len() / k;
-        let noff = layout.cat_offsets[layout.cats];
-        if p == 0 || noff + layout.nums > p - 1 {
-            return keys.invalid(format!(
-                "{p} coefficients per class do not fit cat_offsets {:?} and {} numeric columns",
-                layout.cat_offsets, layout.nums
-            ));
-        }
-        Ok(GlmOrdinal {
-            common,
-            layout,
-            p,
-            noff,
-        })
+        Ok(GlmOrdinal(m))
     }
 }
 
 impl Model for GlmOrdinal {
     fn score0(&self, data: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
-        let l = &self.layout;
-        let p = self.p;
-        let last = self.common.n_classes - 1;
+        let m = &self.0;
+        let l = &m.layout;
+        let p = m.p;
+        let last = m.common.n_classes - 1;
         l.impute(data);
         preds.fill(0.0);
         for c in 0..last {
@@ -386,7 +374,7 @@ impl Model for GlmOrdinal {
                 }
             }
             for i in 0..l.nums {
-                eta += l.beta[i + self.noff + c * p] * data[i + l.cats];
+                eta += l.beta[i + m.noff + c * p] * data[i + l.cats];
             }
             preds[c + 1] = eta + l.beta[p - 1 + c * p];
         }

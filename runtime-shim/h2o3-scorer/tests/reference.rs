@@ -1177,7 +1177,11 @@ fn coxph_rows_genmodel_cannot_score_have_no_prediction() {
     let input = read_csv(&testdata().join("coxph.input.csv"));
     for cells in &input[1..] {
         let row: Vec<Option<&str>> = cells.iter().map(|c| Some(c.as_str())).collect();
-        assert_eq!(old.score(&row).unwrap(), new.score(&row).unwrap(), "{cells:?}");
+        assert_eq!(
+            old.score(&row).unwrap(),
+            new.score(&row).unwrap(),
+            "{cells:?}"
+        );
     }
 
     let all_levels = mutated(
