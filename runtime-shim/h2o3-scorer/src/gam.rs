@@ -936,11 +936,16 @@ impl Layout {
             count("num_MS_col")?,
             count("num_TP_col")?,
         );
-        let order: Vec<i64> = [(CS, n_cs), (IS, n_is), (MS, n_ms), (TP, n_tp)]
+        let counts = [(CS, n_cs), (IS, n_is), (MS, n_ms), (TP, n_tp)];
+        let total = counts
             .iter()
-            .flat_map(|&(t, n)| std::iter::repeat_n(t, n))
-            .collect();
-        if bs != order || user.len() != sorted.len() || sorted.len() != bs.len() {
+            .try_fold(0usize, |t, &(_, n)| t.checked_add(n));
+        let order = counts.iter().flat_map(|&(t, n)| std::iter::repeat_n(t, n));
+        if total != Some(bs.len())
+            || !bs.iter().copied().eq(order)
+            || user.len() != sorted.len()
+            || sorted.len() != bs.len()
+        {
             return keys.invalid(format!(
                 "bs_sorted {bs:?} does not list {n_cs} cubic, {n_is} I-, {n_ms} M- and {n_tp} thin plate splines for {} GAM columns",
                 sorted.len()
@@ -1014,6 +1019,13 @@ impl Layout {
                 ));
             }
             let knots = knots_blob.matrix(d, k)?;
+            // h2o writes them sorted; genmodel's cubic bin search relies on it.
+            if bs == CS && !knots[0].windows(2).all(|w| w[0] <= w[1]) {
+                return keys.invalid(format!(
+                    "knots of GAM column {names:?} are not in ascending order: {:?}",
+                    knots[0]
+                ));
+            }
             // zTranspose shapes, as GamMojoReader reads them
             let (rows, cols) = match bs {
                 IS => (0, 0),

@@ -926,6 +926,14 @@ fn gam_coxph_and_ordinal_refusals_say_why() {
         Refusal,
         &'a str,
     );
+    let reversed_knots: Vec<u8> = {
+        use std::io::Read;
+        let f = std::fs::File::open(testdata().join("gam_cubic.zip")).unwrap();
+        let mut z = zip::ZipArchive::new(f).unwrap();
+        let mut b = Vec::new();
+        z.by_name("knots").unwrap().read_to_end(&mut b).unwrap();
+        b.chunks(8).rev().flatten().copied().collect()
+    };
     let cases: Vec<Case> = vec![
         (
             "GAM thin plate spline with standardize",
@@ -995,6 +1003,14 @@ fn gam_coxph_and_ordinal_refusals_say_why() {
             vec![Put("knots", &[0u8; 8])],
             Invalid,
             "knots",
+        ),
+        (
+            "GAM knots out of order",
+            "gam_cubic.zip",
+            vec![],
+            vec![Put("knots", &reversed_knots)],
+            Invalid,
+            "ascending",
         ),
         (
             "GAM cubic spline with two knots",
@@ -1247,4 +1263,81 @@ fn gam_coxph_and_ordinal_have_no_contributions() {
             "{name}: {why}"
         );
     }
+}
+
+/// Every `[info]` key of the GAM, CoxPH and GLM ordinal testdata MOJOs set to values a
+/// hostile or broken writer could put there: the scorer refuses the MOJO or scores every
+/// testdata row, and never panics.
+#[test]
+fn gam_coxph_and_ordinal_survive_edited_keys() {
+    const VALUES: &[&str] = &[
+        "0",
+        "-1",
+        "7",
+        "2147483647",
+        "[]",
+        "[1]",
+        "[3, 0, 1, 2]",
+        "[99999]",
+        "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]",
+    ];
+    let models = [
+        "glm_ordinal",
+        "gam_binomial",
+        "gam_several",
+        "coxph_stratified",
+        "coxph_interactions",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut loaded = 0;
+    let mut refused = 0;
+    for name in models {
+        let base = testdata().join(format!("{name}.zip"));
+        let scorer = H2oScorer::load(&base).unwrap();
+        let input = read_csv(&testdata().join(format!("{name}.input.csv")));
+        let keys: Vec<String> = {
+            let text = {
+                use std::io::Read;
+                let mut z = zip::ZipArchive::new(std::fs::File::open(&base).unwrap()).unwrap();
+                let mut t = String::new();
+                z.by_name("model.ini")
+                    .unwrap()
+                    .read_to_string(&mut t)
+                    .unwrap();
+                t
+            };
+            text.lines()
+                .skip_while(|l| l.trim() != "[info]")
+                .skip(1)
+                .take_while(|l| !l.trim().starts_with('['))
+                .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+                .filter(|k| !matches!(k.as_str(), "algo" | "algorithm" | "category" | "supervised"))
+                .collect()
+        };
+        drop(scorer);
+        for key in &keys {
+            for value in VALUES.iter().map(|v| Some(*v)).chain([None]) {
+                let path = testkit::mojo::edited(&base, dir.path(), &[(key, value)], &[]);
+                let outcome = std::panic::catch_unwind(|| match H2oScorer::load(&path) {
+                    Ok(s) => {
+                        for cells in &input[1..] {
+                            let row: Vec<Option<&str>> =
+                                cells.iter().map(|c| Some(c.as_str())).collect();
+                            let _ = s.score(&row);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                });
+                match outcome {
+                    Ok(true) => loaded += 1,
+                    Ok(false) => refused += 1,
+                    Err(_) => panic!("{name}: {key} = {value:?} panics"),
+                }
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    println!("{loaded} edited MOJOs scored, {refused} refused");
+    assert!(loaded > 0 && refused > 0);
 }
