@@ -28,6 +28,7 @@ use serde_json::{json, Map, Value};
 use artifact_core::ColumnType;
 
 use crate::blob::Numbers;
+use crate::glm::check_cat_offsets;
 use crate::input::{InputColumn, Kind, Levels, Slot};
 use crate::keys::{unsupported, Keys, LoadResult};
 use crate::model::{Common, Model};
@@ -102,14 +103,10 @@ impl CoxPh {
         }
         let cats = keys.req_usize("cats")?;
         let cat_offsets = keys.opt_i64_array("cat_offsets")?.unwrap_or_default();
-        if cat_offsets.len() != cats + 1
-            || cat_offsets.windows(2).any(|w| w[0] > w[1])
-            || cat_offsets.first().is_some_and(|&o| o < 0)
-            || cat_offsets[cats] > coef.len() as i64
-        {
+        check_cat_offsets(keys, &cat_offsets, cats)?;
+        if cat_offsets[cats] > coef.len() as i64 {
             return keys.invalid(format!(
-                "cat_offsets {cat_offsets:?} is not {} ascending offsets into {} coefficients",
-                cats + 1,
+                "cat_offsets {cat_offsets:?} point past the {} coefficients",
                 coef.len()
             ));
         }

@@ -42,7 +42,7 @@ use serde_json::{json, Map, Value};
 use artifact_core::ColumnType;
 
 use crate::blob::{lines, Numbers};
-use crate::glm::{link_prediction, softmax_label, GlmLink};
+use crate::glm::{check_cat_offsets, link_prediction, softmax_label, GlmLink};
 use crate::input::{InputColumn, Kind, Levels, Slot};
 use crate::keys::{unsupported, Keys, LoadResult};
 use crate::model::{Common, Model};
@@ -773,15 +773,7 @@ impl Glm {
         }
         let cats = keys.req_usize("cats")?;
         let cat_offsets = keys.opt_i64_array("cat_offsets")?.unwrap_or_default();
-        if cat_offsets.len() != cats + 1
-            || cat_offsets.windows(2).any(|w| w[0] > w[1])
-            || cat_offsets.first().is_some_and(|&o| o < 0)
-        {
-            return keys.invalid(format!(
-                "cat_offsets {cat_offsets:?} is not {} ascending offsets",
-                cats + 1
-            ));
-        }
+        check_cat_offsets(keys, &cat_offsets, cats)?;
         let nums_center = keys.req_usize("numsCenter")?;
         if cats + nums_center > nf {
             return keys.invalid(format!(
@@ -859,12 +851,7 @@ fn link(keys: &Keys, family: &str) -> LoadResult<GlmLink> {
             "poisson" | "gamma" | "tweedie" => GlmLink::Log,
             _ => GlmLink::Identity,
         },
-        Some("identity") => GlmLink::Identity,
-        Some("logit") => GlmLink::Logit,
-        Some("log") => GlmLink::Log,
-        Some("inverse") => GlmLink::Inverse,
-        Some("tweedie") => GlmLink::Tweedie(keys.f64_or("tweedie_link_power", 0.0)?),
-        Some(other) => return unsupported(format!("GAM link {other:?}")),
+        Some(name) => GlmLink::read(keys, name)?,
     })
 }
 

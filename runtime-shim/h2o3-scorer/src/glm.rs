@@ -25,6 +25,18 @@ pub(crate) enum GlmLink {
 }
 
 impl GlmLink {
+    /// The link named `name` (`LinkFunctionType`); the ordinal links are refused.
+    pub(crate) fn read(keys: &Keys, name: &str) -> LoadResult<GlmLink> {
+        Ok(match name {
+            "identity" => GlmLink::Identity,
+            "logit" => GlmLink::Logit,
+            "log" => GlmLink::Log,
+            "inverse" => GlmLink::Inverse,
+            "tweedie" => GlmLink::Tweedie(keys.f64_or("tweedie_link_power", 0.0)?),
+            other => return unsupported(format!("{} link {other:?}", keys.mojo.algo())),
+        })
+    }
+
     pub(crate) fn inv(self, x: f64) -> f64 {
         match self {
             GlmLink::Identity => x,
@@ -47,6 +59,21 @@ impl GlmLink {
             }
         }
     }
+}
+
+/// Checks that `cat_offsets` holds `cats + 1` ascending, non-negative offsets (genmodel
+/// indexes with them unchecked).
+pub(crate) fn check_cat_offsets(keys: &Keys, cat_offsets: &[i64], cats: usize) -> LoadResult<()> {
+    if cat_offsets.len() != cats + 1
+        || cat_offsets.windows(2).any(|w| w[0] > w[1])
+        || cat_offsets.first().is_some_and(|&o| o < 0)
+    {
+        return keys.invalid(format!(
+            "cat_offsets {cat_offsets:?} is not {} ascending offsets",
+            cats + 1
+        ));
+    }
+    Ok(())
 }
 
 /// The coefficient layout shared by both GLM flavours.
@@ -76,15 +103,7 @@ impl Layout {
                 "cats = {cats} + nums = {nums} but the model has {n_features} features"
             ));
         }
-        if cat_offsets.len() != cats + 1
-            || cat_offsets.windows(2).any(|w| w[0] > w[1])
-            || cat_offsets.first().is_some_and(|&o| o < 0)
-        {
-            return keys.invalid(format!(
-                "cat_offsets {cat_offsets:?} is not {} ascending offsets",
-                cats + 1
-            ));
-        }
+        check_cat_offsets(keys, &cat_offsets, cats)?;
         if mean_imputation && (cat_modes.len() != cats || num_means.len() != nums) {
             return keys.invalid(format!(
                 "mean imputation needs {cats} cat_modes and {nums} num_means, found {} and {}",
@@ -165,14 +184,7 @@ impl Glm {
         let common = Common::read(keys)?;
         let family = keys.req_str("family")?;
         let layout = Layout::read(keys, common.n_features)?;
-        let link = match keys.req_str("link")? {
-            "identity" => GlmLink::Identity,
-            "logit" => GlmLink::Logit,
-            "log" => GlmLink::Log,
-            "inverse" => GlmLink::Inverse,
-            "tweedie" => GlmLink::Tweedie(keys.f64_or("tweedie_link_power", 0.0)?),
-            other => return unsupported(format!("GLM link {other:?}")),
-        };
+        let link = GlmLink::read(keys, keys.req_str("link")?)?;
         let noff = layout.cat_offsets[layout.cats] as i64 - layout.cats as i64;
         let num_end = layout.beta.len() as i64 - 1 - noff;
         if layout.beta.is_empty()
