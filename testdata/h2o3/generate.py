@@ -76,6 +76,8 @@ from h2o.estimators import (
     H2OPrincipalComponentAnalysisEstimator,
     H2OGeneralizedLowRankEstimator,
     H2OWord2vecEstimator,
+    H2OGeneralizedAdditiveEstimator,
+    H2OCoxProportionalHazardsEstimator,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -726,6 +728,279 @@ def run_all(g, only=frozenset()):
     # ---------------- issue 15: RuleFit, isotonic regression, Uplift DRF, Target Encoder,
     # Word2Vec with blank lines (their own random stream and frames, made after all others)
     more_algos(g, step, score_mixed)
+
+    # ---------------- GLM ordinal, GAM, CoxPH (their own random stream and frames)
+    ordinal_gam_coxph(g, step)
+
+
+# ----------------------------------------------------------------------------
+# GLM ordinal, GAM and CoxPH
+# ----------------------------------------------------------------------------
+# A client does not send these models their [columns]: a GAM takes its original
+# predictors (genmodel's EasyPredictModelWrapper computes the spline columns from them), a
+# CoxPH model its stratum columns and features (never the start/stop/event or __strata
+# columns, nor the interaction columns genmodel computes), and both the offset column
+# when the model has one. The names come from genmodel itself: GenmodelInputs (below)
+# loads the MOJO and prints the columns the wrapper and the scorer read.
+
+GAM_COXPH_SEED = SEED + 1500  # this section's own random streams: SEED+1500 (training), +1501 (scoring)
+RATINGS = ["low", "medium", "top"]  # sorted, so the domain order is the ordinal order
+GROUPS = ["g1", "g2"]
+SITES = ["s1", "s2", "s3"]
+
+GENMODEL_INPUTS_JAVA = r"""
+import hex.genmodel.MojoModel;
+import java.lang.reflect.Field;
+import java.util.*;
+
+/** Prints the columns genmodel reads to score a row of a MOJO, one "name<TAB>type" a line:
+ *  GAM: the features before the expanded spline columns, then the GAM predictors
+ *  (_gam_columns, which the wrapper reads from the row); CoxPH: the stratum columns and
+ *  features (_strata_len + _cats + _nums of [columns]) minus the interaction columns it
+ *  computes (_interaction_targets); others: the n_features features. Then the offset. */
+public class GenmodelInputs {
+  static Object field(Object o, String name) throws Exception {
+    for (Class<?> c = o.getClass(); c != null; c = c.getSuperclass()) {
+      try {
+        Field f = c.getDeclaredField(name);
+        f.setAccessible(true);
+        return f.get(o);
+      } catch (NoSuchFieldException e) {
+        // declared further up
+      }
+    }
+    throw new NoSuchFieldException(name);
+  }
+
+  public static void main(String[] a) throws Exception {
+    MojoModel m = MojoModel.load(a[0]);
+    String[] names = m.getNames();
+    LinkedHashMap<String, Boolean> cols = new LinkedHashMap<>();  // name -> has a domain
+    String cls = m.getClass().getSimpleName();
+    if (cls.startsWith("GamMojo")) {
+      int expanded = (Integer) field(m, "_numExpandedGamColsCenter");
+      for (int i = 0; i < m.nfeatures() - expanded; i++) cols.put(names[i], m.getDomainValues(i) != null);
+      for (String[] group : (String[][]) field(m, "_gam_columns"))
+        for (String c : group) cols.putIfAbsent(c, false);
+    } else if (cls.equals("CoxPHMojoModel")) {
+      int strata = (Integer) field(m, "_strata_len");
+      int cats = (Integer) field(m, "_cats");
+      int nums = (Integer) field(m, "_nums");
+      if (nums < 0) nums = ((double[]) field(m, "_coef")).length - ((int[]) field(m, "_cat_offsets"))[cats];
+      Set<Integer> computed = new HashSet<>();
+      int[] targets = (int[]) field(m, "_interaction_targets");
+      if (targets != null) for (int t : targets) computed.add(t);
+      for (int i = 0; i < strata + cats + nums; i++)
+        if (!computed.contains(i)) cols.put(names[i], m.getDomainValues(i) != null);
+    } else {
+      for (int i = 0; i < m.nfeatures(); i++) cols.put(names[i], m.getDomainValues(i) != null);
+    }
+    if (m.getOffsetName() != null) cols.putIfAbsent(m.getOffsetName(), false);
+    for (Map.Entry<String, Boolean> e : cols.entrySet())
+      System.out.println(e.getKey() + "\t" + (e.getValue() ? "String" : "Float64"));
+  }
+}
+"""
+
+
+def genmodel_inputs(g, zpath):
+    """The input columns of a MOJO as genmodel reads them ([{"name", "type"}])."""
+    if not getattr(g, "inputs_driver", False):
+        src = os.path.join(g.work, "GenmodelInputs.java")
+        with open(src, "w") as f:
+            f.write(GENMODEL_INPUTS_JAVA)
+        subprocess.run(["javac", "-cp", g.jar, "-d", g.work, src], check=True)
+        g.inputs_driver = True
+    out = subprocess.run(["java", "-cp", g.jar + os.pathsep + g.work, "GenmodelInputs", zpath],
+                         check=True, capture_output=True, text=True).stdout
+    return [dict(zip(("name", "type"), line.split("\t"))) for line in out.splitlines() if line]
+
+
+def export_genmodel_inputs(g, name, model, rows, note):
+    """g.export for models whose input columns are not their [columns]: the input CSV and
+    the expected.json entry use genmodel's inputs (genmodel_inputs)."""
+    tmp = model.download_mojo(path=g.work, get_genmodel_jar=True)
+    zpath = os.path.join(g.out, name + ".zip")
+    shutil.move(tmp, zpath)
+    info, cols, domains = read_mojo_ini(zpath)
+    inputs = genmodel_inputs(g, zpath)
+    in_cols = [i["name"] for i in inputs]
+    in_path = os.path.join(g.out, name + ".input.csv")
+    write_csv(in_path, in_cols, rows)
+    header, conv = g.reference(name, zpath, in_path, os.path.join(g.out, name + ".predictions.csv"), [])
+    at = {c: i for i, c in enumerate(cols)}
+    g.expected.append({
+        "name": name, "mojo": name + ".zip", "input": name + ".input.csv",
+        "predictions": name + ".predictions.csv", "algo": info.get("algo"),
+        "algorithm": info.get("algorithm"), "category": info.get("category"),
+        "supervised": info.get("supervised") == "true", "mojo_version": info.get("mojo_version"),
+        "h2o_version": info.get("h2o_version"), "inputs": inputs, "outputs": header,
+        "domains": {c: domains[at[c]] for c in in_cols if at.get(c) in domains},
+        "n_rows": len(conv), "response": cols[-1], "response_domain": domains.get(len(cols) - 1),
+        "note": note,
+    })
+    try:
+        if header == ["lp"]:
+            lp_sanity(name, model, in_path, inputs, conv)
+        else:
+            g.compare(name, model, in_path, inputs, header, conv)
+    except Exception as e:  # noqa: BLE001 -- a sanity check only
+        print("   sanity vs h2o.predict not available: %s" % str(e).strip().splitlines()[0])
+    g.sizes.append(name + ".zip")
+
+
+def lp_sanity(name, model, in_path, inputs, conv):
+    """g.compare for CoxPH, whose h2o.predict rows come back empty where lp is NA."""
+    types = {i["name"]: ("enum" if i["type"] == "String" else "real") for i in inputs}
+    fr = h2o.upload_file(in_path, destination_frame=name + "_score", col_types=types, header=1)
+    h_rows = model.predict(fr).as_data_frame(use_pandas=False, header=True)[1:]
+    maxdiff, na_mismatch = 0.0, 0
+    for (a,), hr in zip(conv, h_rows):
+        b = hr[0] if hr else ""
+        if (a == "NA") != (b in ("", "NA", "nan")):
+            na_mismatch += 1
+        elif a != "NA":
+            maxdiff = max(maxdiff, abs(float(a) - float(b)))
+    print("   sanity vs h2o.predict: lp max|diff|=%.3g rows NA on one side only=%d" % (maxdiff, na_mismatch))
+
+
+def gam_data(rng, n):
+    """age (18-80), score (~N(50,12)), dose (0-5), x3 (count), color (~8% NA); responses y
+    (real, non-linear in age, score and dose), label (no/yes), species (3 classes) and
+    rating (low < medium < top)."""
+    rows = []
+    for _ in range(n):
+        r = {"age": num(rng.uniform(18.0, 80.0), 2), "score": num(rng.normal(50.0, 12.0), 2),
+             "dose": num(rng.uniform(0.0, 5.0), 2), "x3": float(rng.poisson(3.0)),
+             "color": COLORS[int(rng.integers(0, 4))]}
+        if rng.random() < 0.08:
+            r["color"] = None
+        f = (2.0 * math.sin(r["age"] / 9.0) + 0.004 * (r["score"] - 50.0) ** 2 + 0.6 * math.sqrt(r["dose"])
+             + 0.2 * r["x3"] + COLOR_EFFECT[r["color"]])
+        r["y"] = num(f + rng.normal(0.0, 0.3))
+        r["label"] = "yes" if rng.random() < 1.0 / (1.0 + math.exp(-(f - 1.5))) else "no"
+        s = np.array([f - 1.5, 0.5 * math.cos(r["age"] / 7.0), 0.05 * (r["score"] - 50.0)])
+        p = np.exp(s - s.max())
+        r["species"] = ["setosa", "versicolor", "virginica"][int(rng.choice(3, p=p / p.sum()))]
+        z = f + rng.logistic(0.0, 0.5)
+        r["rating"] = RATINGS[0] if z < 1.0 else RATINGS[1] if z < 2.5 else RATINGS[2]
+        rows.append(r)
+    return rows
+
+
+def gam_scoring_rows(rng):
+    """30 rows with the usual gaps (scoring_rows) and predictors beyond the knots."""
+    rows = [{k: r[k] for k in ("age", "score", "dose", "x3", "color")} for r in gam_data(rng, 30)]
+    rows = scoring_rows(rows, ["color"], ["age", "score", "dose", "x3"])
+    rows[24].update(age=5.0, score=-20.0, dose=9.5)    # below / beyond every knot range
+    rows[25].update(age=99.0, score=120.0, dose=-1.0)
+    rows[26].update(age=18.0, score=None)               # on the first age knot, score missing
+    rows[27].update(dose=None)
+    return rows
+
+
+def survival_data(rng, n):
+    """age, score, color (~5% NA), grp, site; off (offset), start < stop, event (0/1)."""
+    rows = []
+    for i in range(n):
+        r = {"age": num(rng.uniform(30.0, 80.0), 2), "score": num(rng.normal(50.0, 10.0), 2),
+             "color": COLORS[int(rng.integers(0, 3))], "grp": GROUPS[i % 2], "site": SITES[(i // 2) % 3],
+             "off": num(rng.normal(0.0, 0.2))}
+        if rng.random() < 0.05:
+            r["color"] = None
+        risk = (0.03 * (r["age"] - 55.0) - 0.02 * (r["score"] - 50.0) + COLOR_EFFECT[r["color"]] * 0.5
+                + (0.4 if r["grp"] == "g2" else 0.0) + r["off"])
+        r["start"] = num(rng.uniform(0.0, 2.0))
+        r["stop"] = num(r["start"] + rng.exponential(10.0 * math.exp(-risk)) + 0.01)
+        r["event"] = int(rng.random() < 0.75)
+        rows.append(r)
+    return rows
+
+
+def survival_scoring_rows(rng, offset=False):
+    cols = ("age", "score", "color", "grp", "site", "off")
+    rows = [{k: r[k] for k in cols} for r in survival_data(rng, 30)]
+    rows = scoring_rows(rows, ["color", "grp"], ["age", "score"])
+    rows[11]["site"] = None        # a missing stratum level counts as level 0 in genmodel
+    rows[19]["site"] = "s9"        # so does an unseen one
+    if offset:  # PredictCsv cannot score a row without its offset (parseDouble(null))
+        for r, src in zip(rows, survival_data(np.random.default_rng(GAM_COXPH_SEED + 2), 30)):
+            r["off"] = src["off"]
+    return rows
+
+
+def ordinal_gam_coxph(g, step):
+    rng = np.random.default_rng(GAM_COXPH_SEED)
+    score_rng = np.random.default_rng(GAM_COXPH_SEED + 1)
+    types = {"age": "real", "score": "real", "dose": "real", "x3": "real", "color": "enum", "y": "real",
+             "label": "enum", "species": "enum", "rating": "enum", "grp": "enum", "site": "enum",
+             "off": "real", "start": "real", "stop": "real", "event": "int"}
+    gam_cols = ["age", "score", "dose", "x3", "color"]
+    fg = g.frame("gamdata", gam_data(rng, 400), gam_cols + ["y", "label", "species", "rating"], types)
+    surv_cols = ["age", "score", "color", "grp", "site", "off", "start", "stop", "event"]
+    fs = g.frame("survdata", survival_data(rng, 300), surv_cols, types)
+    score_gam = gam_scoring_rows(score_rng)
+    score_surv = survival_scoring_rows(score_rng)
+    score_surv_off = survival_scoring_rows(score_rng, offset=True)
+
+    def gam(name, y, x, note, **kw):
+        m = H2OGeneralizedAdditiveEstimator(model_id=name, seed=SEED, lambda_=1e-4, **kw)
+        m.train(x=x, y=y, training_frame=fg)
+        export_genmodel_inputs(g, name, m, score_gam, note)
+
+    def cox(name, x, note, rows=score_surv, **kw):
+        m = H2OCoxProportionalHazardsEstimator(model_id=name, stop_column="stop", **kw)
+        m.train(x=x, y="event", training_frame=fs)
+        export_genmodel_inputs(g, name, m, rows, note)
+
+    def glm_ordinal():
+        m = H2OGeneralizedLinearEstimator(model_id="glm_ordinal", family="ordinal", lambda_=1e-4, seed=SEED)
+        m.train(x=gam_cols, y="rating", training_frame=fg)
+        export_genmodel_inputs(g, "glm_ordinal", m, score_gam, "ordinal family (category Ordinal)")
+    step("glm_ordinal", glm_ordinal)
+
+    step("gam_cubic", lambda: gam(
+        "gam_cubic", "y", ["age", "score", "x3", "color"], "cubic regression spline (bs=0) on age, which is "
+        "also a linear predictor", family="gaussian", gam_columns=["age"], bs=[0], num_knots=[6]))
+    step("gam_thin_plate", lambda: gam(
+        "gam_thin_plate", "y", ["score", "x3", "color"], "thin plate spline (bs=1) on age",
+        family="gaussian", gam_columns=["age"], bs=[1], num_knots=[6]))
+    step("gam_ispline", lambda: gam(
+        "gam_ispline", "y", ["score", "x3", "color"], "monotone I-spline (bs=2, order 3) on dose",
+        family="gaussian", gam_columns=["dose"], bs=[2], num_knots=[5], spline_orders=[3], non_negative=True))
+    step("gam_mspline", lambda: gam(
+        "gam_mspline", "y", ["score", "x3", "color"], "M-spline (bs=3, order 3) on age",
+        family="gaussian", gam_columns=["age"], bs=[3], num_knots=[6], spline_orders=[3]))
+    step("gam_several", lambda: gam(
+        "gam_several", "y", ["x3", "color"], "cubic splines on age and dose, a thin plate spline over age and "
+        "score", family="gaussian", gam_columns=[["age"], ["dose"], ["age", "score"]], bs=[0, 0, 1],
+        num_knots=[5, 4, 7]))
+    step("gam_binomial", lambda: gam(
+        "gam_binomial", "label", ["x3", "color"], "every spline type: cubic (age), I-spline (dose), M-spline "
+        "(score), thin plate (age); genmodel 3.46 lays out the columns after an I- or M-spline as "
+        "num_knots-1 wide and gives the M-spline the first GAM column's centering matrix, and its "
+        "predictions are the reference (a thin plate over two columns next to an I- or M-spline "
+        "cannot be scored by genmodel 3.46)",
+        family="binomial", gam_columns=[["age"], ["dose"], ["score"], ["age"]], bs=[0, 2, 3, 1],
+        num_knots=[7, 4, 5, 6], spline_orders=[1, 2, 3, 1]))
+    step("gam_multinomial", lambda: gam(
+        "gam_multinomial", "species", ["dose", "x3", "color"], "cubic spline on age, thin plate on score",
+        family="multinomial", gam_columns=["age", "score"], bs=[0, 1], num_knots=[5, 5]))
+    step("gam_ordinal", lambda: gam(
+        "gam_ordinal", "rating", ["dose", "x3", "color"], "ordinal family, cubic spline on age",
+        family="ordinal", gam_columns=["age"], bs=[0], num_knots=[5]))
+
+    feats = ["age", "score", "color"]
+    step("coxph", lambda: cox("coxph", feats, "ties efron, no strata"))
+    step("coxph_breslow", lambda: cox("coxph_breslow", feats, "ties breslow", ties="breslow"))
+    step("coxph_stratified", lambda: cox(
+        "coxph_stratified", feats + ["grp", "site"], "stratified by grp and site", stratify_by=["grp", "site"]))
+    step("coxph_offset", lambda: cox(
+        "coxph_offset", feats, "start and stop columns, offset column off", rows=score_surv_off,
+        start_column="start", offset_column="off"))
+    step("coxph_interactions", lambda: cox(
+        "coxph_interactions", feats + ["grp"], "interaction pairs num x num, enum x num, enum x enum",
+        interaction_pairs=[("age", "score"), ("color", "age"), ("color", "grp")]))
 
 
 # ----------------------------------------------------------------------------

@@ -295,6 +295,71 @@ fn runs_from_environment_variables_alone() {
     }
 }
 
+/// GAM and CoxPH models record how their inputs become the scored row.
+#[test]
+fn gam_and_coxph_scoring_facts_are_in_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scoring = |name: &str| {
+        let target = tmp.path().join(name);
+        let o = process(&testdata().join(format!("{name}.zip")), &target, &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        manifest(&target)["metadata"]["scoring"].clone()
+    };
+    let gam = scoring("gam_several");
+    let cols = gam["gam"]["columns"].as_array().unwrap();
+    let got: Vec<(Value, &str, usize)> = cols
+        .iter()
+        .map(|c| {
+            (
+                c["predictors"].clone(),
+                c["spline"].as_str().unwrap(),
+                c["expanded_columns"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (serde_json::json!(["age"]), "cubic regression spline", 4),
+            (serde_json::json!(["dose"]), "cubic regression spline", 3),
+            (
+                serde_json::json!(["age", "score"]),
+                "thin plate regression spline",
+                6
+            ),
+        ]
+    );
+    assert_eq!(cols[2]["expanded_columns"][0], "age_score_1_center_tp_0");
+    assert_eq!(gam["gam"]["features"], serde_json::json!(["color", "x3"]));
+    let orders: Vec<Value> = scoring("gam_binomial")["gam"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["spline_order"].clone())
+        .collect();
+    assert_eq!(
+        orders,
+        serde_json::json!([null, 2, 3, null])
+            .as_array()
+            .unwrap()
+            .clone()
+    );
+
+    let cox = scoring("coxph_stratified");
+    assert_eq!(
+        cox["coxph"],
+        serde_json::json!({"stratify_by": ["grp", "site"], "strata": 6,
+            "interaction_columns": [], "unused_columns": ["__strata", "stop"]})
+    );
+    let cox = scoring("coxph_interactions");
+    assert_eq!(
+        cox["coxph"]["interaction_columns"],
+        serde_json::json!(["color_grp", "age_score", "color_age"])
+    );
+    // Models scored from their [columns] as they are record nothing.
+    assert_eq!(scoring("glm_ordinal"), Value::Null);
+}
+
 #[test]
 fn conformance_corpus() {
     let Some(dir) = std::env::var_os("CONFORMANCE_DIR") else {

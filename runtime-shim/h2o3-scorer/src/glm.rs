@@ -1,17 +1,22 @@
-//! Generalized Linear Models (`GlmMojoModel`, `GlmMultinomialMojoModel`).
+//! Generalized Linear Models (`GlmMojoModel`, `GlmMultinomialMojoModel`,
+//! `GlmOrdinalMojoModel`).
 //!
 //! The row is `[cats..., nums...]` (GLM MOJOs list categorical columns first). Mean
 //! imputation fills missing values with `cat_modes`/`num_means`; then each categorical
 //! level selects one coefficient (`cat_offsets[i] + level`, level 0 dropped unless
 //! `use_all_factor_levels`), numeric columns multiply theirs, and the intercept is last.
-//! A multinomial model has one such block of `P` coefficients per class.
+//! A multinomial model has one such block of `P` coefficients per class. An ordinal model
+//! has the same blocks, of which the first `K - 1` give the cumulative logits
+//! `P(y <= c)` (the blocks share their slopes and differ in the intercept); the class
+//! probabilities are the differences of consecutive logistic CDFs.
 
 use crate::java::{jmax, jmin};
 use crate::keys::{unsupported, Keys, LoadResult};
 use crate::model::{Common, Model};
 
+/// GLM and GAM link functions (`GenModel.GLM_*Inv`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum GlmLink {
+pub(crate) enum GlmLink {
     Identity,
     Logit,
     Log,
@@ -20,7 +25,19 @@ enum GlmLink {
 }
 
 impl GlmLink {
-    fn inv(self, x: f64) -> f64 {
+    /// The link named `name` (`LinkFunctionType`); the ordinal links are refused.
+    pub(crate) fn read(keys: &Keys, name: &str) -> LoadResult<GlmLink> {
+        Ok(match name {
+            "identity" => GlmLink::Identity,
+            "logit" => GlmLink::Logit,
+            "log" => GlmLink::Log,
+            "inverse" => GlmLink::Inverse,
+            "tweedie" => GlmLink::Tweedie(keys.f64_or("tweedie_link_power", 0.0)?),
+            other => return unsupported(format!("{} link {other:?}", keys.mojo.algo())),
+        })
+    }
+
+    pub(crate) fn inv(self, x: f64) -> f64 {
         match self {
             GlmLink::Identity => x,
             GlmLink::Logit => 1.0 / ((-x).exp() + 1.0),
@@ -42,6 +59,21 @@ impl GlmLink {
             }
         }
     }
+}
+
+/// Checks that `cat_offsets` holds `cats + 1` ascending, non-negative offsets (genmodel
+/// indexes with them unchecked).
+pub(crate) fn check_cat_offsets(keys: &Keys, cat_offsets: &[i64], cats: usize) -> LoadResult<()> {
+    if cat_offsets.len() != cats + 1
+        || cat_offsets.windows(2).any(|w| w[0] > w[1])
+        || cat_offsets.first().is_some_and(|&o| o < 0)
+    {
+        return keys.invalid(format!(
+            "cat_offsets {cat_offsets:?} is not {} ascending offsets",
+            cats + 1
+        ));
+    }
+    Ok(())
 }
 
 /// The coefficient layout shared by both GLM flavours.
@@ -71,15 +103,7 @@ impl Layout {
                 "cats = {cats} + nums = {nums} but the model has {n_features} features"
             ));
         }
-        if cat_offsets.len() != cats + 1
-            || cat_offsets.windows(2).any(|w| w[0] > w[1])
-            || cat_offsets.first().is_some_and(|&o| o < 0)
-        {
-            return keys.invalid(format!(
-                "cat_offsets {cat_offsets:?} is not {} ascending offsets",
-                cats + 1
-            ));
-        }
+        check_cat_offsets(keys, &cat_offsets, cats)?;
         if mean_imputation && (cat_modes.len() != cats || num_means.len() != nums) {
             return keys.invalid(format!(
                 "mean imputation needs {cats} cat_modes and {nums} num_means, found {} and {}",
@@ -160,14 +184,7 @@ impl Glm {
         let common = Common::read(keys)?;
         let family = keys.req_str("family")?;
         let layout = Layout::read(keys, common.n_features)?;
-        let link = match keys.req_str("link")? {
-            "identity" => GlmLink::Identity,
-            "logit" => GlmLink::Logit,
-            "log" => GlmLink::Log,
-            "inverse" => GlmLink::Inverse,
-            "tweedie" => GlmLink::Tweedie(keys.f64_or("tweedie_link_power", 0.0)?),
-            other => return unsupported(format!("GLM link {other:?}")),
-        };
+        let link = GlmLink::read(keys, keys.req_str("link")?)?;
         let noff = layout.cat_offsets[layout.cats] as i64 - layout.cats as i64;
         let num_end = layout.beta.len() as i64 - 1 - noff;
         if layout.beta.is_empty()
@@ -220,19 +237,25 @@ impl Model for Glm {
         }
         eta += l.beta[l.beta.len() - 1];
         eta += offset;
-        let mu = self.link.inv(eta);
-        if self.binomial {
-            preds[0] = if mu >= self.common.default_threshold {
-                1.0
-            } else {
-                0.0
-            };
-            preds[1] = 1.0 - mu;
-            preds[2] = mu;
-        } else {
-            preds[0] = mu;
-        }
+        link_prediction(
+            preds,
+            self.link.inv(eta),
+            self.binomial,
+            self.common.default_threshold,
+        );
         true
+    }
+}
+
+/// The tail of genmodel's GLM and GAM `score0` for one linear predictor: the mean `mu`,
+/// or for a binomial model the label (`mu >= threshold`) and the two probabilities.
+pub(crate) fn link_prediction(preds: &mut [f64], mu: f64, binomial: bool, threshold: f64) {
+    if binomial {
+        preds[0] = if mu >= threshold { 1.0 } else { 0.0 };
+        preds[1] = 1.0 - mu;
+        preds[2] = mu;
+    } else {
+        preds[0] = mu;
     }
 }
 
@@ -295,26 +318,99 @@ impl Model for GlmMultinomial {
             }
             preds[c + 1] += l.beta[(p - 1) + c * p];
         }
-        let mut max_row = 0.0;
-        for &v in &preds[1..] {
-            if v > max_row {
-                max_row = v;
+        softmax_label(preds);
+        true
+    }
+}
+
+/// The multinomial tail of genmodel's GLM and GAM scorers: the linear predictors in
+/// `preds[1..]` become probabilities (softmax after subtracting the largest positive
+/// one), and `preds[0]` the first most probable class (unchanged if none is above 0).
+pub(crate) fn softmax_label(preds: &mut [f64]) {
+    let mut max_row = 0.0;
+    for &v in &preds[1..] {
+        if v > max_row {
+            max_row = v;
+        }
+    }
+    let mut sum_exp = 0.0;
+    for v in &mut preds[1..] {
+        *v = (*v - max_row).exp();
+        sum_exp += *v;
+    }
+    sum_exp = 1.0 / sum_exp;
+    let mut max_p = 0.0;
+    for c in 1..preds.len() {
+        preds[c] *= sum_exp;
+        if preds[c] > max_p {
+            max_p = preds[c];
+            preds[0] = (c - 1) as f64;
+        }
+    }
+}
+
+/// Ordinal GLMs (`GlmOrdinalMojoModel`): the proportional-odds model, laid out as a
+/// multinomial one. Unlike the multinomial flavour it adds the offset to every cumulative
+/// logit.
+#[derive(Debug)]
+pub(crate) struct GlmOrdinal(GlmMultinomial);
+
+impl GlmOrdinal {
+    pub(crate) fn read(keys: &Keys) -> LoadResult<GlmOrdinal> {
+        let m = GlmMultinomial::read(keys)?;
+        if m.common.n_classes < 2 {
+            return keys.invalid(format!(
+                "n_classes = {} for an ordinal model",
+                m.common.n_classes
+            ));
+        }
+        Ok(GlmOrdinal(m))
+    }
+}
+
+impl Model for GlmOrdinal {
+    fn score0(&self, data: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
+        let m = &self.0;
+        let l = &m.layout;
+        let p = m.p;
+        let last = m.common.n_classes - 1;
+        l.impute(data);
+        preds.fill(0.0);
+        for c in 0..last {
+            let mut eta = 0.0;
+            for (i, &v) in data[..l.cats].iter().enumerate() {
+                match l.cat_index(i, v) {
+                    Ok(Some(idx)) => eta += l.beta[idx + c * p],
+                    Ok(None) => {}
+                    Err(()) => return false,
+                }
+            }
+            for i in 0..l.nums {
+                eta += l.beta[i + m.noff + c * p] * data[i + l.cats];
+            }
+            preds[c + 1] = eta + l.beta[p - 1 + c * p];
+        }
+        let mut previous = 0.0;
+        for c in 0..last {
+            let eta = preds[c + 1] + offset;
+            let cdf = 1.0 / (1.0 + (-eta).exp());
+            preds[c + 1] = cdf - previous;
+            previous = cdf;
+        }
+        preds[last + 1] = 1.0 - previous;
+        // genmodel: preds[0] = 0, then the first index of the largest value, minus one;
+        // -1 (no probability above zero, e.g. NaN) makes its label lookup throw.
+        preds[0] = 0.0;
+        let mut best = 0;
+        for i in 1..=last + 1 {
+            if preds[i] > preds[best] {
+                best = i;
             }
         }
-        let mut sum_exp = 0.0;
-        for v in &mut preds[1..] {
-            *v = (*v - max_row).exp();
-            sum_exp += *v;
+        if best == 0 {
+            return false;
         }
-        sum_exp = 1.0 / sum_exp;
-        let mut max_p = 0.0;
-        for c in 1..preds.len() {
-            preds[c] *= sum_exp;
-            if preds[c] > max_p {
-                max_p = preds[c];
-                preds[0] = (c - 1) as f64;
-            }
-        }
+        preds[0] = (best - 1) as f64;
         true
     }
 }

@@ -20,6 +20,9 @@
 //! | `gbm` | Binomial, Multinomial, Regression | all genmodel distributions (bernoulli, quasibinomial, modified_huber, multinomial, gaussian, poisson, gamma, tweedie, laplace, quantile, huber, ...) with their `link_function` (or the default link of old MOJOs), `init_f`, offset column, `balance_classes`; tree formats of `mojo_version` 1.00, 1.10 and 1.20+ |
 //! | `drf` | Binomial (incl. `binomial_double_trees`), Multinomial, Regression | as GBM |
 //! | `glm` | Binomial, Multinomial, Regression | links identity, logit, log, inverse, tweedie (link power); `use_all_factor_levels`, mean imputation, offset (not for multinomial, as in genmodel) |
+//! | `glm` | Ordinal | family `ordinal` (proportional odds: cumulative logits, offset added to each) |
+//! | `gam` | Binomial, Multinomial, Ordinal, Regression | every spline type h2o 3.46 writes: cubic (`bs=0`), thin plate over one or more columns (`bs=1`), monotone I-spline (`bs=2`), M-spline (`bs=3`), several GAM columns; the client sends the original predictors and the splines are computed from them as genmodel's row converter does (its 3.46 slips included, see the `gam` module); mean imputation; links as GLM. Refused: an offset column, thin plate with `standardize`, and the layouts genmodel 3.46 throws on |
+//! | `coxph` | CoxPH | `lp` with genmodel's per-stratum centring; `stratify_by` (the stratum columns are inputs), ties efron and breslow, offset column, start/stop columns (not inputs), interaction pairs computed from their source columns |
 //! | `deeplearning` | Binomial, Multinomial, Regression, AutoEncoder | Tanh, Rectifier, ExpRectifier and their dropout variants; genmodel's 8-way dot product |
 //! | `xgboost` | Binomial, Multinomial, Regression | legacy binary booster (`gbtree`, `dart`), objectives binary/reg logistic, multi:softprob, reg linear/squarederror, gamma, tweedie, count:poisson; H2O's one-hot layout, `sparse`, offset |
 //! | `stackedensemble` | Binomial, Multinomial, Regression | any supported base models and metalearner, `metalearner_transform` NONE/Logit |
@@ -34,8 +37,8 @@
 //! | `upliftdrf` | BinomialUplift | `uplift_predict, p_y1_with_treatment, p_y1_without_treatment`; the input is the features (never the treatment or response column) |
 //! | `targetencoder` | TargetEncoder | the encoded columns `predictTargetEncoding` gives (names from the MOJO: `color_te`, `color_versicolor_te`, `color:size_te`), blending as stored, interactions, missing and unseen levels; MOJOs without column mappings (h2o 3.26–3.32) too |
 //!
-//! Refused at load, with the reason: every other algorithm (CoxPH, GAM, ...) and
-//! category, GLM ordinal, GBM `custom` distributions,
+//! Refused at load, with the reason: every other algorithm and category, GBM `custom`
+//! distributions,
 //! categorical encodings other than AUTO/Enum (the row would need genmodel's expansion),
 //! MOJOs with preprocessors, Maxout networks, `gblinear` and JSON/UBJSON XGBoost
 //! boosters, and the GLRM losses and regularizers not listed.
@@ -60,11 +63,14 @@
 //! `inf`). Where genmodel writes `NA`, or cannot score a row at all (a GLM trained with
 //! `missing_values_handling = Skip` given a missing categorical), the cells are `NaN`.
 
+mod blob;
 mod cells;
 mod classes;
+mod coxph;
 mod deeplearning;
 pub mod domains;
 mod ensemble;
+mod gam;
 mod glm;
 mod glrm;
 pub mod ini;
@@ -391,6 +397,9 @@ impl H2oScorer {
 /// What [`build`] produces for a model.
 pub(crate) struct Built {
     pub model: Box<dyn Model>,
+    /// Length of the raw row the scorer fills and `Model::score0` gets: the model's
+    /// features, then whatever else its `inputs` fill or its scorer uses as workspace (a
+    /// GAM's predictors and spline buffers, CoxPH's interaction offsets).
     pub n_features: usize,
     pub preds_len: usize,
     pub render: Render,
@@ -437,8 +446,13 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
     }
     let algo = mojo.algo();
     let category = mojo.category();
+    match (algo.as_str(), category) {
+        ("gam", "Binomial" | "Multinomial" | "Ordinal" | "Regression") => return gam::build(&keys),
+        ("coxph", "CoxPH") => return coxph::build(&keys),
+        _ => {}
+    }
     let n_features = model::Common::read(&keys)?.n_features;
-    let classifier = matches!(category, "Binomial" | "Multinomial");
+    let classifier = matches!(category, "Binomial" | "Multinomial" | "Ordinal");
     let mut text_domain = None;
     let mut inputs = None;
     let mut outputs = None;
@@ -479,7 +493,10 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
                     Box::new(glm::GlmMultinomial::read(&keys)?),
                     Render::Classes(classes(mojo)?),
                 ),
-                "ordinal" => return unsupported("GLM family ordinal"),
+                "ordinal" => (
+                    Box::new(glm::GlmOrdinal::read(&keys)?),
+                    Render::Classes(classes(mojo)?),
+                ),
                 _ if category == "Binomial" => (
                     Box::new(glm::Glm::read(&keys)?),
                     Render::Classes(classes(mojo)?),
@@ -487,6 +504,13 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
                 _ => (Box::new(glm::Glm::read(&keys)?), Render::Values(1)),
             }
         }
+        ("glm", "Ordinal") => match keys.req_str("family")? {
+            "ordinal" => (
+                Box::new(glm::GlmOrdinal::read(&keys)?),
+                Render::Classes(classes(mojo)?),
+            ),
+            other => return unsupported(format!("GLM family {other:?} with category Ordinal")),
+        },
         ("isolationforest", "AnomalyDetection") => {
             let m = isofor::IsolationForest::read(&keys)?;
             let n = m.n_outputs();

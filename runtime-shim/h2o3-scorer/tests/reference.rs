@@ -61,6 +61,20 @@ const TESTDATA: &[&str] = &[
     "target_encoder_regression",
     "target_encoder_legacy",
     "word2vec_blank_lines",
+    "glm_ordinal",
+    "gam_cubic",
+    "gam_thin_plate",
+    "gam_ispline",
+    "gam_mspline",
+    "gam_several",
+    "gam_binomial",
+    "gam_multinomial",
+    "gam_ordinal",
+    "coxph",
+    "coxph_breslow",
+    "coxph_stratified",
+    "coxph_offset",
+    "coxph_interactions",
 ];
 
 /// Conformance MOJOs (files under `$CONFORMANCE_DIR/h2o3`) with committed genmodel
@@ -432,11 +446,11 @@ fn unsupported_variants_are_refused_with_a_reason() {
             "unknown algorithm",
             "gbm_regression.zip",
             vec![
-                ("algo", Some("coxph")),
-                ("algorithm", Some("CoxPH")),
-                ("category", Some("CoxPH")),
+                ("algo", Some("psvm")),
+                ("algorithm", Some("PSVM")),
+                ("category", Some("Regression")),
             ],
-            "coxph",
+            "psvm",
         ),
         (
             "GBM custom distribution",
@@ -463,10 +477,10 @@ fn unsupported_variants_are_refused_with_a_reason() {
             "preprocessors",
         ),
         (
-            "GLM ordinal",
+            "GLM category Ordinal, family multinomial",
             "glm_multinomial.zip",
-            vec![("family", Some("ordinal"))],
-            "ordinal",
+            vec![("category", Some("Ordinal"))],
+            "Ordinal",
         ),
         (
             "GLM unknown link",
@@ -1135,4 +1149,442 @@ fn models_genmodel_gives_no_contributions_say_why() {
         n += 1;
     }
     assert!(n >= 18, "{n} testdata models record genmodel's refusal");
+}
+
+/// What a GAM, CoxPH or GLM ordinal MOJO the scorer refuses must be refused as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// `MojoError::NotScorable`: well formed, but genmodel cannot score it either (or
+    /// not as the scorer would), or beyond what the scorer does.
+    NotScorable,
+    /// `MojoError::Invalid`: malformed.
+    Invalid,
+}
+
+#[test]
+fn gam_coxph_and_ordinal_refusals_say_why() {
+    use testkit::mojo::FileEdit::{Put, Remove};
+    use Refusal::{Invalid, NotScorable};
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, Option<&'a str>)>,
+        Vec<FileEdit<'a>>,
+        Refusal,
+        &'a str,
+    );
+    let reversed_knots: Vec<u8> = {
+        use std::io::Read;
+        let f = std::fs::File::open(testdata().join("gam_cubic.zip")).unwrap();
+        let mut z = zip::ZipArchive::new(f).unwrap();
+        let mut b = Vec::new();
+        z.by_name("knots").unwrap().read_to_end(&mut b).unwrap();
+        b.chunks(8).rev().flatten().copied().collect()
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "GAM thin plate spline with standardize",
+            "gam_thin_plate.zip",
+            vec![("standardize", Some("true"))],
+            vec![],
+            NotScorable,
+            "standardize",
+        ),
+        (
+            "GAM with an offset column",
+            "gam_cubic.zip",
+            vec![("offset_column", Some("x3"))],
+            vec![],
+            NotScorable,
+            "offset",
+        ),
+        (
+            "GAM M-spline of order 40",
+            "gam_mspline.zip",
+            vec![("spline_orders_sorted", Some("[40]"))],
+            vec![],
+            NotScorable,
+            "spline order 40",
+        ),
+        (
+            "GAM M-spline centred with a smaller column's matrix",
+            "gam_binomial.zip",
+            vec![("num_knots_sorted", Some("[4, 4, 5, 6]"))],
+            vec![],
+            NotScorable,
+            "M-spline",
+        ),
+        (
+            "GAM thin plate over two columns after an I-spline",
+            "gam_several.zip",
+            vec![
+                ("num_CS_col", Some("1")),
+                ("num_IS_col", Some("1")),
+                ("bs_sorted", Some("[0, 2, 1]")),
+                ("spline_orders_sorted", Some("[0, 3, 0]")),
+            ],
+            vec![],
+            NotScorable,
+            "polynomial terms",
+        ),
+        (
+            "GAM ordinal link on a regression",
+            "gam_cubic.zip",
+            vec![("link", Some("ologit"))],
+            vec![],
+            NotScorable,
+            "ologit",
+        ),
+        (
+            "GAM family bernoulli on a regression",
+            "gam_cubic.zip",
+            vec![("family", Some("bernoulli"))],
+            vec![],
+            NotScorable,
+            "bernoulli",
+        ),
+        (
+            "GAM knots truncated",
+            "gam_cubic.zip",
+            vec![],
+            vec![Put("knots", &[0u8; 8])],
+            Invalid,
+            "knots",
+        ),
+        (
+            "GAM knots out of order",
+            "gam_cubic.zip",
+            vec![],
+            vec![Put("knots", &reversed_knots)],
+            Invalid,
+            "ascending",
+        ),
+        (
+            "GAM cubic spline with two knots",
+            "gam_cubic.zip",
+            vec![("num_knots_sorted", Some("[2]"))],
+            vec![],
+            Invalid,
+            "2 knots",
+        ),
+        (
+            "GAM spline types out of genmodel's order",
+            "gam_cubic.zip",
+            vec![("bs_sorted", Some("[1]"))],
+            vec![],
+            Invalid,
+            "bs_sorted",
+        ),
+        (
+            "GAM without its sorted GAM columns",
+            "gam_cubic.zip",
+            vec![],
+            vec![Remove("gam_columns_sorted")],
+            Invalid,
+            "gam_columns_sorted",
+        ),
+        (
+            "GAM sorted GAM columns with an extra name",
+            "gam_cubic.zip",
+            vec![],
+            vec![Put("gam_columns_sorted", b"age\nscore\n")],
+            Invalid,
+            "gam_columns_sorted",
+        ),
+        (
+            "GAM coefficients too short",
+            "gam_cubic.zip",
+            vec![("beta_center", Some("[1.0]"))],
+            vec![],
+            Invalid,
+            "beta_center",
+        ),
+        (
+            "GAM multinomial coefficients truncated",
+            "gam_multinomial.zip",
+            vec![],
+            vec![Put("beta_multinomial_centering", &[0u8; 16])],
+            Invalid,
+            "beta_multinomial_centering",
+        ),
+        (
+            "CoxPH offset that is a categorical feature",
+            "coxph.zip",
+            vec![("offset_column", Some("color"))],
+            vec![],
+            NotScorable,
+            "categorical",
+        ),
+        (
+            "CoxPH without coefficients",
+            "coxph.zip",
+            vec![("coef", None)],
+            vec![],
+            Invalid,
+            "coef",
+        ),
+        (
+            "CoxPH stratum means for fewer strata",
+            "coxph_stratified.zip",
+            vec![("x_mean_cat_size1", Some("1"))],
+            vec![],
+            Invalid,
+            "x_mean_cat",
+        ),
+        (
+            "CoxPH stratum key longer than the features",
+            "coxph_stratified.zip",
+            vec![("strata_0", Some("[0.0, 0.0, 0.0, 0.0, 0.0, 0.0]"))],
+            vec![],
+            Invalid,
+            "stratum",
+        ),
+        (
+            "CoxPH interaction column out of range",
+            "coxph_interactions.zip",
+            vec![("interaction_targets", Some("[3, 4, 99]"))],
+            vec![],
+            Invalid,
+            "99",
+        ),
+        (
+            "CoxPH numeric offsets too short",
+            "coxph.zip",
+            vec![("num_offsets", Some("[2]"))],
+            vec![],
+            Invalid,
+            "num_offsets",
+        ),
+        (
+            "GLM ordinal coefficients not a multiple of the classes",
+            "glm_ordinal.zip",
+            vec![("beta", Some("[1.0, 2.0]"))],
+            vec![],
+            Invalid,
+            "beta",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (label, base, ini, files, want, needle) in cases {
+        let path = testkit::mojo::edited(&testdata().join(base), dir.path(), &ini, &files);
+        let got = match H2oScorer::load(&path) {
+            Err(e @ MojoError::NotScorable { .. }) => (NotScorable, e.to_string()),
+            Err(e @ MojoError::Invalid { .. }) => (Invalid, e.to_string()),
+            Err(e) => panic!("{label}: unexpected error {e}"),
+            Ok(s) => panic!("{label}: loaded as {:?}", s.describe()),
+        };
+        assert_eq!(got.0, want, "{label}: {}", got.1);
+        assert!(
+            got.1.contains(needle) && got.1.contains(".zip"),
+            "{label}: {}",
+            got.1
+        );
+    }
+}
+
+/// Scores one row given as (column, cell) pairs; other columns are missing.
+fn score_named(scorer: &H2oScorer, cells: &[(&str, &str)]) -> Vec<String> {
+    let row: Vec<Option<&str>> = scorer
+        .input_names()
+        .iter()
+        .map(|n| cells.iter().find(|(c, _)| c == n).map(|(_, v)| *v))
+        .collect();
+    scorer.score(&row).unwrap()
+}
+
+#[test]
+fn coxph_rows_genmodel_cannot_score_have_no_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = H2oScorer::load(&testdata().join("coxph_stratified.zip")).unwrap();
+    // Without strata_5 = [1, 2] (g2, s3), that combination is unknown: genmodel's stratum
+    // lookup gives null and scoring throws.
+    let fewer = mutated(
+        dir.path(),
+        "coxph_stratified.zip",
+        &[("strata_count", Some("5"))],
+        &[],
+    );
+    let fewer = H2oScorer::load(&fewer).unwrap();
+    let row = |grp, site| {
+        vec![
+            ("grp", grp),
+            ("site", site),
+            ("color", "red"),
+            ("age", "50"),
+            ("score", "45.5"),
+        ]
+    };
+    assert_eq!(score_named(&fewer, &row("g2", "s3")), vec!["NaN"]);
+    for (grp, site) in [("g1", "s1"), ("g2", "s2"), ("g1", "s3")] {
+        let got = score_named(&fewer, &row(grp, site));
+        assert_eq!(got, score_named(&plain, &row(grp, site)), "{grp} {site}");
+        assert_ne!(got, vec!["NaN"], "{grp} {site}");
+    }
+    // A missing or unknown stratum level counts as level 0 (s1).
+    let s1 = score_named(&plain, &row("g2", "s1"));
+    assert_eq!(score_named(&plain, &row("g2", "")), s1);
+    assert_eq!(score_named(&plain, &row("g2", "nowhere")), s1);
+
+    // With every level coded, a missing level makes genmodel throw; a missing number only
+    // makes lp NaN (PredictCsv's NA), like a missing level with the first level dropped.
+    // MOJOs written before `num_numerical_columns` read every coefficient after the
+    // categorical ones in column order: the same lp here.
+    let old = testkit::mojo::edited(
+        &testdata().join("coxph.zip"),
+        dir.path(),
+        &[("num_numerical_columns", None), ("num_offsets", None)],
+        &[],
+    );
+    let old = H2oScorer::load(&old).unwrap();
+    let new = H2oScorer::load(&testdata().join("coxph.zip")).unwrap();
+    let input = read_csv(&testdata().join("coxph.input.csv"));
+    for cells in &input[1..] {
+        let row: Vec<Option<&str>> = cells.iter().map(|c| Some(c.as_str())).collect();
+        assert_eq!(
+            old.score(&row).unwrap(),
+            new.score(&row).unwrap(),
+            "{cells:?}"
+        );
+    }
+
+    let all_levels = mutated(
+        dir.path(),
+        "coxph.zip",
+        &[("use_all_factor_levels", Some("true"))],
+        &[],
+    );
+    let all_levels = H2oScorer::load(&all_levels).unwrap();
+    let full = [("color", "red"), ("age", "50"), ("score", "45.5")];
+    assert_ne!(score_named(&all_levels, &full), vec!["NaN"]);
+    assert_eq!(
+        score_named(&all_levels, &[("age", "50"), ("score", "45.5")]),
+        vec!["NaN"]
+    );
+}
+
+#[test]
+fn gam_predictors_are_read_as_genmodel_reads_them() {
+    let scorer = H2oScorer::load(&testdata().join("gam_several.zip")).unwrap();
+    // The original predictors, never the spline columns.
+    assert_eq!(
+        scorer.input_names(),
+        ["color", "x3", "age", "dose", "score"]
+    );
+    let base = [
+        ("color", "red"),
+        ("x3", "2"),
+        ("dose", "1.5"),
+        ("score", "47"),
+    ];
+    let with_age = |age: &str| {
+        let mut cells = base.to_vec();
+        cells.push(("age", age));
+        score_named(&scorer, &cells)
+    };
+    // A missing predictor leaves its spline columns to mean imputation; "NaN" is missing.
+    assert_eq!(with_age("NaN"), with_age(""));
+    assert_ne!(with_age("40"), with_age(""));
+    // A predictor that is not a number is refused like any numeric cell.
+    let e = scorer
+        .score(&[Some("red"), Some("2"), Some("forty")])
+        .unwrap_err();
+    assert_eq!((e.column.as_str(), e.value.as_str()), ("age", "forty"));
+}
+
+#[test]
+fn gam_coxph_and_ordinal_have_no_contributions() {
+    // genmodel 3.46: "setEnableContributions can be set to true only with DRF, GBM, or
+    // XGBoost models."
+    for name in [
+        "glm_ordinal",
+        "gam_binomial",
+        "gam_cubic",
+        "coxph_stratified",
+    ] {
+        let scorer = H2oScorer::load(&testdata().join(format!("{name}.zip"))).unwrap();
+        assert_eq!(scorer.contribution_names(), None, "{name}");
+        assert_eq!(scorer.capabilities(), ["SCORE"], "{name}");
+        let why = scorer.contributions_unavailable().unwrap_or("");
+        assert!(
+            why.contains("only for GBM, DRF and XGBoost"),
+            "{name}: {why}"
+        );
+    }
+}
+
+/// Every `[info]` key of the GAM, CoxPH and GLM ordinal testdata MOJOs set to values a
+/// hostile or broken writer could put there: the scorer refuses the MOJO or scores every
+/// testdata row, and never panics.
+#[test]
+fn gam_coxph_and_ordinal_survive_edited_keys() {
+    const VALUES: &[&str] = &[
+        "0",
+        "-1",
+        "7",
+        "2147483647",
+        "[]",
+        "[1]",
+        "[3, 0, 1, 2]",
+        "[99999]",
+        "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]",
+    ];
+    let models = [
+        "glm_ordinal",
+        "gam_binomial",
+        "gam_several",
+        "coxph_stratified",
+        "coxph_interactions",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut loaded = 0;
+    let mut refused = 0;
+    for name in models {
+        let base = testdata().join(format!("{name}.zip"));
+        let scorer = H2oScorer::load(&base).unwrap();
+        let input = read_csv(&testdata().join(format!("{name}.input.csv")));
+        let keys: Vec<String> = {
+            let text = {
+                use std::io::Read;
+                let mut z = zip::ZipArchive::new(std::fs::File::open(&base).unwrap()).unwrap();
+                let mut t = String::new();
+                z.by_name("model.ini")
+                    .unwrap()
+                    .read_to_string(&mut t)
+                    .unwrap();
+                t
+            };
+            text.lines()
+                .skip_while(|l| l.trim() != "[info]")
+                .skip(1)
+                .take_while(|l| !l.trim().starts_with('['))
+                .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+                .filter(|k| !matches!(k.as_str(), "algo" | "algorithm" | "category" | "supervised"))
+                .collect()
+        };
+        drop(scorer);
+        for key in &keys {
+            for value in VALUES.iter().map(|v| Some(*v)).chain([None]) {
+                let path = testkit::mojo::edited(&base, dir.path(), &[(key, value)], &[]);
+                let outcome = std::panic::catch_unwind(|| match H2oScorer::load(&path) {
+                    Ok(s) => {
+                        for cells in &input[1..] {
+                            let row: Vec<Option<&str>> =
+                                cells.iter().map(|c| Some(c.as_str())).collect();
+                            let _ = s.score(&row);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                });
+                match outcome {
+                    Ok(true) => loaded += 1,
+                    Ok(false) => refused += 1,
+                    Err(_) => panic!("{name}: {key} = {value:?} panics"),
+                }
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    println!("{loaded} edited MOJOs scored, {refused} refused");
+    assert!(loaded > 0 && refused > 0);
 }
