@@ -1123,7 +1123,8 @@ def run_encodings(g, step):
                                                     seed=SEED, **kw)
         else:
             raise ValueError(algo)
-        m.train(x=x, y=None if algo in ("kmeans", "extended_isolation_forest") else y, training_frame=fr)
+        unsupervised = algo in ("kmeans", "extended_isolation_forest") or kw.get("autoencoder")
+        m.train(x=x, y=None if unsupervised else y, training_frame=fr)
         return m, fr
 
     def add(name, algo, enc, kind, rows=score, **kw):
@@ -1162,6 +1163,7 @@ def run_encodings(g, step):
     add("deeplearning_eigen_regression", "deeplearning", "eigen", "regression")
     add("deeplearning_label_encoder_multinomial", "deeplearning", "label_encoder", "multinomial")
     add("deeplearning_sort_by_response_binomial", "deeplearning", "sort_by_response", "binomial")
+    add("deeplearning_autoencoder_binary", "deeplearning", "binary", "binomial", autoencoder=True)
     # unsupervised models with an encoding: encoded columns, as for XGBoost
     add("kmeans_binary", "kmeans", "binary", "binomial")
     add("extended_isolation_forest_onehot", "extended_isolation_forest", "onehot", "binomial")

@@ -65,6 +65,7 @@ const TESTDATA: &[&str] = &[
     "deeplearning_eigen_regression",
     "deeplearning_label_encoder_multinomial",
     "deeplearning_sort_by_response_binomial",
+    "deeplearning_autoencoder_binary",
     "kmeans_binary",
     "extended_isolation_forest_onehot",
     "gbm_weights_binomial",
