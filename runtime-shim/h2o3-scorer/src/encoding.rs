@@ -308,16 +308,6 @@ pub(crate) fn special_columns<'a>(keys: &Keys<'a>, n_features: usize) -> &'a [St
     &mojo.ini.columns[n_features.min(end)..end]
 }
 
-/// The schema type of a numeric original column: the type the model's own schema gives
-/// the column of that name (`Time64` for a time column), else `Float64`.
-fn numeric_type(keys: &Keys, name: &str) -> ColumnType {
-    keys.mojo
-        .input_schema()
-        .into_iter()
-        .find(|c| c.name == name)
-        .map_or(ColumnType::Float64, |c| c.ty)
-}
-
 /// The inputs and metadata of a model whose genmodel reader applies a categorical encoding;
 /// `None` when it applies none.
 pub(crate) fn read(keys: &Keys, algo: &str, n_features: usize) -> LoadResult<Option<Encoded>> {
@@ -346,25 +336,18 @@ pub(crate) fn read(keys: &Keys, algo: &str, n_features: usize) -> LoadResult<Opt
     let mut width = vec![1usize; orig.names.len()];
     match scheme {
         Scheme::OneHotExplicit | Scheme::Binary => {
+            // The encoded frame's order: the numeric predictors, then the categorical ones.
+            let numeric = predictors.iter().filter(|&&i| orig.domains[i].is_none());
+            let categorical = predictors.iter().filter(|&&i| orig.domains[i].is_some());
             let mut pos = 0;
-            for pass_categorical in [false, true] {
-                for &i in &predictors {
-                    let Some(d) = &orig.domains[i] else {
-                        if !pass_categorical {
-                            at[i] = pos;
-                            pos += 1;
-                        }
-                        continue;
-                    };
-                    if pass_categorical {
-                        at[i] = pos;
-                        width[i] = match scheme {
-                            Scheme::OneHotExplicit => d.len() + 1,
-                            _ => binary_bits(d.len()),
-                        };
-                        pos += width[i];
-                    }
-                }
+            for &i in numeric.chain(categorical) {
+                at[i] = pos;
+                width[i] = match &orig.domains[i] {
+                    None => 1,
+                    Some(d) if scheme == Scheme::OneHotExplicit => d.len() + 1,
+                    Some(d) => binary_bits(d.len()),
+                };
+                pos += width[i];
             }
             if pos != n_features {
                 return keys.invalid(format!(
@@ -428,6 +411,15 @@ pub(crate) fn read(keys: &Keys, algo: &str, n_features: usize) -> LoadResult<Opt
             },
         ));
     }
+    // A numeric original column keeps its name through every encoding: its type is the
+    // one the model's own schema gives it (`Time64` for a time column, ...).
+    let raw_schema = mojo.input_schema();
+    let numeric_type = |name: &str| {
+        raw_schema
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(ColumnType::Float64, |c| c.ty)
+    };
     for &i in &predictors {
         if orig.domains[i].is_none() {
             let name = match scheme {
@@ -441,7 +433,7 @@ pub(crate) fn read(keys: &Keys, algo: &str, n_features: usize) -> LoadResult<Opt
             inputs.push((
                 i,
                 InputColumn {
-                    ty: numeric_type(keys, &name),
+                    ty: numeric_type(&name),
                     name,
                     kind: Kind::Numeric,
                     slot: Slot::Feature(at[i]),
