@@ -29,6 +29,11 @@ Word2vec is the one exception: PredictCsv has no WordEmbedding branch, so its
 reference vectors come from a tiny Java driver (embedded below) that calls
 genmodel's ``EasyPredictModelWrapper.predictWord2Vec`` on the MOJO.
 
+The categorical-encoding, weights and fold models (``run_encodings``, at the end) take
+their input columns from genmodel too: a small Java driver prints the columns the MOJO's
+``EasyPredictModelWrapper`` reads (the original columns where genmodel encodes them
+itself), and writes genmodel's prediction contributions as ``<name>.contributions.csv``.
+
 How to run (versions used for the committed files: Python 3.11.7, OpenJDK 17.0.15,
 h2o 3.46.0.11 from PyPI -- 3.46.0.12 refuses MOJO export -- numpy 2.x):
 
