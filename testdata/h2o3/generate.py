@@ -33,6 +33,11 @@ Uplift DRF and Target Encoder (categories PredictCsv refuses): ``WrapperPredict`
 also prints the columns genmodel's wrapper reads and its refusal of contributions
 (recorded as ``no_contributions`` in expected.json) for the models of ``more_algos``.
 
+The categorical-encoding, weights and fold models (``run_encodings``, at the end) take
+their input columns from genmodel too: a small Java driver prints the columns the MOJO's
+``EasyPredictModelWrapper`` reads (the original columns where genmodel encodes them
+itself), and writes genmodel's prediction contributions as ``<name>.contributions.csv``.
+
 How to run (versions used for the committed files: Python 3.11.7, OpenJDK 17.0.15,
 h2o 3.46.0.11 from PyPI -- 3.46.0.12 refuses MOJO export -- numpy 2.x):
 
@@ -59,6 +64,7 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
 import zipfile
 
 import numpy as np
@@ -731,6 +737,459 @@ def run_all(g, only=frozenset()):
 
     # ---------------- GLM ordinal, GAM, CoxPH (their own random stream and frames)
     ordinal_gam_coxph(g, step)
+
+    # ---------------- categorical encodings, weights and fold columns (own frames and stream)
+    run_encodings(g, step)
+
+
+# ----------------------------------------------------------------------------
+# categorical encodings, weights and fold columns
+# ----------------------------------------------------------------------------
+#
+# Own random stream (SEED + ENC_SEED_OFFSET) and own frames, created after all the
+# others, so the models above do not change. The features add two categoricals to the
+# usual ones: `city` (13 levels of unequal frequency: enough for EnumLimited, whose
+# default max_categorical_levels is 10 and which the Python API cannot change for
+# GBM/DRF/XGBoost, and for Binary's 4 bits) and `grade` (levels that read as integers,
+# which genmodel's LabelEncoder maps to their value rather than their index).
+#
+# Inputs and references come from genmodel itself: `EncReference inputs` prints the
+# columns the EasyPredictModelWrapper of the MOJO reads (its encoding's column mapping,
+# the names whose index is a feature, plus the offset column), `PredictCsv` scores, and
+# `EncReference contrib` computes contributions (loaded with the MOJO's metadata, as
+# DRF needs; checked against `PredictCsv --predictContributions` where that works).
+
+ENC_SEED_OFFSET = 1500
+CITIES = ["amsterdam", "berlin", "cairo", "delhi", "essen", "faro", "genoa", "hanoi",
+          "izmir", "jakarta", "kyoto", "lima", "madrid"]
+CITY_P = np.array([13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1], dtype=float)
+CITY_EFFECT = {c: (i % 5 - 2) * 0.4 for i, c in enumerate(CITIES)}
+GRADES = ["1", "2", "3", "5", "8", "13"]
+ENC_FEAT = ["x1", "x2", "color", "city", "grade"]
+ENC_CATS = ["color", "city", "grade"]
+ENC_TYPES = dict(TYPES, city="enum", grade="enum", w="real", off="real", fold="int")
+ENCODINGS = {"onehot": "one_hot_explicit", "binary": "binary", "eigen": "eigen",
+             "label_encoder": "label_encoder", "sort_by_response": "sort_by_response",
+             "enum_limited": "enum_limited"}
+
+ENC_JAVA = r"""
+import hex.genmodel.CategoricalEncoding;
+import hex.genmodel.MojoModel;
+import hex.genmodel.easy.CategoricalEncoder;
+import hex.genmodel.easy.EasyPredictModelWrapper;
+import hex.genmodel.easy.RowData;
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.*;
+import java.util.*;
+
+/** What genmodel's row API reads for a MOJO (inputs), and its contributions (contrib). */
+public class EncReference {
+  static String q(String s) {
+    if (s == null) return "null";
+    return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+  }
+
+  static EasyPredictModelWrapper wrapper(MojoModel m, boolean contributions) throws Exception {
+    return new EasyPredictModelWrapper(new EasyPredictModelWrapper.Config()
+        .setModel(m).setConvertUnknownCategoricalLevelsToNa(true)
+        .setEnableContributions(contributions));
+  }
+
+  public static void main(String[] a) throws Exception {
+    MojoModel m = MojoModel.load(a[1], true);
+    if (a[0].equals("inputs")) {
+      CategoricalEncoding e = m.getCategoricalEncoding();
+      Map<String, Integer> cm = e.createColumnMapping(m);
+      Map<Integer, CategoricalEncoder> dm = e.createCategoricalEncoders(m, cm);
+      String[] order = m.getOrigNames() != null ? m.getOrigNames() : m.getNames();
+      List<String> names = new ArrayList<>();
+      for (String n : order) if (cm.containsKey(n) && cm.get(n) < m.nfeatures()) names.add(n);
+      StringJoiner in = new StringJoiner(",", "[", "]");
+      for (String n : names) {
+        int i = cm.get(n);
+        boolean cat = dm != null ? dm.containsKey(i) : m.getDomainValues(i) != null;
+        in.add("{\"name\":" + q(n) + ",\"index\":" + i + ",\"categorical\":" + cat + "}");
+      }
+      String contrib;
+      try {
+        contrib = "[" + String.join(",", Arrays.stream(wrapper(m, true).getContributionNames())
+            .map(EncReference::q).toArray(String[]::new)) + "]";
+      } catch (Exception ex) {
+        contrib = q(ex.toString());
+      }
+      System.out.println("{\"encoding\":" + q(String.valueOf(e)) + ",\"nfeatures\":" + m.nfeatures()
+          + ",\"offset\":" + q(m.getOffsetName()) + ",\"inputs\":" + in + ",\"contributions\":" + contrib + "}");
+      return;
+    }
+    // contrib <mojo> <input.csv> <out.csv>: PredictCsv's row reading, contributions as hex floats
+    EasyPredictModelWrapper w = wrapper(m, true);
+    List<String> lines = Files.readAllLines(Paths.get(a[2]), StandardCharsets.UTF_8);
+    String[] header = lines.get(0).split(",", -1);
+    try (PrintWriter out = new PrintWriter(a[3], "UTF-8")) {
+      out.println(String.join(",", w.getContributionNames()));
+      for (String line : lines.subList(1, lines.size())) {
+        String[] cells = line.split(",", -1);
+        RowData row = new RowData();
+        for (int i = 0; i < Math.min(header.length, cells.length); i++) {
+          String v = cells[i];
+          if (v.isEmpty() || v.equals("NA") || v.equals("N/A") || v.equals("-")) continue;
+          row.put(header[i], v);
+        }
+        float[] c = w.predictContributions(row);
+        StringJoiner j = new StringJoiner(",");
+        for (float f : c) j.add(Double.toHexString(f));
+        out.println(j);
+      }
+    }
+  }
+}
+"""
+
+
+def enc_features(rng, n):
+    rows = []
+    for _ in range(n):
+        r = {"x1": num(rng.normal(0.0, 1.0)), "x2": num(rng.uniform(0.0, 10.0)),
+             "color": COLORS[int(rng.integers(0, 4))],
+             "city": CITIES[int(rng.choice(len(CITIES), p=CITY_P / CITY_P.sum()))],
+             "grade": GRADES[int(rng.integers(0, len(GRADES)))]}
+        for c, p in (("x1", 0.08), ("x2", 0.05), ("color", 0.06), ("city", 0.06), ("grade", 0.05)):
+            if rng.random() < p:
+                r[c] = None
+        rows.append(r)
+    return rows
+
+
+def enc_lin(r):
+    x1 = 0.0 if r["x1"] is None else r["x1"]
+    x2 = 5.0 if r["x2"] is None else r["x2"]
+    grade = 0.0 if r["grade"] is None else math.log(float(r["grade"]))
+    return (1.1 * x1 - 0.2 * (x2 - 5.0) + COLOR_EFFECT[r["color"]]
+            + CITY_EFFECT.get(r["city"], 0.0) + 0.5 * (grade - 1.0))
+
+
+def enc_data(rng, n, kind):
+    rows = enc_features(rng, n)
+    for r in rows:
+        s = enc_lin(r)
+        if kind == "binomial":
+            r["label"] = "yes" if rng.random() < 1.0 / (1.0 + math.exp(-s)) else "no"
+        elif kind == "multinomial":
+            z = np.array([s, -0.5 * s + (0.6 if r["city"] in CITIES[:4] else 0.0), 0.0])
+            p = np.exp(z - z.max())
+            r["species"] = ["setosa", "versicolor", "virginica"][int(rng.choice(3, p=p / p.sum()))]
+        else:
+            r["y"] = num(3.0 * s + 10.0 + rng.normal(0.0, 0.5))
+        r["w"] = float(rng.integers(1, 4))
+        r["off"] = num(rng.normal(0.0, 0.2))
+        r["fold"] = float(rng.integers(0, 3))
+    return rows
+
+
+class EncGen:
+    """Exports of the encoding models; inputs and references from genmodel."""
+
+    def __init__(self, g):
+        self.g = g
+        self.classes = None
+
+    def java(self):
+        if self.classes is None:
+            self.classes = os.path.join(self.g.work, "enc-classes")
+            os.makedirs(self.classes, exist_ok=True)
+            src = os.path.join(self.classes, "EncReference.java")
+            with open(src, "w") as f:
+                f.write(ENC_JAVA)
+            subprocess.run(["javac", "-cp", self.g.jar, "-d", self.classes, src], check=True)
+        return ["java", "-cp", self.g.jar + os.pathsep + self.classes, "EncReference"]
+
+    def probe(self, zpath):
+        r = subprocess.run(self.java() + ["inputs", zpath], capture_output=True, text=True, check=True)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def repaired(self, name, zpath, info, cols):
+        """A copy of the MOJO whose _orig_names (and _orig_domain_values_*) list only the
+        predictors and the response: genmodel 3.46's OneHotExplicit and Binary column
+        mappers count every name of _orig_names but the response as a predictor, so a
+        weights, offset or fold column shifts every categorical (and PredictCsv dies with
+        an ArrayIndexOutOfBoundsException). The copy is what H2O scores with."""
+        n_features = int(info["n_features"])
+        special = cols[n_features:len(cols) - 1]
+        with zipfile.ZipFile(zpath) as z:
+            entries = {n: z.read(n) for n in z.namelist()}
+        orig = entries["_orig_names"].decode().splitlines()
+        keep = [i for i, n in enumerate(orig) if n not in special]
+        ini = entries["model.ini"].decode().splitlines()
+        out_ini = []
+        for line in ini:
+            k = line.split("=")[0].strip()
+            if k.startswith("_m_orig_domain_values_") or k in ("_n_orig_names", "_n_orig_domain_values"):
+                continue
+            out_ini.append(line)
+            if k == "_genmodel_encoding":
+                out_ini.append("_n_orig_names = %d" % len(keep))
+                out_ini.append("_n_orig_domain_values = %d" % len(keep))
+                for j, i in enumerate(keep):
+                    out_ini.append("_m_orig_domain_values_%d = %s" % (j, re.search(
+                        r"^_m_orig_domain_values_%d = (\d+)$" % i, "\n".join(ini), re.M).group(1)))
+        files = {n: b for n, b in entries.items() if not n.startswith("_orig_domain_values_")}
+        for j, i in enumerate(keep):
+            old = "_orig_domain_values_%d" % i
+            if old in entries:
+                files["_orig_domain_values_%d" % j] = entries[old]
+        files["_orig_names"] = ("\n".join(orig[i] for i in keep) + "\n").encode()
+        files["model.ini"] = ("\n".join(out_ini) + "\n").encode()
+        path = os.path.join(self.g.work, name + ".repaired.zip")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for n, b in files.items():
+                z.writestr(n, b)
+        return path, special
+
+    def encode_rows(self, rows, cols, domains, orig_domains):
+        """The rows as the model's own (encoded) columns, for models whose MOJO carries no
+        original columns (XGBoost, k-means, extended isolation forest): genmodel reads the
+        encoded columns there. Mirrors H2O's training encoders (one-hot with a missing(NA)
+        column, binary code of index + 1, label code (the level's integer value when the
+        first level reads as one, else its index), top levels + "other"); a level unseen in
+        training is missing, as H2O adapts it. Row 13 stays all missing."""
+        out = []
+        for k, r in enumerate(rows):
+            e = {}
+            for i, c in enumerate(cols):
+                base, dot, tail = c.partition(".")
+                if ":" in c:
+                    base, bit = c.split(":")
+                    d = orig_domains[base]
+                    code = d.index(r[base]) + 1 if r[base] in d else 0
+                    e[c] = float((code >> int(bit)) & 1)
+                elif c in orig_domains and domains[i] is None:
+                    d, lv = orig_domains[c], r[c]
+                    if lv not in d:
+                        e[c] = None
+                    else:
+                        e[c] = float(lv) if re.fullmatch(r"[-+]?\d+", d[0]) else float(d.index(lv))
+                elif dot and tail.startswith("top_") and tail.endswith("_levels"):
+                    lv = r[base]
+                    known = lv is None or lv in domains[i] or lv not in orig_domains[base]
+                    e[c] = lv if known else "other"
+                elif dot and base in orig_domains:
+                    lv, d = r[base], orig_domains[base]
+                    e[c] = float(lv not in d) if tail == "missing(NA)" else float(lv == tail)
+                else:
+                    e[c] = r[c]
+            out.append({c: (None if k == 13 else v) for c, v in e.items()})
+        return out
+
+    def export(self, name, model, score_rows, frame, offset):
+        g = self.g
+        tmp = model.download_mojo(path=g.work, get_genmodel_jar=True)
+        zpath = os.path.join(g.out, name + ".zip")
+        shutil.move(tmp, zpath)
+        info, cols, domains = read_mojo_ini(zpath)
+        supervised = info.get("supervised") == "true"
+        note = None
+        ref_zip = zpath
+        n_features = int(info["n_features"])
+        special = cols[n_features:len(cols) - (1 if supervised else 0)]
+        if info.get("_genmodel_encoding") in ("OneHotExplicit", "Binary") and special:
+            probe = self.probe(zpath)
+            assert any(i["name"] in special for i in probe["inputs"]), probe
+            tmp_in = os.path.join(g.work, name + ".check.csv")
+            write_csv(tmp_in, ENC_FEAT + special, score_rows[:5])
+            r = subprocess.run(["java", "-cp", g.jar, "hex.genmodel.tools.PredictCsv", "--mojo", zpath,
+                                "--input", tmp_in, "--output", tmp_in + ".out"], capture_output=True, text=True)
+            assert "ArrayIndexOutOfBoundsException" in r.stdout + r.stderr, (
+                "genmodel scored %s: was its column mapping fixed?" % name)
+            ref_zip, _ = self.repaired(name, zpath, info, cols)
+            note = ("genmodel 3.46 cannot score this MOJO as exported: its %s column mapping counts "
+                    "%s among the predictors (they are in _orig_names), misplaces every categorical and "
+                    "PredictCsv dies with an ArrayIndexOutOfBoundsException. The references are "
+                    "genmodel's on a copy whose _orig_names lists only the predictors and the response, "
+                    "which is how H2O itself scores the model (compare with h2o.predict below)."
+                    % (info["_genmodel_encoding"], ", ".join(special)))
+        probe = self.probe(ref_zip)
+        inputs = [{"name": i["name"], "type": "String" if i["categorical"] else "Float64"}
+                  for i in probe["inputs"]]
+        if probe["offset"] and probe["offset"] not in [i["name"] for i in inputs]:
+            inputs.append({"name": probe["offset"], "type": "Float64"})
+        in_cols = [i["name"] for i in inputs]
+        orig_inputs = [{"name": c, "type": "String" if ENC_TYPES[c] == "enum" else "Float64"}
+                       for c in ENC_FEAT + ([offset] if offset else [])]
+        rows = score_rows
+        if any(i["name"] not in ENC_FEAT + ["off"] or (i["name"] in ENC_CATS and i["type"] == "Float64")
+               for i in inputs):
+            orig_domains = {c: frame[c].levels()[0] for c in ENC_CATS}
+            rows = self.encode_rows(score_rows, cols[:n_features], [domains.get(i) for i in range(n_features)],
+                                    orig_domains)
+        in_path = os.path.join(g.out, name + ".input.csv")
+        write_csv(in_path, in_cols, rows)
+        pred_path = os.path.join(g.out, name + ".predictions.csv")
+        header, conv = g.reference(name, ref_zip, in_path, pred_path, [])
+        entry = {
+            "name": name, "mojo": name + ".zip", "input": name + ".input.csv",
+            "predictions": name + ".predictions.csv", "algo": info.get("algo"),
+            "algorithm": info.get("algorithm"), "category": info.get("category"),
+            "supervised": supervised, "mojo_version": info.get("mojo_version"),
+            "h2o_version": info.get("h2o_version"), "inputs": inputs, "outputs": header,
+            "domains": {c: domains[i] for i, c in enumerate(cols[:n_features]) if i in domains},
+            "n_rows": len(conv),
+            "categorical_encoding": model.actual_params.get("categorical_encoding"),
+            "genmodel_encoding": probe["encoding"],
+        }
+        if supervised:
+            entry["response"] = cols[-1]
+            entry["response_domain"] = domains.get(len(cols) - 1)
+        if special:
+            entry["not_inputs"] = special
+        if isinstance(probe["contributions"], list):
+            cfile = name + ".contributions.csv"
+            self.contributions(name, ref_zip, in_path, os.path.join(g.out, cfile), probe, info["algo"])
+            entry["contributions"] = cfile
+        else:
+            entry["contributions_refused"] = probe["contributions"]
+        if note:
+            entry["note"] = note
+        g.expected.append(entry)
+        cmp_path = in_path
+        if rows is not score_rows:
+            cmp_path = os.path.join(g.work, name + ".orig.input.csv")
+            write_csv(cmp_path, [i["name"] for i in orig_inputs], score_rows)
+        self.compare(name, model, cmp_path, orig_inputs, header, conv)
+        g.sizes.append(name + ".zip")
+
+    def compare(self, name, model, in_path, inputs, g_header, g_rows):
+        """Sanity check against h2o.predict on the original columns: prints the rows that
+        differ (genmodel leaves a missing categorical's encoded features missing where H2O
+        encodes NA, and H2O's in-cluster scoring can fail where genmodel does not)."""
+        types = {i["name"]: ("enum" if i["type"] == "String" else "real") for i in inputs}
+        try:
+            fr = h2o.upload_file(in_path, destination_frame=name + "_score", col_types=types, header=1)
+            h = model.predict(fr).as_data_frame(use_pandas=False, header=True)
+        except Exception as e:  # noqa: BLE001 -- a sanity check only
+            print("   sanity vs h2o.predict: H2O cannot score the rows: %s"
+                  % str(e).strip().splitlines()[0][:160])
+            return
+        differ = []
+        for r, (gr, hr) in enumerate(zip(g_rows, h[1:])):
+            for a, b in zip(gr[1:] if len(gr) > 1 else gr, hr[1:] if len(hr) > 1 else hr):
+                try:
+                    fa, fb = float(a), float(b)
+                except ValueError:
+                    continue
+                if not (math.isnan(fa) and math.isnan(fb)) and abs(fa - fb) > 1e-9:
+                    differ.append(r)
+                    break
+        print("   sanity vs h2o.predict: %s" % ("identical" if not differ else
+                                                "rows %s differ" % differ))
+
+    def contributions(self, name, zpath, in_path, out_path, probe, algo):
+        g = self.g
+        hex_path = os.path.join(g.work, name + ".contributions.hex.csv")
+        subprocess.run(self.java() + ["contrib", zpath, in_path, hex_path], check=True)
+        header, rows = read_csv(hex_path)
+        assert header == probe["contributions"], (header, probe["contributions"])
+        if algo != "drf":
+            # PredictCsv computes the same floats where it can (not DRF: it loads no metadata)
+            pc_path = os.path.join(g.work, name + ".contributions.predictcsv.csv")
+            try:
+                g.predict_csv(zpath, in_path, pc_path, ["--predictContributions"])
+                ph, pr = read_csv(pc_path)
+                assert (ph, pr) == (header, rows), name
+                print("   contributions: PredictCsv agrees")
+            except RuntimeError as e:
+                print("   contributions: PredictCsv cannot (%s)" % str(e).splitlines()[-1][:120])
+        with open(out_path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows([[hex_to_repr(v) for v in r] for r in rows])
+
+
+def run_encodings(g, step):
+    rng = np.random.default_rng(SEED + ENC_SEED_OFFSET)
+    eb = enc_data(rng, 300, "binomial")
+    em = enc_data(rng, 360, "multinomial")
+    er = enc_data(rng, 300, "regression")
+    base = ENC_FEAT + ["w", "off", "fold"]
+    feb = g.frame("enc_binom", eb, base + ["label"], ENC_TYPES)
+    fem = g.frame("enc_multi", em, base + ["species"], ENC_TYPES)
+    fer = g.frame("enc_reg", er, base + ["y"], ENC_TYPES)
+    score = scoring_rows(enc_features(np.random.default_rng(SEED + ENC_SEED_OFFSET + 1), 30),
+                         ENC_CATS, ["x1", "x2"])
+    with_off = [dict(r, off=num(0.05 * (k % 7) - 0.15)) for k, r in enumerate(score)]
+    e = EncGen(g)
+    frames = {"binomial": (feb, "label"), "multinomial": (fem, "species"), "regression": (fer, "y")}
+    trees = dict(ntrees=4, max_depth=3, seed=SEED)
+
+    def model(algo, mid, enc, kind, **kw):
+        fr, y = frames[kind]
+        x = kw.pop("x", ENC_FEAT)
+        if enc:
+            kw["categorical_encoding"] = ENCODINGS[enc]
+        if algo == "gbm":
+            m = H2OGradientBoostingEstimator(model_id=mid, min_rows=5, **trees, **kw)
+        elif algo == "drf":
+            m = H2ORandomForestEstimator(model_id=mid, min_rows=5, **trees, **kw)
+        elif algo == "xgboost":
+            m = H2OXGBoostEstimator(model_id=mid, backend="cpu", **trees, **kw)
+        elif algo == "deeplearning":
+            m = H2ODeepLearningEstimator(model_id=mid, hidden=[4], epochs=3, reproducible=True, seed=SEED, **kw)
+        elif algo == "kmeans":
+            m = H2OKMeansEstimator(model_id=mid, k=3, seed=SEED, max_iterations=10, **kw)
+        elif algo == "extended_isolation_forest":
+            m = H2OExtendedIsolationForestEstimator(model_id=mid, ntrees=6, sample_size=64, extension_level=1,
+                                                    seed=SEED, **kw)
+        else:
+            raise ValueError(algo)
+        unsupervised = algo in ("kmeans", "extended_isolation_forest") or kw.get("autoencoder")
+        m.train(x=x, y=None if unsupervised else y, training_frame=fr)
+        return m, fr
+
+    def add(name, algo, enc, kind, rows=score, **kw):
+        def run():
+            try:
+                m, fr = model(algo, name, enc, kind, **kw)
+                e.export(name, m, rows, fr, kw.get("offset_column"))
+            except Exception:
+                traceback.print_exc()
+                raise
+        step(name, run)
+
+    # GBM and DRF: genmodel encodes the original columns (_orig_names) itself
+    add("gbm_onehot_binomial", "gbm", "onehot", "binomial")
+    add("gbm_binary_multinomial", "gbm", "binary", "multinomial")
+    add("gbm_eigen_regression", "gbm", "eigen", "regression")
+    add("gbm_label_encoder_binomial", "gbm", "label_encoder", "binomial")
+    add("gbm_sort_by_response_binomial", "gbm", "sort_by_response", "binomial")
+    add("gbm_enum_limited_regression", "gbm", "enum_limited", "regression")
+    add("drf_onehot_regression", "drf", "onehot", "regression")
+    add("drf_binary_binomial", "drf", "binary", "binomial")
+    add("drf_eigen_binomial", "drf", "eigen", "binomial")
+    add("drf_label_encoder_multinomial", "drf", "label_encoder", "multinomial")
+    add("drf_sort_by_response_regression", "drf", "sort_by_response", "regression")
+    add("drf_enum_limited_binomial", "drf", "enum_limited", "binomial")
+    # XGBoost (Eigen: H2O refuses to train it): the MOJO has no original columns, genmodel
+    # reads the encoded ones
+    add("xgboost_onehot_binomial", "xgboost", "onehot", "binomial")
+    add("xgboost_binary_regression", "xgboost", "binary", "regression")
+    add("xgboost_label_encoder_binomial", "xgboost", "label_encoder", "binomial")
+    add("xgboost_sort_by_response_multinomial", "xgboost", "sort_by_response", "multinomial")
+    add("xgboost_enum_limited_binomial", "xgboost", "enum_limited", "binomial")
+    # Deep Learning writes Binary, Eigen and LabelEncoder for genmodel (OneHotExplicit is
+    # refused at training, EnumLimited exports a MOJO genmodel cannot load)
+    add("deeplearning_binary_binomial", "deeplearning", "binary", "binomial")
+    add("deeplearning_eigen_regression", "deeplearning", "eigen", "regression")
+    add("deeplearning_label_encoder_multinomial", "deeplearning", "label_encoder", "multinomial")
+    add("deeplearning_sort_by_response_binomial", "deeplearning", "sort_by_response", "binomial")
+    add("deeplearning_autoencoder_binary", "deeplearning", "binary", "binomial", autoencoder=True)
+    # unsupervised models with an encoding: encoded columns, as for XGBoost
+    add("kmeans_binary", "kmeans", "binary", "binomial")
+    add("extended_isolation_forest_onehot", "extended_isolation_forest", "onehot", "binomial")
+    # weights, offset and fold columns: never inputs but the offset
+    add("gbm_weights_binomial", "gbm", None, "binomial", weights_column="w", x=ENC_FEAT + ["w"])
+    add("drf_fold_column_regression", "drf", None, "regression", fold_column="fold", x=ENC_FEAT + ["fold"])
+    add("gbm_onehot_weights_offset", "gbm", "onehot", "regression", rows=with_off,
+        weights_column="w", offset_column="off", x=ENC_FEAT + ["w", "off"])
 
 
 # ----------------------------------------------------------------------------

@@ -98,6 +98,98 @@ fn every_testdata_mojo_is_processed_with_its_expected_schema() {
     }
 }
 
+/// The encoding facts `generate.py` took from genmodel (`genmodel_encoding`: what its
+/// wrapper applies; `categorical_encoding`: the training parameter; `not_inputs`: the
+/// `[columns]` after the features; `contributions`: genmodel computes them) against the
+/// manifest's `metadata.scoring` and capabilities.
+#[test]
+fn encodings_and_columns_that_are_not_inputs_are_in_the_metadata() {
+    let exp = expected();
+    let models: Vec<&Value> = exp["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("genmodel_encoding").is_some())
+        .collect();
+    assert!(models.len() >= 26, "{} encoding models", models.len());
+    for m in models {
+        let name = m["name"].as_str().unwrap();
+        let file = testdata().join(m["mojo"].as_str().unwrap());
+        let o = run(&["inspect", "--json", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let scoring = &d["metadata"]["scoring"];
+        let enc = &scoring["categorical_encoding"];
+        let (genmodel, training) = (
+            m["genmodel_encoding"].as_str().unwrap(),
+            m["categorical_encoding"].as_str().unwrap(),
+        );
+        match (genmodel, training) {
+            ("AUTO", "AUTO" | "Enum") => assert!(enc.is_null(), "{name}: {enc}"),
+            ("AUTO", "SortByResponse") => {
+                assert_eq!(enc["applied_by"], "model", "{name}: {enc}")
+            }
+            ("AUTO", t) => {
+                assert_eq!(
+                    (&enc["scheme"], &enc["applied_by"]),
+                    (&t.into(), &"client".into()),
+                    "{name}"
+                );
+                let original = enc["original_columns"].as_array().unwrap();
+                assert_eq!(original.len(), 5, "{name}: {enc}");
+            }
+            (g, _) => {
+                assert_eq!(
+                    (&enc["scheme"], &enc["applied_by"]),
+                    (&g.into(), &"scorer".into()),
+                    "{name}"
+                );
+                let inputs: Vec<&Value> = d["input_schema"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| &c["name"])
+                    .collect();
+                let described: Vec<&Value> = enc["columns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| &c["name"])
+                    .collect();
+                assert_eq!(described, inputs[..described.len()], "{name}");
+            }
+        }
+        let offset = d["metadata"]["offset_column"].as_str();
+        let not_inputs: Vec<&str> = m
+            .get("not_inputs")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|c| Some(*c) != offset)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let recorded: Vec<&str> = scoring["columns_not_inputs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(recorded, not_inputs, "{name}");
+        let caps: Vec<&str> = d["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let has_contributions = caps.iter().any(|c| c.starts_with("CONTRIBUTION_"));
+        assert_eq!(
+            has_contributions,
+            m.get("contributions").is_some(),
+            "{name}: {caps:?}"
+        );
+    }
+}
+
 #[test]
 fn output_types_follow_the_category() {
     let cases = [

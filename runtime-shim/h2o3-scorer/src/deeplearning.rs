@@ -137,14 +137,6 @@ pub(crate) struct DeepLearning {
 impl DeepLearning {
     pub(crate) fn read(keys: &Keys) -> LoadResult<DeepLearning> {
         let common = Common::read(keys)?;
-        match keys.raw("_genmodel_encoding") {
-            None | Some("AUTO" | "SortByResponse" | "OneHotInternal" | "null") => {}
-            Some(other) => {
-                return unsupported(format!(
-                    "categorical encoding {other:?} (only AUTO is scored natively)"
-                ))
-            }
-        }
         let category = keys.mojo.category();
         let cats = keys.req_usize("cats")?;
         let nums = keys.req_usize("nums")?;

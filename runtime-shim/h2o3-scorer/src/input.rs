@@ -5,13 +5,16 @@
 //! like `Double.parseDouble`; anything else is a [`CellError`]. A categorical cell is
 //! looked up in the column's domain, then as `"<column>.<cell>"` (genmodel's
 //! `EnumEncoder`); an unknown level becomes NaN, as PredictCsv's
-//! `setConvertUnknownCategoricalLevelsToNa(true)` makes it. Columns past the model's
-//! features (weights, fold) are not read; the offset column's value is returned apart.
+//! `setConvertUnknownCategoricalLevelsToNa(true)` makes it. The offset column's value is
+//! returned apart; columns past the model's features that are not the offset (weights,
+//! fold) are not inputs at all. An original column of a categorically encoded model
+//! ([`crate::encoding`]) fills its encoded features.
 
 use std::collections::HashMap;
 
 use artifact_core::ColumnType;
 
+use crate::encoding::Encoder;
 use crate::java::parse_double;
 use crate::mojo::Mojo;
 use crate::CellError;
@@ -63,6 +66,10 @@ impl Levels {
 pub(crate) enum Kind {
     Numeric,
     Categorical(Levels),
+    /// An original categorical column genmodel encodes into the model's features from
+    /// the slot on (a categorical encoding, see [`crate::encoding`]). A missing cell
+    /// leaves them NaN.
+    Encoded(Box<Encoder>),
 }
 
 /// Where an input cell goes.
@@ -72,8 +79,6 @@ pub(crate) enum Slot {
     Feature(usize),
     /// The model's offset column.
     Offset,
-    /// Not used for scoring (weights, fold column).
-    Ignored,
 }
 
 /// One column a client sends: its name and schema type, how its cell is read and where
@@ -134,7 +139,6 @@ pub(crate) fn encode(
     for (i, col) in columns.iter().enumerate() {
         let cell = row.get(i).copied().flatten();
         match col.slot {
-            Slot::Ignored => {}
             Slot::Offset => offset = numeric(&col.name, cell)?,
             Slot::Feature(at) => {
                 raw[at] = match &col.kind {
@@ -144,6 +148,12 @@ pub(crate) fn encode(
                         Some(s) => levels.index(s).map_or(f64::NAN, f64::from),
                         None => f64::NAN,
                     },
+                    Kind::Encoded(encoder) => {
+                        if let Some(s) = cell.filter(|&s| !is_missing(Some(s))) {
+                            encoder.write(s, raw, at);
+                        }
+                        continue;
+                    }
                 };
             }
         }
@@ -175,12 +185,6 @@ mod tests {
                 ty: ColumnType::Float64,
                 kind: Kind::Numeric,
                 slot: Slot::Offset,
-            },
-            InputColumn {
-                name: "w".into(),
-                ty: ColumnType::Float64,
-                kind: Kind::Numeric,
-                slot: Slot::Ignored,
             },
         ]
     }

@@ -17,14 +17,14 @@
 //!
 //! | algo | categories | what is covered |
 //! |---|---|---|
-//! | `gbm` | Binomial, Multinomial, Regression | all genmodel distributions (bernoulli, quasibinomial, modified_huber, multinomial, gaussian, poisson, gamma, tweedie, laplace, quantile, huber, ...) with their `link_function` (or the default link of old MOJOs), `init_f`, offset column, `balance_classes`; tree formats of `mojo_version` 1.00, 1.10 and 1.20+ |
+//! | `gbm` | Binomial, Multinomial, Regression | all genmodel distributions (bernoulli, quasibinomial, modified_huber, multinomial, gaussian, poisson, gamma, tweedie, laplace, quantile, huber, ...) with their `link_function` (or the default link of old MOJOs), `init_f`, offset column, `balance_classes`; tree formats of `mojo_version` 1.00, 1.10 and 1.20+; categorical encodings AUTO/Enum, OneHotExplicit, Binary, Eigen, LabelEncoder, SortByResponse, EnumLimited (original columns in) |
 //! | `drf` | Binomial (incl. `binomial_double_trees`), Multinomial, Regression | as GBM |
 //! | `glm` | Binomial, Multinomial, Regression | links identity, logit, log, inverse, tweedie (link power); `use_all_factor_levels`, mean imputation, offset (not for multinomial, as in genmodel) |
 //! | `glm` | Ordinal | family `ordinal` (proportional odds: cumulative logits, offset added to each) |
 //! | `gam` | Binomial, Multinomial, Ordinal, Regression | every spline type h2o 3.46 writes: cubic (`bs=0`), thin plate over one or more columns (`bs=1`), monotone I-spline (`bs=2`), M-spline (`bs=3`), several GAM columns; the client sends the original predictors and the splines are computed from them as genmodel's row converter does (its 3.46 slips included, see the `gam` module); mean imputation; links as GLM. Refused: an offset column, thin plate with `standardize`, and the layouts genmodel 3.46 throws on |
 //! | `coxph` | CoxPH | `lp` with genmodel's per-stratum centring; `stratify_by` (the stratum columns are inputs), ties efron and breslow, offset column, start/stop columns (not inputs), interaction pairs computed from their source columns |
-//! | `deeplearning` | Binomial, Multinomial, Regression, AutoEncoder | Tanh, Rectifier, ExpRectifier and their dropout variants; genmodel's 8-way dot product |
-//! | `xgboost` | Binomial, Multinomial, Regression | legacy binary booster (`gbtree`, `dart`), objectives binary/reg logistic, multi:softprob, reg linear/squarederror, gamma, tweedie, count:poisson; H2O's one-hot layout, `sparse`, offset |
+//! | `deeplearning` | Binomial, Multinomial, Regression, AutoEncoder | Tanh, Rectifier, ExpRectifier and their dropout variants; genmodel's 8-way dot product; categorical encodings AUTO/OneHotInternal, Binary, Eigen, LabelEncoder, SortByResponse (original columns in) |
+//! | `xgboost` | Binomial, Multinomial, Regression | legacy binary booster (`gbtree`, `dart`), objectives binary/reg logistic, multi:softprob, reg linear/squarederror, gamma, tweedie, count:poisson; H2O's one-hot layout, `sparse`, offset; trained with OneHotExplicit, Binary, LabelEncoder, SortByResponse or EnumLimited: the encoded columns in, as genmodel takes them |
 //! | `stackedensemble` | Binomial, Multinomial, Regression | any supported base models and metalearner, `metalearner_transform` NONE/Logit |
 //! | `isolationforest` | AnomalyDetection | incl. `output_anomaly_flag` |
 //! | `extendedisolationforest` | AnomalyDetection | |
@@ -37,16 +37,29 @@
 //! | `upliftdrf` | BinomialUplift | `uplift_predict, p_y1_with_treatment, p_y1_without_treatment`; the input is the features (never the treatment or response column) |
 //! | `targetencoder` | TargetEncoder | the encoded columns `predictTargetEncoding` gives (names from the MOJO: `color_te`, `color_versicolor_te`, `color:size_te`), blending as stored, interactions, missing and unseen levels; MOJOs without column mappings (h2o 3.26–3.32) too |
 //!
+//! Categorical encodings ([`encoding`]): a GBM, DRF (or other shared-tree) model trained
+//! with `OneHotExplicit`, `Binary`, `Eigen`, `LabelEncoder` or `EnumLimited`, and a Deep
+//! Learning model with `Binary`, `Eigen` or `LabelEncoder`, takes the ORIGINAL columns
+//! (`_orig_names`, typed by `_orig_domain_values_*`) and encodes each cell as genmodel's
+//! encoders do, unseen and missing levels included; the facts are in
+//! [`H2oScorer::metadata`] (`categorical_encoding`). `SortByResponse` MOJOs carry their
+//! own domains and need nothing. XGBoost, k-means and extended isolation forest MOJOs
+//! record no original columns: genmodel takes their encoded columns, and so does this
+//! scorer. Weights and fold columns are never inputs; the offset column is.
+//!
 //! Refused at load, with the reason: every other algorithm and category, GBM `custom`
-//! distributions,
-//! categorical encodings other than AUTO/Enum (the row would need genmodel's expansion),
-//! MOJOs with preprocessors, Maxout networks, `gblinear` and JSON/UBJSON XGBoost
-//! boosters, and the GLRM losses and regularizers not listed.
+//! distributions, encodings genmodel cannot load or has no encoder for (Deep Learning
+//! `EnumLimited`, written as `_genmodel_encoding = null`), MOJOs with preprocessors,
+//! Maxout networks, `gblinear` and JSON/UBJSON XGBoost boosters, the GLRM losses and
+//! regularizers not listed, and the GAM layouts genmodel 3.46 throws on.
 //!
 //! Prediction contributions (SHAP values, `PredictCsv --predictContributions`) are
 //! computed for the models genmodel computes them for: GBM, DRF and XGBoost, binomial and
-//! regression (not RuleFit, isotonic regression, Uplift DRF, Target Encoder or Word2Vec:
-//! genmodel's wrapper refuses them, and the scorer says why) ([`H2oScorer::contributions`], the `shap` module says how). They are
+//! regression ([`H2oScorer::contributions`], the `shap` module says how); for an encoded
+//! model they are over its encoded features, named as genmodel names them (`color.blue`,
+//! `color:0`, `color.Eigen`, ...: `CONTRIBUTION_TRANSFORMED`). Genmodel's wrapper refuses
+//! them for every other algorithm (GLM, GAM, CoxPH, RuleFit, isotonic regression, Uplift
+//! DRF, Target Encoder, Word2Vec, ...), and the scorer says why. They are
 //! checked bit for bit against genmodel's `float`s on the testdata, variant and
 //! conformance tree models (`tests/reference/contributions/`). Genmodel's `PredictCsv`
 //! itself cannot compute DRF contributions (it does not load the variable importances
@@ -69,6 +82,7 @@ mod classes;
 mod coxph;
 mod deeplearning;
 pub mod domains;
+mod encoding;
 mod ensemble;
 mod gam;
 mod glm;
@@ -211,17 +225,16 @@ impl H2oScorer {
                 .into_iter()
                 .enumerate()
                 .map(|(i, col)| {
-                    let kind = match (&built.text_domain, &mojo.domains[i]) {
-                        (Some(words), _) => Kind::Categorical(Levels::exact(words)),
-                        (None, Some(d)) => Kind::Categorical(Levels::new(&col.name, d)),
-                        (None, None) => Kind::Numeric,
-                    };
-                    let slot = if i < n_features {
-                        Slot::Feature(i)
-                    } else if Some(col.name.as_str()) == offset_column {
-                        Slot::Offset
+                    // The features, then (past them) only the offset column.
+                    let (kind, slot) = if i >= n_features {
+                        (Kind::Numeric, Slot::Offset)
                     } else {
-                        Slot::Ignored
+                        let kind = match (&built.text_domain, &mojo.domains[i]) {
+                            (Some(words), _) => Kind::Categorical(Levels::exact(words)),
+                            (None, Some(d)) => Kind::Categorical(Levels::new(&col.name, d)),
+                            (None, None) => Kind::Numeric,
+                        };
+                        (kind, Slot::Feature(i))
                     };
                     InputColumn {
                         name: col.name,
@@ -292,8 +305,9 @@ impl H2oScorer {
     }
 
     /// Scoring facts worth recording beside the schema (categorical encoding, GAM columns,
-    /// ...), as the processor writes them under `metadata.scoring`; empty when the model
-    /// is scored from its `[columns]` as they are.
+    /// `[columns]` that are not inputs such as weights and fold, ...), as the processor
+    /// writes them under `metadata.scoring`; empty when the model is scored from its
+    /// `[columns]` as they are.
     pub fn metadata(&self) -> &Map<String, Value> {
         &self.metadata
     }
@@ -623,6 +637,22 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
         Render::Classes(d) => d.len() + 1,
         Render::Values(n) => (*n).max(1),
     };
+    // Categorical encodings: the original columns when genmodel encodes the row itself.
+    match encoding::read(&keys, &algo, n_features)? {
+        Some(enc) => {
+            if let Ok((names, kind)) = &mut contributions {
+                *kind = encoding::contribution_kind(names, &enc.inputs, *kind);
+            }
+            metadata.insert("categorical_encoding".into(), enc.metadata);
+            inputs = Some(enc.inputs);
+        }
+        None => {
+            if let Some(training) = encoding::training_only(&keys) {
+                metadata.insert("categorical_encoding".into(), training);
+            }
+        }
+    }
+    encoding::note_special(&keys, n_features, &mut metadata);
     Ok(Built {
         model,
         n_features,

@@ -388,11 +388,27 @@ impl Mojo {
         out
     }
 
-    /// The input schema: features in `[columns]` order, the response left out.
+    /// Number of features: `n_features` (every column but the response when absent),
+    /// at most the columns before the response.
+    pub fn n_features(&self) -> usize {
+        let n = self.n_inputs();
+        self.ini.get_usize("n_features").unwrap_or(n).min(n)
+    }
+
+    /// The raw input schema, as genmodel's row API reads `[columns]`: the `n_features`
+    /// features in order, then the offset column when the model has one. The response and
+    /// every other column after the features (weights, fold, ...) are left out: genmodel's
+    /// row converter skips them and `PredictCsv` reads only the offset apart.
     pub fn input_schema(&self) -> Vec<Column> {
         let types = self.detail_types();
         let word_embedding = self.category() == "WordEmbedding";
+        let n_features = self.n_features();
+        let offset = self
+            .ini
+            .get("offset_column")
+            .filter(|v| *v != "null" && !v.is_empty());
         (0..self.n_inputs())
+            .filter(|&i| i < n_features || Some(self.ini.columns[i].as_str()) == offset)
             .map(|i| {
                 let name = &self.ini.columns[i];
                 let ty = if self.domains[i].is_some() || word_embedding {

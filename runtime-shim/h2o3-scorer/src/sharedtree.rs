@@ -22,26 +22,8 @@ pub(crate) struct Forest {
     pub cat_len: Vec<i32>,
 }
 
-/// Refuses categorical encodings other than genmodel's default: with them the input
-/// row would have to be expanded first.
-pub(crate) fn check_encoding(keys: &Keys) -> LoadResult<()> {
-    match keys.raw("_genmodel_encoding") {
-        None | Some("AUTO") | Some("Enum") | Some("null") => {}
-        Some(other) => {
-            return unsupported(format!(
-                "categorical encoding {other:?} (only AUTO/Enum are scored natively)"
-            ))
-        }
-    }
-    if keys.raw("_n_orig_names").is_some_and(|v| v != "null") {
-        return unsupported("the model was trained on transformed columns (_orig_names)");
-    }
-    Ok(())
-}
-
 impl Forest {
     pub(crate) fn read(keys: &Keys, common: &Common) -> LoadResult<Forest> {
-        check_encoding(keys)?;
         let groups = keys.req_usize("n_trees")?;
         let per_group = match keys.opt_i64("n_trees_per_class")? {
             Some(v) if v >= 0 => v as usize,

@@ -75,6 +75,34 @@ const TESTDATA: &[&str] = &[
     "coxph_stratified",
     "coxph_offset",
     "coxph_interactions",
+    // categorical encodings, weights and fold columns (generate.py `run_encodings`)
+    "gbm_onehot_binomial",
+    "gbm_binary_multinomial",
+    "gbm_eigen_regression",
+    "gbm_label_encoder_binomial",
+    "gbm_sort_by_response_binomial",
+    "gbm_enum_limited_regression",
+    "drf_onehot_regression",
+    "drf_binary_binomial",
+    "drf_eigen_binomial",
+    "drf_label_encoder_multinomial",
+    "drf_sort_by_response_regression",
+    "drf_enum_limited_binomial",
+    "xgboost_onehot_binomial",
+    "xgboost_binary_regression",
+    "xgboost_label_encoder_binomial",
+    "xgboost_sort_by_response_multinomial",
+    "xgboost_enum_limited_binomial",
+    "deeplearning_binary_binomial",
+    "deeplearning_eigen_regression",
+    "deeplearning_label_encoder_multinomial",
+    "deeplearning_sort_by_response_binomial",
+    "deeplearning_autoencoder_binary",
+    "kmeans_binary",
+    "extended_isolation_forest_onehot",
+    "gbm_weights_binomial",
+    "drf_fold_column_regression",
+    "gbm_onehot_weights_offset",
 ];
 
 /// Conformance MOJOs (files under `$CONFORMANCE_DIR/h2o3`) with committed genmodel
@@ -144,11 +172,32 @@ const CONTRIBUTIONS: &[(&str, Source)] = &[
     ("sw_binom_model_prostate", Source::Conformance),
     ("sw_gbm_cv", Source::Conformance),
     ("sw_regre_model_prostate", Source::Conformance),
+    // categorical encodings, weights (generate.py writes them beside the predictions)
+    ("gbm_onehot_binomial", Source::Generated),
+    ("gbm_eigen_regression", Source::Generated),
+    ("gbm_label_encoder_binomial", Source::Generated),
+    ("gbm_sort_by_response_binomial", Source::Generated),
+    ("gbm_enum_limited_regression", Source::Generated),
+    ("drf_onehot_regression", Source::Generated),
+    ("drf_binary_binomial", Source::Generated),
+    ("drf_eigen_binomial", Source::Generated),
+    ("drf_sort_by_response_regression", Source::Generated),
+    ("drf_enum_limited_binomial", Source::Generated),
+    ("xgboost_onehot_binomial", Source::Generated),
+    ("xgboost_binary_regression", Source::Generated),
+    ("xgboost_label_encoder_binomial", Source::Generated),
+    ("xgboost_enum_limited_binomial", Source::Generated),
+    ("gbm_weights_binomial", Source::Generated),
+    ("drf_fold_column_regression", Source::Generated),
+    ("gbm_onehot_weights_offset", Source::Generated),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
     Testdata,
+    /// A testdata model whose contributions `testdata/h2o3/generate.py` wrote beside its
+    /// predictions (`<name>.contributions.csv`, listed in expected.json).
+    Generated,
     Variants,
     Conformance,
 }
@@ -465,10 +514,22 @@ fn unsupported_variants_are_refused_with_a_reason() {
             "bernoulli",
         ),
         (
-            "one-hot explicit encoding",
-            "drf_binomial.zip",
+            "encoding genmodel's tree reader has no encoder for",
+            "gbm_onehot_binomial.zip",
+            vec![("_genmodel_encoding", Some("OneHotInternal"))],
+            "OneHotInternal",
+        ),
+        (
+            "Deep Learning one-hot explicit (genmodel has no encoder)",
+            "deeplearning_binary_binomial.zip",
             vec![("_genmodel_encoding", Some("OneHotExplicit"))],
             "OneHotExplicit",
+        ),
+        (
+            "Deep Learning EnumLimited (h2o writes a null encoding)",
+            "deeplearning_binary_binomial.zip",
+            vec![("_genmodel_encoding", Some("null"))],
+            "null",
         ),
         (
             "preprocessors",
@@ -530,6 +591,19 @@ fn unsupported_variants_are_refused_with_a_reason() {
             Ok(s) => panic!("{label}: loaded as {:?}", s.describe()),
         }
     }
+    // A LabelEncoder level Java's Integer.parseInt reads with non-ASCII digits.
+    let grade = "1\n13\n2\n3\n\u{663}\n8\n";
+    let path = mutated(
+        dir.path(),
+        "gbm_label_encoder_binomial.zip",
+        &[],
+        &[("_orig_domain_values_4", grade.as_bytes())],
+    );
+    let e = H2oScorer::load(&path).expect_err("non-ASCII digits");
+    assert!(
+        matches!(e, MojoError::NotScorable { .. }) && e.to_string().contains("LabelEncoder"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -596,6 +670,55 @@ fn malformed_models_are_invalid() {
             vec![],
             "center_0",
         ),
+        (
+            "encoding without original columns",
+            "drf_binomial.zip",
+            vec![("_genmodel_encoding", Some("OneHotExplicit"))],
+            vec![],
+            "_n_orig_names",
+        ),
+        (
+            "tree MOJO without _genmodel_encoding",
+            "gbm_binomial.zip",
+            vec![("_genmodel_encoding", None)],
+            vec![],
+            "_genmodel_encoding",
+        ),
+        (
+            "fewer original names than claimed",
+            "gbm_onehot_binomial.zip",
+            vec![("_n_orig_names", Some("7"))],
+            vec![],
+            "_orig_names",
+        ),
+        (
+            "original domain shorter than claimed",
+            "gbm_binary_multinomial.zip",
+            vec![("_m_orig_domain_values_3", Some("14"))],
+            vec![],
+            "_orig_domain_values_3",
+        ),
+        (
+            "original domains missing",
+            "gbm_eigen_regression.zip",
+            vec![("_n_orig_domain_values", None)],
+            vec![],
+            "_n_orig_domain_values",
+        ),
+        (
+            "Eigen projections too short",
+            "gbm_eigen_regression.zip",
+            vec![("_orig_projection_array", Some("[0.5, 0.25]"))],
+            vec![],
+            "_orig_projection_array",
+        ),
+        (
+            "one-hot layout against n_features",
+            "drf_onehot_regression.zip",
+            vec![("_m_orig_domain_values_2", Some("3"))],
+            vec![("_orig_domain_values_2", b"blue\ngreen\nred\n")],
+            "n_features",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (label, base, ini, files, needle) in cases {
@@ -632,7 +755,7 @@ fn load_errors_name_the_file() {
 fn contribution_case(name: &str, source: Source) -> Option<(PathBuf, PathBuf)> {
     let refs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
     Some(match source {
-        Source::Testdata => (
+        Source::Testdata | Source::Generated => (
             testdata().join(format!("{name}.zip")),
             testdata().join(format!("{name}.input.csv")),
         ),
@@ -726,10 +849,21 @@ fn contributions_match_genmodel() {
             skipped += 1;
             continue;
         };
+        let reference = match source {
+            Source::Generated => testdata().join(format!("{name}.contributions.csv")),
+            _ => refs.join(format!("{name}.contributions.csv")),
+        };
         let r = H2oScorer::load(&mojo)
             .map_err(|e| format!("load failed: {e}"))
             .and_then(|s| {
-                let want = if name.starts_with("xgboost") {
+                // XGBoost's are over its one-hot slots; H2O tree models' over the input
+                // columns, unless a categorical encoding made other features of them.
+                let header = &read_csv(&reference)[0];
+                let features = &header[..header.len() - 1];
+                let inputs = &read_csv(&input)[0];
+                let over_inputs = (features.len()..=features.len() + 1).contains(&inputs.len())
+                    && features.iter().zip(inputs).all(|(f, i)| f == i);
+                let want = if name.starts_with("xgboost") || !over_inputs {
                     ContributionKind::Transformed
                 } else {
                     ContributionKind::Original
@@ -740,7 +874,7 @@ fn contributions_match_genmodel() {
                         s.contribution_kind()
                     ));
                 }
-                compare_contributions(&s, &input, &refs.join(format!("{name}.contributions.csv")))
+                compare_contributions(&s, &input, &reference)
             });
         match r {
             Ok(worst) => {
