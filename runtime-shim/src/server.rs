@@ -22,8 +22,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::{
-    json_bytes, json_response, parse_request_for, ApiError, ContributionGroup,
-    ContributionsResponse, Endpoint,
+    json_bytes, json_response, parse_request_for, ApiError, ContributionsResponse, Endpoint,
 };
 use crate::backend::{BackendConfig, BackendKind};
 use crate::connections::ConnLimits;
@@ -237,6 +236,9 @@ fn body_of(body: Result<Bytes, BytesRejection>, ep: Endpoint) -> Result<Bytes, A
     })
 }
 
+/// `POST /model/score`: the scores, and with a `requestShapleyValueType` the model
+/// computes, the same rows' Shapley values as `featureShapleyContributions` (what
+/// `/model/contribution` answers for them).
 async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let m = st.model()?;
     let body = body_of(body, Endpoint::Score)?;
@@ -244,7 +246,17 @@ async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Res
         .rules
         .prepare_for(parse_request_for(&body, Endpoint::Score)?, Endpoint::Score)?;
     let outputs = m.backend.score(Arc::clone(&prepared.frame)).await?;
-    let resp = prepared.respond(outputs, m.backend.output_names(), &m.id);
+    let mut resp = prepared.respond(outputs, m.backend.output_names(), &m.id);
+    if prepared.layout.shapley().is_some() {
+        // The rules only accept the type the backend reported at load.
+        let (_, features) = m
+            .backend
+            .contributions_support()
+            .map_err(|why| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, why))?;
+        let features = features.to_vec();
+        let rows = m.backend.contributions(Arc::clone(&prepared.frame)).await?;
+        resp.feature_shapley_contributions = Some(ContributionsResponse::single(&features, rows));
+    }
     Ok(json_response(StatusCode::OK, &resp))
 }
 
@@ -270,13 +282,7 @@ async fn contribution(
     let rows = m.backend.contributions(Arc::clone(&prepared.frame)).await?;
     Ok(json_response(
         StatusCode::OK,
-        &ContributionsResponse {
-            features: features.to_vec(),
-            contribution_groups: vec![ContributionGroup {
-                output_group: None,
-                contributions: rows,
-            }],
-        },
+        &ContributionsResponse::single(features, rows),
     ))
 }
 
