@@ -927,7 +927,8 @@ mod tests {
         let body = |t: &str| {
             format!(r#"{{"fields":["a","b"],"rows":[["1","x"]],"requestShapleyValueType":{t}}}"#)
         };
-        let cases: &[(&str, String, Result<Option<ShapleyType>, &str>)] = &[
+        type Want = Result<Option<ShapleyType>, &'static str>;
+        let cases: &[(&str, String, Want)] = &[
             ("ORIGINAL", body("\"ORIGINAL\""), Ok(Some(ShapleyType::Original))),
             ("NONE", body("\"NONE\""), Ok(None)),
             ("null", body("null"), Ok(None)),
