@@ -14,6 +14,8 @@ use artifact_core::{Context, ReadOptions};
 use serde_json::{json, Value};
 use testkit::{signal, wait_for, Listening};
 
+#[path = "cli/auth.rs"]
+mod auth;
 #[path = "cli/dai.rs"]
 mod dai;
 #[path = "cli/mlflow.rs"]
@@ -139,6 +141,8 @@ struct Reply {
     status: u16,
     content_type: String,
     body: String,
+    /// `WWW-Authenticate`, when answered.
+    www_authenticate: Option<String>,
 }
 
 impl Reply {
@@ -207,15 +211,18 @@ impl Server {
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Reply, ureq::Error> {
         let mut r = r?;
-        let content_type = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let www_authenticate = header("www-authenticate");
         Ok(Reply {
             status: r.status().as_u16(),
             content_type,
+            www_authenticate,
             body: r.body_mut().read_to_string()?,
         })
     }
@@ -237,6 +244,39 @@ impl Server {
                 .send(body),
         )
         .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `method path` with `body` (a JSON POST when given) and `Authorization: Bearer
+    /// <credential>` when given.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        credential: Option<&str>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let auth = credential.map(|c| format!("Bearer {c}"));
+        let r = match (method, body) {
+            ("GET", _) => {
+                let mut req = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.call()
+            }
+            (_, body) => {
+                let mut req = self
+                    .agent
+                    .post(&url)
+                    .header("content-type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.send(body.unwrap_or(""))
+            }
+        };
+        Self::reply(r).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// Sends SIGTERM and returns the exit status and the whole log.

@@ -1,6 +1,9 @@
 //! Test support shared by the integration tests that run the real runtime shim
 //! (`runtime-shim/tests`, `tools/shim-load/tests`), so that starting it, reading its log
-//! and stopping it are written once.
+//! and stopping it are written once; and the test OIDC tokens of the endpoint security
+//! tests ([`tokens`]).
+
+pub mod tokens;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
