@@ -20,6 +20,8 @@ mod auth;
 mod dai;
 #[path = "cli/mlflow.rs"]
 mod mlflow;
+#[path = "cli/scoring_client.rs"]
+mod scoring_client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
 const STARTUP: Duration = Duration::from_secs(60);
