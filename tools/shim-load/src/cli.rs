@@ -40,6 +40,22 @@ pub enum Command {
     /// Attacks on the endpoint security (wrong and forged credentials, malformed and huge
     /// Authorization headers); none may be let in or get a 5xx, valid ones must pass.
     AuthAbuse(AuthAbuseArgs),
+    /// Prints the JWKS of the test issuer (testdata/auth's public keys), for a shim's
+    /// OIDC_JWKS_FILE in tests and benchmarks.
+    TestJwks,
+    /// Prints a token of the test issuer (testdata/auth's RSA key, RS256), valid for
+    /// --ttl seconds, for --bearer in benchmarks.
+    TestToken(TestTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestTokenArgs {
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+    #[arg(long, default_value = testkit::tokens::ISSUER)]
+    pub issuer: String,
+    #[arg(long, default_value = testkit::tokens::AUDIENCE)]
+    pub audience: String,
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +339,20 @@ pub fn main() -> ExitCode {
         Command::Abuse(a) => run_abuse(a),
         Command::Body(a) => run_body(a),
         Command::AuthAbuse(a) => run_auth_abuse(a),
+        Command::TestJwks => {
+            println!("{}", testkit::tokens::Keys::load().jwks());
+            Ok(true)
+        }
+        Command::TestToken(a) => {
+            let mut c = testkit::tokens::claims(a.ttl);
+            c["iss"] = serde_json::json!(a.issuer);
+            c["aud"] = serde_json::json!(a.audience);
+            println!(
+                "{}",
+                testkit::tokens::token(&testkit::tokens::Keys::load().rsa, &c)
+            );
+            Ok(true)
+        }
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,
