@@ -104,7 +104,7 @@ start_shim() {
 }
 
 stop_shim() {
-  stop_shim
+  kill -0 $pid || { echo "the shim died during the run; log: $log" >&2; exit 1; }
   if [ -n "$metrics_url" ]; then
     scraped=$(curl -sf "$metrics_url" | grep -c '^runtime_shim_' || true)
     echo "  /metrics scraped: $scraped sample lines; $(curl -sf "$metrics_url" | grep -E '^runtime_shim_requests_total\{route="/model/score",status="200"\}' || echo 'no /model/score count')"
