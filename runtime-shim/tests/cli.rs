@@ -24,7 +24,7 @@ mod mlflow;
 mod scoring_client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
-const STARTUP: Duration = Duration::from_secs(60);
+const STARTUP: Duration = Duration::from_secs(180);
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/h2o3")
