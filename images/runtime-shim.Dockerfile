@@ -18,6 +18,11 @@
 #                MAX_CONNECTIONS, SHUTDOWN_GRACE_SECS (default 25; SIGTERM drains
 #                in-flight requests), WORKER_THREADS (default: one per CPU).
 #   LOG_FORMAT   text (default) or json log lines on stderr; RUST_LOG sets the level.
+#   SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, OIDC_ISSUER, OIDC_AUDIENCE,
+#   OIDC_JWKS_FILE, OIDC_CA_FILE, OIDC_ALLOW_HTTP, OIDC_JWKS_MIN_REFRESH_SECS,
+#   OIDC_LEEWAY_SECS  endpoint security of /model/* (runtime-shim/README.md); none set:
+#                open, with a warning at start-up. Secrets come from a Secret.
+#   METRICS_PORT Prometheus /metrics alone on this port (default: /metrics on PORT).
 # Endpoints: POST /model/score, GET /model/schema, /model/sample_request,
 # /model/capabilities, /model/id, and the probes GET /readyz (readiness) and /healthz.
 FROM scratch
@@ -46,10 +51,20 @@ LABEL org.opencontainers.image.title="runtime-shim" \
       artifact-processors.env.MAX_CONNECTIONS="connections served at once; more wait in the listen backlog (default 1024)" \
       artifact-processors.env.SHUTDOWN_GRACE_SECS="seconds in-flight requests get after SIGTERM (default 25)" \
       artifact-processors.env.WORKER_THREADS="server threads (default: one per CPU)" \
+      artifact-processors.env.SCORING_PASSPHRASE="endpoint security: one plain passphrase clients send as Authorization: Bearer (from a Secret)" \
+      artifact-processors.env.SCORING_PASSPHRASE_HASH="endpoint security: PBKDF2 (PHC) or bcrypt hashes of passphrases, whitespace-separated; runtime-shim hash-passphrase makes one (from a Secret)" \
+      artifact-processors.env.OIDC_ISSUER="endpoint security: accept OIDC tokens of this issuer (needs OIDC_AUDIENCE)" \
+      artifact-processors.env.OIDC_AUDIENCE="endpoint security: audiences a token must hold one of, comma-separated" \
+      artifact-processors.env.OIDC_JWKS_FILE="endpoint security: the issuer's keys (JWKS) from this file instead of its discovery document" \
+      artifact-processors.env.OIDC_CA_FILE="endpoint security: PEM CA bundle for the issuer's HTTPS (default: Mozilla's roots)" \
+      artifact-processors.env.OIDC_ALLOW_HTTP="endpoint security: allow a plain-http issuer off loopback (default false)" \
+      artifact-processors.env.OIDC_JWKS_MIN_REFRESH_SECS="endpoint security: an unknown key id fetches the keys at most this often (default 30)" \
+      artifact-processors.env.OIDC_LEEWAY_SECS="endpoint security: clock skew allowed on exp and nbf (default 30)" \
+      artifact-processors.env.METRICS_PORT="serve Prometheus /metrics alone on this port, open (default: on PORT, behind the endpoint security)" \
       artifact-processors.env.LOG_FORMAT="text or json log lines on stderr" \
       artifact-processors.env.RUST_LOG="log level filter (default info)" \
       artifact-processors.probes="readiness GET /readyz, liveness GET /healthz" \
-      artifact-processors.exit-codes="0 clean shutdown, 2 usage or configuration, 3 invalid model directory, 4 I/O or environment, 5 model type not served, 6 backend could not load the model"
+      artifact-processors.exit-codes="0 clean shutdown, 2 usage or configuration, 3 invalid model directory, 4 I/O or environment, 5 model type not served, 6 backend could not load the model, 8 endpoint security misconfigured"
 
 COPY etc/passwd etc/group /etc/
 COPY runtime-shim /usr/local/bin/runtime-shim

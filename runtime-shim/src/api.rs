@@ -160,13 +160,20 @@ pub struct ScoreRequest {
     pub request_shapley_value_type: Option<String>,
 }
 
-/// `ScoreResponse`.
+/// `ScoreResponse`. `featureShapleyContributions` is there only when the request asked
+/// for a Shapley type the model computes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScoreResponse {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub fields: Option<Vec<String>>,
     pub score: Vec<Vec<String>>,
+    #[serde(
+        rename = "featureShapleyContributions",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub feature_shapley_contributions: Option<ContributionsResponse>,
 }
 
 /// `ScoreRequest` as `GET /model/sample_request` returns it.
@@ -261,8 +268,9 @@ pub fn java_list<S: AsRef<str>>(items: &[S]) -> String {
 /// for `requestShapleyValueType` (FORMATS.md §2.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `POST /model/score` (and the batch command): Shapley values must be absent or
-    /// `NONE`.
+    /// `POST /model/score` (and the batch command): Shapley values absent or `NONE`, or
+    /// the type the model computes ([`RequestRules::with_shapley`]), which the response
+    /// then carries as `featureShapleyContributions`.
     Score,
     /// `POST /model/contribution`: the type must be `ORIGINAL` or `TRANSFORMED` and the
     /// one the model computes (`enabled`); `None` when the model computes none (the
@@ -320,24 +328,33 @@ impl Endpoint {
         }
     }
 
-    /// The `requestShapleyValueType` rule (the reference `MojoScorer`'s messages).
-    fn check_shapley(self, requested: Option<&str>) -> Result<(), ApiError> {
+    /// The `requestShapleyValueType` rule (the reference `MojoScorer`'s messages):
+    /// `Ok(Some(t))` when the request asks for the type `t` the model computes, `Ok(None)`
+    /// when it asks for none (`/model/score` only). `model` is the type the model
+    /// computes, which `/model/score` checks against (`/model/contribution` carries its
+    /// own in the endpoint).
+    fn check_shapley(
+        self,
+        requested: Option<&str>,
+        model: Option<ShapleyType>,
+    ) -> Result<Option<ShapleyType>, ApiError> {
         const ONLY: &str =
             "Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values";
-        match (self, requested) {
-            (Endpoint::Score, None | Some("NONE")) => Ok(()),
-            (Endpoint::Score, Some(t @ ("ORIGINAL" | "TRANSFORMED"))) => Err(self.invalid(
-                format!("Requested Shapley type {t} not enabled for this scorer. Expected: NONE"),
-            )),
-            (Endpoint::Contribution { enabled }, Some(t @ ("ORIGINAL" | "TRANSFORMED"))) => {
-                match enabled {
-                    Some(e) if e.as_str() == t => Ok(()),
-                    _ => Err(self.invalid(format!(
-                        "Requested Shapley type {t} not enabled for this scorer. Expected: {}",
-                        enabled.map_or("NONE", ShapleyType::as_str)
-                    ))),
-                }
-            }
+        let enabled = match self {
+            Endpoint::Score => match requested {
+                None | Some("NONE") => return Ok(None),
+                _ => model,
+            },
+            Endpoint::Contribution { enabled } => enabled,
+        };
+        match requested {
+            Some(t @ ("ORIGINAL" | "TRANSFORMED")) => match enabled {
+                Some(e) if e.as_str() == t => Ok(Some(e)),
+                _ => Err(self.invalid(format!(
+                    "Requested Shapley type {t} not enabled for this scorer. Expected: {}",
+                    enabled.map_or("NONE", ShapleyType::as_str)
+                ))),
+            },
             _ => Err(self.invalid(ONLY)),
         }
     }
@@ -399,6 +416,8 @@ impl Frame {
 pub struct RequestRules {
     inputs: Vec<String>,
     expected: String,
+    /// The Shapley type the model computes, which `/model/score` may ask for.
+    shapley: Option<ShapleyType>,
 }
 
 /// What a request's header decides, checked: where each model input is among `fields`,
@@ -414,6 +433,8 @@ pub struct Layout {
     /// The id field's name, when a UUID is generated per row.
     generated_id: Option<String>,
     no_field_names: bool,
+    /// The Shapley values the request asks for (a type the model computes).
+    shapley: Option<ShapleyType>,
 }
 
 /// The members of a request other than `fields` and `rows`.
@@ -444,7 +465,18 @@ impl RequestRules {
     pub fn new(inputs: &[Column]) -> Self {
         let inputs: Vec<String> = inputs.iter().map(|c| c.name.clone()).collect();
         let expected = java_list(&inputs);
-        RequestRules { inputs, expected }
+        RequestRules {
+            inputs,
+            expected,
+            shapley: None,
+        }
+    }
+
+    /// The rules of a model that computes Shapley values of type `kind` (`None`: none), so
+    /// that `/model/score` accepts `requestShapleyValueType: kind`.
+    pub fn with_shapley(mut self, kind: Option<ShapleyType>) -> Self {
+        self.shapley = kind;
+        self
     }
 
     /// `fields` must hold every model input.
@@ -510,13 +542,17 @@ impl RequestRules {
         }
         include.sort_unstable();
         include.dedup();
-        ep.check_shapley(opts.request_shapley_value_type.as_deref())?;
+        let shapley = ep.check_shapley(opts.request_shapley_value_type.as_deref(), self.shapley)?;
         Ok(Layout {
             fields,
             positions: cols.positions.into(),
             include,
             generated_id,
             no_field_names: opts.no_field_names_in_output.unwrap_or(false),
+            shapley: match ep {
+                Endpoint::Score => shapley,
+                Endpoint::Contribution { .. } => None,
+            },
         })
     }
 
@@ -604,6 +640,11 @@ impl Layout {
         &self.positions
     }
 
+    /// The Shapley values a `/model/score` request asks for along with its scores.
+    pub fn shapley(&self) -> Option<ShapleyType> {
+        self.shapley
+    }
+
     /// A frame of checked rows whose first is request row `first_row`.
     pub fn frame(&self, rows: Vec<Vec<Cell>>, first_row: usize) -> Frame {
         Frame {
@@ -684,17 +725,34 @@ impl Prepared {
             id: id.to_string(),
             fields: self.layout.output_fields(output_names),
             score,
+            feature_shapley_contributions: None,
         }
     }
 }
 
-/// `ContributionsResponse`: one group without `output_group` (the shim computes
-/// contributions for binomial and regression models only).
+/// `ContributionsResponse`, the body of `/model/contribution` and the
+/// `featureShapleyContributions` of a `ScoreResponse`: one group without `output_group`
+/// (genmodel, and so the shim, computes contributions for binomial and regression models
+/// only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContributionsResponse {
     pub features: Vec<String>,
     pub contribution_groups: Vec<ContributionGroup>,
+}
+
+impl ContributionsResponse {
+    /// One group without `output_group`: `rows[i]` is request row `i`'s values, one per
+    /// feature.
+    pub fn single(features: &[String], rows: Vec<Vec<String>>) -> Self {
+        ContributionsResponse {
+            features: features.to_vec(),
+            contribution_groups: vec![ContributionGroup {
+                output_group: None,
+                contributions: rows,
+            }],
+        }
+    }
 }
 
 /// A `ContributionGroup`.
@@ -858,6 +916,55 @@ mod tests {
                 (r, w) => panic!("{name}: got {r:?}, want {w:?}"),
             }
         }
+    }
+
+    /// `/model/score` of a model with Shapley values: its type is accepted (and
+    /// recorded in the layout), the other type and bad values get the reference's
+    /// messages with the scoring prefix, `NONE` or no type scores only.
+    #[test]
+    fn score_requests_may_ask_for_the_models_shapley_type() {
+        let rules = rules().with_shapley(Some(ShapleyType::Original));
+        let body = |t: &str| {
+            format!(r#"{{"fields":["a","b"],"rows":[["1","x"]],"requestShapleyValueType":{t}}}"#)
+        };
+        type Want = Result<Option<ShapleyType>, &'static str>;
+        let cases: &[(&str, String, Want)] = &[
+            ("ORIGINAL", body("\"ORIGINAL\""), Ok(Some(ShapleyType::Original))),
+            ("NONE", body("\"NONE\""), Ok(None)),
+            ("null", body("null"), Ok(None)),
+            (
+                "absent",
+                r#"{"fields":["a","b"],"rows":[["1","x"]]}"#.to_string(),
+                Ok(None),
+            ),
+            (
+                "TRANSFORMED",
+                body("\"TRANSFORMED\""),
+                Err("Requested Shapley type TRANSFORMED not enabled for this scorer. Expected: ORIGINAL"),
+            ),
+            (
+                "lower case",
+                body("\"original\""),
+                Err("Only ORIGINAL or TRANSFORMED are accepted enums values of Shapley values"),
+            ),
+        ];
+        for (name, body, want) in cases {
+            let got = parse_request(body.as_bytes()).and_then(|r| rules.prepare(r));
+            match (got, want) {
+                (Ok(p), Ok(w)) => assert_eq!(p.layout.shapley(), *w, "{name}"),
+                (Err(e), Err(w)) => assert_eq!(
+                    e.detail,
+                    format!("Invalid scoring request due to: {w}"),
+                    "{name}"
+                ),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        // A model without Shapley values keeps the refusal naming NONE.
+        let e = parse_request(body("\"ORIGINAL\"").as_bytes())
+            .and_then(|r| super::tests::rules().prepare(r))
+            .unwrap_err();
+        assert!(e.detail.ends_with("Expected: NONE"), "{}", e.detail);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::time::Duration;
 use artifact_core::cli::{init_logging, parse_size, report, LogArgs};
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::passphrase::HashAlgorithm;
+use crate::auth::{AuthArgs, AuthSettings};
 use crate::backend::BackendConfig;
 use crate::batch::BatchOptions;
 use crate::connections::ConnLimits;
@@ -118,6 +120,24 @@ pub struct ServeArgs {
     /// Worker threads of the server (default: one per CPU).
     #[arg(long, env = "WORKER_THREADS")]
     pub worker_threads: Option<usize>,
+    /// Serve the Prometheus metrics alone on this port (open, for the scraper; 0 picks a
+    /// free one) instead of at /metrics on the API port behind the endpoint security.
+    #[arg(long, env = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Flags of `hash-passphrase`.
+#[derive(Debug, Clone, Args)]
+pub struct HashArgs {
+    /// The PBKDF2 variant.
+    #[arg(long, value_enum, default_value = "pbkdf2-sha256")]
+    pub algorithm: HashAlgorithm,
+    /// PBKDF2 rounds (default: the current recommendation, 600000 for SHA-256 and 210000
+    /// for SHA-512; at least 1000). Each new credential costs one run of this many rounds.
+    #[arg(long)]
+    pub iterations: Option<u32>,
 }
 
 /// Flags of the batch command.
@@ -154,6 +174,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Score a CSV file with the model, as POST /model/score would, and write a CSV.
     Score(ScoreArgs),
+    /// Read a passphrase from standard input and print its PBKDF2 hash (a PHC string
+    /// with a random salt) for SCORING_PASSPHRASE_HASH.
+    HashPassphrase(HashArgs),
 }
 
 /// The runtime container's entrypoint: serves a normalized model directory over the
@@ -227,6 +250,7 @@ pub fn environment() -> Vec<String> {
             ]
             .map(String::from),
         )
+        .chain(crate::auth::SECRET_VARIABLES.map(String::from))
         .collect();
     names.sort();
     names.dedup();
@@ -260,6 +284,8 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 },
                 shutdown_grace: seconds("--shutdown-grace-secs", a.shutdown_grace_secs)?,
                 backend: a.model.backend.config()?,
+                auth: AuthSettings::from_env(&a.auth)?,
+                metrics_port: a.metrics_port,
             };
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = a.worker_threads.filter(|n| *n > 0) {
@@ -327,7 +353,43 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 Ok(())
             })
         }
+        Command::HashPassphrase(a) => hash_passphrase(&a),
     }
+}
+
+/// `hash-passphrase`: the passphrase from standard input (a terminal: one line; else
+/// everything, less one final line break), its hash on standard output.
+fn hash_passphrase(a: &HashArgs) -> Result<(), ShimError> {
+    use std::io::{IsTerminal, Read, Write};
+    let stdin = std::io::stdin();
+    let mut text = Vec::new();
+    let read = if stdin.is_terminal() {
+        eprint!("passphrase (Enter to end): ");
+        let mut line = String::new();
+        stdin.read_line(&mut line).map(|_| text = line.into_bytes())
+    } else {
+        stdin
+            .lock()
+            .take(1 << 16)
+            .read_to_end(&mut text)
+            .map(|_| ())
+    };
+    read.map_err(|e| ShimError::io("read the passphrase from", "standard input", e))?;
+    if text.ends_with(b"\n") {
+        text.pop();
+        if text.ends_with(b"\r") {
+            text.pop();
+        }
+    }
+    if text.is_empty() {
+        return Err(ShimError::Usage(
+            "hash-passphrase: standard input holds no passphrase".into(),
+        ));
+    }
+    let h = crate::auth::passphrase::hash_passphrase(&text, a.algorithm, a.iterations)
+        .map_err(ShimError::Usage)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{h}").map_err(|e| ShimError::io("write the hash to", "standard output", e))
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   4  I/O or environment error (port in use, unreadable or unwritable file)
   5  the model type is not served by this runtime (MODEL_TYPES)
   6  the backend could not load the model (e.g. an unsupported algorithm, a scoring child that fails to start, a Python mismatch refused)
-  7  batch command: the input CSV is invalid or a row was refused by the request checks";
+  7  batch command: the input CSV is invalid or a row was refused by the request checks
+  8  the endpoint security is misconfigured (SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, OIDC_*: an empty value, an unparsable hash, an unreadable key set, an issuer that cannot be reached at start-up); the message names the variable";
 
 /// Errors that stop the shim.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,8 @@ pub enum ShimError {
     BadInput { path: PathBuf, detail: String },
     #[error("{path}: {detail}")]
     Rejected { path: PathBuf, detail: String },
+    #[error("endpoint security: {0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
 }
 
 impl ShimError {
@@ -79,6 +82,7 @@ impl ShimError {
             ShimError::ModelTypeNotServed { .. } => 5,
             ShimError::BackendLoad { .. } => 6,
             ShimError::BadInput { .. } | ShimError::Rejected { .. } => 7,
+            ShimError::Auth(_) => 8,
         }
     }
 

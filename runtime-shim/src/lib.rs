@@ -7,12 +7,14 @@
 //! so that the REST server and the batch command ([`batch`]) answer the same way.
 
 pub mod api;
+pub mod auth;
 pub mod backend;
 pub mod batch;
 pub mod cli;
 pub mod connections;
 pub mod csv_input;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod server;
 

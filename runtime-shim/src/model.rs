@@ -144,7 +144,8 @@ pub fn load(
     let model = LoadedModel {
         dir: dir.to_path_buf(),
         id: id.clone(),
-        rules: RequestRules::new(&manifest.input_schema),
+        rules: RequestRules::new(&manifest.input_schema)
+            .with_shapley(backend.contributions_support().ok().map(|(kind, _)| kind)),
         schema_json: json(&ModelInfo::new(&id, &manifest)),
         sample_request_json: json(&SampleRequest::new(&manifest.input_schema)),
         capabilities_json: json(&capabilities),

@@ -1,5 +1,11 @@
 //! The HTTP server: the scoring API's routes on axum, the cross-cutting limits (body size,
-//! request timeout), one access-log line per request, and the lifecycle of the process.
+//! request timeout), one access-log line and the metrics of each request, and the
+//! lifecycle of the process.
+//!
+//! Layers, outermost first: the access log and metrics (every request); routing; for the
+//! protected group (every `/model/*` route, and `/metrics` when it is served here) the
+//! endpoint security ([`crate::auth::protect`]); then the body limits and the handler
+//! deadline; then the handler. So a request is authenticated before its body is read.
 //!
 //! The port is bound before the model is loaded, so that liveness probes (`/healthz`) pass
 //! while a large model is verified; `/readyz` and the `/model/*` routes wait for the
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,12 +28,13 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::{
-    json_bytes, json_response, parse_request_for, ApiError, ContributionGroup,
-    ContributionsResponse, Endpoint,
+    json_bytes, json_response, parse_request_for, ApiError, ContributionsResponse, Endpoint,
 };
+use crate::auth::{Auth, AuthSettings};
 use crate::backend::{BackendConfig, BackendKind};
 use crate::connections::ConnLimits;
 use crate::error::ShimError;
+use crate::metrics::{self, RowsScored};
 use crate::model::LoadedModel;
 
 /// What `serve` needs.
@@ -44,6 +51,11 @@ pub struct ServeConfig {
     pub connections: ConnLimits,
     pub shutdown_grace: Duration,
     pub backend: BackendConfig,
+    /// The endpoint security (none configured: open).
+    pub auth: AuthSettings,
+    /// `METRICS_PORT`: serve `/metrics` alone on this port (open) rather than on the API
+    /// port (protected).
+    pub metrics_port: Option<u16>,
 }
 
 /// Shared state of the handlers: the model once it is loaded.
@@ -65,37 +77,87 @@ impl AppState {
 
 type St = State<Arc<AppState>>;
 
-/// The routes of the scoring API with their limits and access log.
-pub fn router(state: Arc<AppState>, max_body_bytes: usize, request_timeout: Duration) -> Router {
-    Router::new()
+/// The routes of the scoring API with their limits, endpoint security (`auth`; `None`:
+/// open) and access log; `/metrics` among the protected routes when `metrics_here`.
+pub fn router(
+    state: Arc<AppState>,
+    max_body_bytes: usize,
+    request_timeout: Duration,
+    auth: Option<&Arc<Auth>>,
+    metrics_here: bool,
+) -> Router {
+    let limits = axum::middleware::from_fn(move |req, next| {
+        limits(req, next, max_body_bytes, request_timeout)
+    });
+    let mut protected = Router::new()
         .route("/model/id", get(model_id))
         .route("/model/schema", get(schema))
         .route("/model/sample_request", get(sample_request))
         .route("/model/capabilities", get(capabilities))
         .route("/model/score", post(score))
         .route("/model/contribution", post(contribution))
-        .route("/model/media-score", post(media_score))
+        .route("/model/media-score", post(media_score));
+    if metrics_here {
+        protected = protected.route("/metrics", get(metrics_text));
+    }
+    // Body limits inside the endpoint security: nothing is read before the check.
+    let protected = crate::auth::protect(protected.route_layer(limits.clone()), auth);
+    let open = Router::new()
         .route("/readyz", get(readyz))
         .route("/healthz", get(healthz))
         .fallback(not_found)
+        .layer(limits);
+    protected
+        .merge(open)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            access_log(req, next, max_body_bytes, request_timeout)
-        }))
+        .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
 }
 
+/// The router of `METRICS_PORT`: `/metrics` alone, open (the port is for the scraper).
+pub fn metrics_router() -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+}
+
 /// One `access` line per request (method, path, status, bytes out, microseconds), and
-/// the limits that protect the server: a declared `Content-Length` over `max_body` is
+/// its figures in the metrics (route template, status, time, rows scored).
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let m = metrics::global();
+    m.request_started();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let resp = next.run(req).await;
+    let took = start.elapsed();
+    let rows = resp.extensions().get::<RowsScored>().map_or(0, |r| r.0);
+    m.request_done(
+        route.as_ref().map(MatchedPath::as_str),
+        resp.status().as_u16(),
+        took,
+        rows,
+    );
+    tracing::info!(
+        target: "access",
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        bytes = resp.body().size_hint().exact().unwrap_or(0),
+        micros = took.as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+/// The limits that protect the server: a declared `Content-Length` over `max_body` is
 /// refused (413) before anything is read; the body is then read whole under its own
 /// deadline (`timeout`; a client that stalls is answered 408, a client fault); then the
 /// handler runs under the request timeout (503 with a `detail`: the server was too slow).
-async fn access_log(req: Request, next: Next, max_body: usize, timeout: Duration) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let resp = match read_body(req, max_body, timeout).await {
+async fn limits(req: Request, next: Next, max_body: usize, timeout: Duration) -> Response {
+    match read_body(req, max_body, timeout).await {
         Err(refused) => refused,
         Ok(req) => match tokio::time::timeout(timeout, next.run(req)).await {
             Ok(r) => r,
@@ -108,17 +170,7 @@ async fn access_log(req: Request, next: Next, max_body: usize, timeout: Duration
             )
             .into_response(),
         },
-    };
-    tracing::info!(
-        target: "access",
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        bytes = resp.body().size_hint().exact().unwrap_or(0),
-        micros = start.elapsed().as_micros() as u64,
-        "request"
-    );
-    resp
+    }
 }
 
 /// The request with its body read into memory, or the refusal: 413 when the declared
@@ -237,6 +289,9 @@ fn body_of(body: Result<Bytes, BytesRejection>, ep: Endpoint) -> Result<Bytes, A
     })
 }
 
+/// `POST /model/score`: the scores, and with a `requestShapleyValueType` the model
+/// computes, the same rows' Shapley values as `featureShapleyContributions` (what
+/// `/model/contribution` answers for them).
 async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let m = st.model()?;
     let body = body_of(body, Endpoint::Score)?;
@@ -244,8 +299,35 @@ async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Res
         .rules
         .prepare_for(parse_request_for(&body, Endpoint::Score)?, Endpoint::Score)?;
     let outputs = m.backend.score(Arc::clone(&prepared.frame)).await?;
-    let resp = prepared.respond(outputs, m.backend.output_names(), &m.id);
-    Ok(json_response(StatusCode::OK, &resp))
+    let rows = prepared.frame.len() as u64;
+    let mut resp = prepared.respond(outputs, m.backend.output_names(), &m.id);
+    if prepared.layout.shapley().is_some() {
+        // The rules only accept the type the backend reported at load.
+        let (_, features) = m
+            .backend
+            .contributions_support()
+            .map_err(|why| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, why))?;
+        let features = features.to_vec();
+        let values = m.backend.contributions(Arc::clone(&prepared.frame)).await?;
+        resp.feature_shapley_contributions = Some(ContributionsResponse::single(&features, values));
+    }
+    Ok(with_rows(json_response(StatusCode::OK, &resp), rows))
+}
+
+/// `r`, telling the metrics it scored `rows` rows.
+fn with_rows(mut r: Response, rows: u64) -> Response {
+    r.extensions_mut().insert(RowsScored(rows));
+    r
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics_text() -> Response {
+    let mut r = (StatusCode::OK, metrics::global().render()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
+    r
 }
 
 /// `POST /model/contribution`: 501 when the model computes no Shapley values, else the
@@ -268,15 +350,13 @@ async fn contribution(
     let body = body_of(body, ep)?;
     let prepared = m.rules.prepare_for(parse_request_for(&body, ep)?, ep)?;
     let rows = m.backend.contributions(Arc::clone(&prepared.frame)).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &ContributionsResponse {
-            features: features.to_vec(),
-            contribution_groups: vec![ContributionGroup {
-                output_group: None,
-                contributions: rows,
-            }],
-        },
+    let n = rows.len() as u64;
+    Ok(with_rows(
+        json_response(
+            StatusCode::OK,
+            &ContributionsResponse::single(features, rows),
+        ),
+        n,
     ))
 }
 
@@ -347,6 +427,23 @@ pub(crate) async fn abandon_loading(
 pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let mut signals = Signals::install()?;
     crate::model::precheck(&cfg.model_path, &cfg.served, &cfg.backend)?;
+    // The endpoint security is checked (and an issuer's keys fetched) before the port is
+    // bound: a bad configuration never serves, not even for a moment.
+    let settings = cfg.auth.clone();
+    let auth = tokio::task::spawn_blocking(move || Auth::new(&settings))
+        .await
+        .map_err(|e| ShimError::io("check", "the endpoint security", std::io::Error::other(e)))??;
+    match &auth {
+        None => tracing::warn!(
+            "ENDPOINT SECURITY IS OFF: none of SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, \
+             OIDC_ISSUER is set, so anyone who can reach this port can call every /model/* \
+             route; set one of them to require `Authorization: Bearer <credential>`"
+        ),
+        Some(a) => {
+            tracing::info!("endpoint security: /model/* needs one of {}", a.describe());
+            a.spawn_background();
+        }
+    }
     let addr = SocketAddr::new(cfg.host, cfg.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -359,9 +456,38 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         "listening on {bound}"
     );
 
+    let metrics_listener = match cfg.metrics_port {
+        None => None,
+        Some(port) => {
+            let addr = SocketAddr::new(cfg.host, port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| ShimError::Bind { addr, error })?;
+            let bound = l
+                .local_addr()
+                .map_err(|error| ShimError::Bind { addr, error })?;
+            tracing::info!("metrics on {bound}/metrics (METRICS_PORT, open)");
+            Some(l)
+        }
+    };
+
     let state = Arc::new(AppState::default());
-    let app = router(Arc::clone(&state), cfg.max_body_bytes, cfg.request_timeout);
+    let app = router(
+        Arc::clone(&state),
+        cfg.max_body_bytes,
+        cfg.request_timeout,
+        auth.as_ref(),
+        metrics_listener.is_none(),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(l) = metrics_listener {
+        tokio::spawn(crate::connections::run(
+            l,
+            metrics_router(),
+            cfg.connections,
+            stop_rx.clone(),
+        ));
+    }
     let mut server = tokio::spawn(crate::connections::run(
         listener,
         app,
@@ -373,6 +499,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     let served = cfg.served.clone();
     let model_id = cfg.model_id.clone();
     let backend = cfg.backend.clone();
+    let load_start = Instant::now();
     let mut loading = tokio::task::spawn_blocking(move || {
         crate::model::load(&dir, &served, model_id.as_deref(), &backend)
     });
@@ -393,6 +520,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     };
     let model = Arc::new(model);
     let _ = state.model.set(Arc::clone(&model));
+    metrics::global().model_loaded(load_start.elapsed());
     tracing::info!("ready");
 
     tokio::select! {
@@ -451,6 +579,8 @@ mod tests {
             Arc::new(AppState::default()),
             1 << 20,
             Duration::from_secs(5),
+            None,
+            true,
         );
         let (_stop, stop) = tokio::sync::watch::channel(false);
         let limits = ConnLimits {

@@ -14,10 +14,14 @@ use artifact_core::{Context, ReadOptions};
 use serde_json::{json, Value};
 use testkit::{signal, wait_for, Listening};
 
+#[path = "cli/auth.rs"]
+mod auth;
 #[path = "cli/dai.rs"]
 mod dai;
 #[path = "cli/mlflow.rs"]
 mod mlflow;
+#[path = "cli/scoring_client.rs"]
+mod scoring_client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
 const STARTUP: Duration = Duration::from_secs(180);
@@ -156,6 +160,8 @@ struct Reply {
     status: u16,
     content_type: String,
     body: String,
+    /// `WWW-Authenticate`, when answered.
+    www_authenticate: Option<String>,
 }
 
 impl Reply {
@@ -224,15 +230,18 @@ impl Server {
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Reply, ureq::Error> {
         let mut r = r?;
-        let content_type = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let www_authenticate = header("www-authenticate");
         Ok(Reply {
             status: r.status().as_u16(),
             content_type,
+            www_authenticate,
             body: r.body_mut().read_to_string()?,
         })
     }
@@ -254,6 +263,39 @@ impl Server {
                 .send(body),
         )
         .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `method path` with `body` (a JSON POST when given) and `Authorization: Bearer
+    /// <credential>` when given.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        credential: Option<&str>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let auth = credential.map(|c| format!("Bearer {c}"));
+        let r = match (method, body) {
+            ("GET", _) => {
+                let mut req = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.call()
+            }
+            (_, body) => {
+                let mut req = self
+                    .agent
+                    .post(&url)
+                    .header("content-type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.send(body.unwrap_or(""))
+            }
+        };
+        Self::reply(r).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// Sends SIGTERM and returns the exit status and the whole log.
@@ -872,6 +914,126 @@ fn contributions_over_http_equal_genmodel() {
     }
 }
 
+/// `/model/score` with `requestShapleyValueType` (how H2O's scoring client asks for
+/// contributions): the scores as without it, plus `featureShapleyContributions` equal to
+/// the `/model/contribution` answer for the same rows; `includeFieldsInOutput`, `idField`
+/// and `noFieldNamesInOutput` still shape the scores; the other type and a model without
+/// Shapley values keep the reference's 400.
+#[test]
+fn score_with_shapley_values_carries_the_contribution_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, kind, other) in [
+        ("gbm_binomial", "ORIGINAL", "TRANSFORMED"),
+        ("xgboost_binomial", "TRANSFORMED", "ORIGINAL"),
+        ("drf_regression", "ORIGINAL", "TRANSFORMED"),
+    ] {
+        let dir = process(name, tmp.path());
+        let server = Server::start(&dir, &[]);
+        let plain = request_for(name);
+        let mut contrib_req = plain.clone();
+        contrib_req["requestShapleyValueType"] = json!(kind);
+        let want = server.post("/model/contribution", &contrib_req.to_string());
+        assert_eq!(want.status, 200, "{name}: {}", want.body);
+        let scored = server.post("/model/score", &plain.to_string()).json();
+        assert!(
+            scored.get("featureShapleyContributions").is_none(),
+            "{name}"
+        );
+
+        for none in [json!("NONE"), Value::Null] {
+            let mut req = plain.clone();
+            req["requestShapleyValueType"] = none;
+            let r = server.post("/model/score", &req.to_string());
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            assert_eq!(r.json(), scored, "{name}: NONE or null is a plain score");
+        }
+
+        let r = server.post("/model/score", &contrib_req.to_string());
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["score"], scored["score"], "{name}: scores unchanged");
+        assert_eq!(v["fields"], scored["fields"], "{name}");
+        assert_eq!(
+            v["featureShapleyContributions"],
+            want.json(),
+            "{name}: featureShapleyContributions is the /model/contribution answer"
+        );
+
+        // With the output options of the mini-batch client: an id column, copied, and a
+        // generated id; or no field names.
+        let fields = strings(&plain["fields"]);
+        let mut with_id = json!({
+            "fields": std::iter::once("row_id".to_string()).chain(fields.iter().cloned()).collect::<Vec<_>>(),
+            "rows": rows_of(&plain["rows"]).into_iter().enumerate()
+                .map(|(i, r)| std::iter::once(format!("id{i}")).chain(r).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+            "includeFieldsInOutput": ["row_id", "uuid"],
+            "idField": "uuid",
+            "requestShapleyValueType": kind,
+        });
+        let r = server.post("/model/score", &with_id.to_string()).json();
+        let out_fields = strings(&r["fields"]);
+        assert_eq!(out_fields[..2], ["row_id", "uuid"], "{name}");
+        assert_eq!(r["score"][3][0], "id3", "{name}");
+        assert_eq!(
+            r["featureShapleyContributions"],
+            want.json(),
+            "{name}: extra fields do not change the contributions"
+        );
+        with_id["noFieldNamesInOutput"] = json!(true);
+        let r = server.post("/model/score", &with_id.to_string()).json();
+        assert!(r.get("fields").is_none(), "{name}: {r}");
+        assert_eq!(r["featureShapleyContributions"], want.json(), "{name}");
+
+        // Over the inline limit (the blocking pool): the same rows.
+        let rows: Vec<Value> = plain["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cycle()
+            .take(300)
+            .cloned()
+            .collect();
+        let big = json!({"fields": plain["fields"], "rows": rows, "requestShapleyValueType": kind});
+        let r = server.post("/model/score", &big.to_string()).json();
+        let groups = &r["featureShapleyContributions"]["contributionGroups"];
+        assert_eq!(rows_of(&groups[0]["contributions"]).len(), 300, "{name}");
+        assert_eq!(
+            groups[0]["contributions"][0],
+            want.json()["contributionGroups"][0]["contributions"][0],
+            "{name}"
+        );
+
+        let mut req = plain.clone();
+        req["requestShapleyValueType"] = json!(other);
+        let r = server.post("/model/score", &req.to_string());
+        assert_eq!(r.status, 400, "{name}: {}", r.body);
+        assert_eq!(
+            r.json()["detail"],
+            format!("Invalid scoring request due to: Requested Shapley type {other} not enabled for this scorer. Expected: {kind}"),
+            "{name}"
+        );
+        let (status, log) = server.stop();
+        assert!(status.success(), "{name}: {log}");
+    }
+
+    // Models without Shapley values (genmodel computes none for multinomial models):
+    // today's refusal, naming NONE.
+    for name in ["gbm_multinomial", "glm_binomial"] {
+        let dir = process(name, tmp.path());
+        let server = Server::start(&dir, &[]);
+        let mut req = request_for(name);
+        req["requestShapleyValueType"] = json!("ORIGINAL");
+        let r = server.post("/model/score", &req.to_string());
+        assert_eq!(r.status, 400, "{name}: {}", r.body);
+        assert_eq!(
+            r.json()["detail"],
+            "Invalid scoring request due to: Requested Shapley type ORIGINAL not enabled for this scorer. Expected: NONE",
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn malformed_requests_get_their_status_and_detail_and_the_server_keeps_serving() {
     let tmp = tempfile::tempdir().unwrap();
@@ -899,8 +1061,8 @@ fn malformed_requests_get_their_status_and_detail_and_the_server_keeps_serving()
             "Invalid scoring request due to: field \"x1\" appears more than once"),
         ("unknown field to copy", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"]], "includeFieldsInOutput": ["zz"]}"#, 400,
             "Invalid scoring request due to: includeFieldsInOutput names \"zz\""),
-        ("Shapley values", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"]], "requestShapleyValueType": "ORIGINAL"}"#, 400,
-            "Invalid scoring request due to: Requested Shapley type ORIGINAL not enabled for this scorer. Expected: NONE"),
+        ("Shapley values of the other type", "POST", r#"{"fields": ["x1", "x2", "x3", "color"], "rows": [["1", "2", "3", "red"]], "requestShapleyValueType": "TRANSFORMED"}"#, 400,
+            "Invalid scoring request due to: Requested Shapley type TRANSFORMED not enabled for this scorer. Expected: ORIGINAL"),
         ("body over MAX_BODY_BYTES", "POST", &big, 413, "Invalid scoring request due to: the body is larger than the limit"),
         ("GET on the score route", "GET", "", 405, "Method Not Allowed"),
         ("unknown route", "GET /model/nothing", "", 404, "Not Found"),

@@ -87,10 +87,11 @@ pub struct PodRef<'a> {
     pub origin: String,
     pub kind: String,
     pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub spec: &'a Value,
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
 
@@ -135,6 +136,7 @@ pub fn pod_of(doc: &Document) -> Option<PodRef<'_>> {
         origin: kind_and_name(doc),
         kind: kind.to_owned(),
         labels: labels(template.pointer("/metadata/labels")),
+        annotations: labels(template.pointer("/metadata/annotations")),
         spec: template.get("spec")?,
     })
 }
@@ -250,6 +252,7 @@ pub fn check(expected: &Expected<'_>, docs: &[Document]) -> Vec<String> {
     for pod in &pods {
         check_pod(expected, pod, &mut f);
     }
+    crate::security::check(expected, docs, &pods, &mut f);
     f
 }
 
@@ -345,7 +348,7 @@ fn check_service(
     }
 }
 
-fn containers<'a>(spec: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+pub(crate) fn containers<'a>(spec: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
     spec.get(key)
         .and_then(Value::as_array)
         .into_iter()
@@ -357,7 +360,7 @@ fn spec_of<'a>(expected: &'a Expected<'_>, container: &Value) -> Option<&'a Imag
     expected.images.iter().find(|s| s.image == name)
 }
 
-fn role_of(expected: &Expected<'_>, container: &Value) -> Option<Role> {
+pub(crate) fn role_of(expected: &Expected<'_>, container: &Value) -> Option<Role> {
     spec_of(expected, container).map(|s| s.role)
 }
 

@@ -8,13 +8,15 @@
 //! image name that is not built, a tag that is not the workspace version, an environment
 //! variable the image does not document, a port or probe that does not reach the server,
 //! a runtime that does not read the directory its processor wrote, a container that may
-//! run as root or write its root filesystem. Its one test target (`tests/manifests.rs`)
+//! run as root or write its root filesystem, a scoring secret given as a literal value or
+//! a hash the runtime cannot read, metrics nobody scrapes. Its one test target (`tests/manifests.rs`)
 //! runs the checks on the real files and on broken copies of them.
 
 pub mod dockerfile;
 mod error;
 pub mod images;
 pub mod kube;
+pub mod security;
 
 use std::path::PathBuf;
 

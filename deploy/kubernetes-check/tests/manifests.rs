@@ -236,6 +236,8 @@ fn kubernetes_example_agrees_with_the_images() {
         "Job",
         "Kustomization",
         "PersistentVolumeClaim",
+        "Secret",
+        "ConfigMap",
     ] {
         assert!(
             kinds.contains(&k),
@@ -277,6 +279,24 @@ fn kubernetes_example_agrees_with_the_images() {
         main.iter().any(|i| fx.spec(i).role == Role::Runtime),
         "containers {main:?}"
     );
+    // The runtime is protected (a passphrase hash from the Secret, OIDC settings from the
+    // ConfigMap) and scraped (METRICS_PORT and the annotations).
+    let runtime_env: Vec<&Value> = pod["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    let from = |name: &str, kind: &str| {
+        runtime_env
+            .iter()
+            .any(|e| e["name"] == name && e["valueFrom"].get(kind).is_some())
+    };
+    assert!(from("SCORING_PASSPHRASE_HASH", "secretKeyRef"));
+    assert!(from("OIDC_ISSUER", "configMapKeyRef"));
+    assert!(from("OIDC_AUDIENCE", "configMapKeyRef"));
+    let annotations = &deployment.value["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert!(runtime_env.iter().any(|e| e["name"] == "METRICS_PORT"));
     let job = fx
         .docs
         .iter()
@@ -563,7 +583,7 @@ fn checker_finds_broken_manifests() {
         (
             "Service misses the runtime port",
             "h2o3-model.yaml#1",
-            |v| set(v, "/spec/ports/0/targetPort", json!(9090)),
+            |v| set(v, "/spec/ports/0/targetPort", json!(9999)),
             "reaches no runtime container port",
         ),
         (
@@ -595,6 +615,121 @@ fn checker_finds_broken_manifests() {
             "kustomization.yaml#0",
             |v| set(v, "/resources/0", json!("missing.yaml")),
             "is not a file",
+        ),
+        (
+            "passphrase hash as a literal value",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/env/3"),
+                    json!({"name": "SCORING_PASSPHRASE_HASH", "value": "$pbkdf2-sha256$..."}),
+                )
+            },
+            "SCORING_PASSPHRASE_HASH must come from a Secret (valueFrom.secretKeyRef), not a literal value",
+        ),
+        (
+            "plain passphrase as a literal value",
+            "h2o3-model.yaml#0",
+            |v| {
+                v.pointer_mut(&format!("{RUNTIME}/env"))
+                    .and_then(Value::as_array_mut)
+                    .unwrap()
+                    .push(json!({"name": "SCORING_PASSPHRASE", "value": "hunter2"}))
+            },
+            "SCORING_PASSPHRASE must come from a Secret",
+        ),
+        (
+            "Secret not in the example",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/env/3/valueFrom/secretKeyRef/name"),
+                    json!("elsewhere"),
+                )
+            },
+            "reads Secret elsewhere, which the example does not define",
+        ),
+        (
+            "Secret key missing",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/env/3/valueFrom/secretKeyRef/key"),
+                    json!("hash"),
+                )
+            },
+            "reads key \"hash\" of Secret gbm-binomial-scoring, which has no such key",
+        ),
+        (
+            "ConfigMap key missing",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    &format!("{RUNTIME}/env/4/valueFrom/configMapKeyRef/key"),
+                    json!("issuer-url"),
+                )
+            },
+            "of ConfigMap gbm-binomial-oidc, which has no such key",
+        ),
+        (
+            "unreadable hash in the Secret",
+            "scoring-security.yaml#0",
+            |v| set(v, "/stringData/passphrase-hash", json!("md5:abc")),
+            "is not a hash the runtime reads: hash 1 of 1: unknown hash scheme",
+        ),
+        (
+            "metrics port not declared",
+            "h2o3-model.yaml#0",
+            |v| {
+                v.pointer_mut(&format!("{RUNTIME}/ports"))
+                    .and_then(Value::as_array_mut)
+                    .unwrap()
+                    .pop();
+            },
+            "no containerPort 9090 (METRICS_PORT)",
+        ),
+        (
+            "no scrape annotation",
+            "h2o3-model.yaml#0",
+            |v| {
+                v.pointer_mut("/spec/template/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                    .unwrap()
+                    .remove("prometheus.io/scrape");
+            },
+            "no prometheus.io/scrape",
+        ),
+        (
+            "scrape annotation on the API port",
+            "h2o3-model.yaml#0",
+            |v| {
+                set(
+                    v,
+                    "/spec/template/metadata/annotations/prometheus.io~1port",
+                    json!("8080"),
+                )
+            },
+            "is not where /metrics is served (METRICS_PORT 9090)",
+        ),
+        (
+            "metrics behind the endpoint security",
+            "h2o3-model.yaml#0",
+            |v| {
+                v.pointer_mut(&format!("{RUNTIME}/env"))
+                    .and_then(Value::as_array_mut)
+                    .unwrap()
+                    .retain(|e| e["name"] != "METRICS_PORT");
+                set(
+                    v,
+                    "/spec/template/metadata/annotations/prometheus.io~1port",
+                    json!("8080"),
+                )
+            },
+            "set METRICS_PORT so that Prometheus can scrape it",
         ),
     ];
     for (name, origin, mutate, expected) in cases {

@@ -449,6 +449,7 @@ impl Proxy {
                     ),
                 }
             };
+            crate::metrics::global().child_restarted();
             tracing::info!(pid = run.pid, "the {name} is back; ready");
             self.up.send_replace(Some(run.upstream.clone()));
         }

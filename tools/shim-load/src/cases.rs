@@ -729,8 +729,13 @@ impl Gen {
                 "include-unknown-field"
             }
             2 => {
-                v["requestShapleyValueType"] = json!(rng.pick(&["ORIGINAL", "TRANSFORMED"]));
-                "shapley-requested"
+                // A type the model does not compute (its own type is a valid request).
+                let other: Vec<&str> = ["ORIGINAL", "TRANSFORMED"]
+                    .into_iter()
+                    .filter(|t| self.target.shapley.as_deref() != Some(*t))
+                    .collect();
+                v["requestShapleyValueType"] = json!(rng.pick(&other));
+                "shapley-not-computed"
             }
             _ => {
                 v["requestShapleyValueType"] = json!(word(rng, 1, 10));
@@ -1314,6 +1319,7 @@ mod tests {
                 types: vec!["Float64".into(), "Int32".into(), "Str".into()],
                 sample: vec!["0".into(), "0".into(), "text".into()],
                 contributions: true,
+                shapley: Some("ORIGINAL".into()),
             },
             body_limit: 1 << 20,
             server_timeout: None,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::abuse::{self, AbuseConfig};
+use crate::authabuse::{self, AuthAbuseConfig};
 use crate::error::{Error, Result};
 use crate::load::{self, LoadConfig, LoadReport};
 
@@ -36,6 +37,53 @@ pub enum Command {
     /// Writes the /model/score body `load` would send to standard output (for other load
     /// tools, e.g. wrk).
     Body(BodyArgs),
+    /// Attacks on the endpoint security (wrong and forged credentials, malformed and huge
+    /// Authorization headers); none may be let in or get a 5xx, valid ones must pass.
+    AuthAbuse(AuthAbuseArgs),
+    /// Prints the JWKS of the test issuer (testdata/auth's public keys), for a shim's
+    /// OIDC_JWKS_FILE in tests and benchmarks.
+    TestJwks,
+    /// Prints a token of the test issuer (testdata/auth's RSA key, RS256), valid for
+    /// --ttl seconds, for --bearer in benchmarks.
+    TestToken(TestTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestTokenArgs {
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+    #[arg(long, default_value = testkit::tokens::ISSUER)]
+    pub issuer: String,
+    #[arg(long, default_value = testkit::tokens::AUDIENCE)]
+    pub audience: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthAbuseArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// A passphrase the shim accepts (plain or hashed there); repeat for several.
+    #[arg(long = "passphrase", required = true)]
+    pub passphrases: Vec<String>,
+    /// Text the shim stores (e.g. its SCORING_PASSPHRASE_HASH hashes), sent as a
+    /// credential that must fail; repeat for several.
+    #[arg(long = "stored")]
+    pub stored: Vec<String>,
+    /// The OIDC issuer the shim accepts tokens of (signed with testdata/auth's keys);
+    /// without it no token case is sent.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    #[arg(long, default_value = testkit::tokens::AUDIENCE)]
+    pub audience: String,
+    /// The /model/score body's row: the first row of this CSV (header: the fields).
+    #[arg(long)]
+    pub csv: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +137,10 @@ pub struct LoadArgs {
     /// Print the table header before the row.
     #[arg(long)]
     pub header: bool,
+    /// Send `Authorization: Bearer <this>` with every request (a passphrase or token of
+    /// a shim with endpoint security).
+    #[arg(long, env = "SHIM_LOAD_BEARER", hide_env_values = true)]
+    pub bearer: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +256,7 @@ fn run_load(a: &LoadArgs) -> Result<bool> {
         timeout: a.common.timeout,
         check_every: 1000,
         max_requests: a.max_requests,
+        bearer: a.bearer.clone(),
     };
     let report = runtime(a.common.threads)?.block_on(load::run(&cfg))?;
     if a.header {
@@ -228,6 +281,7 @@ fn run_body(a: &BodyArgs) -> Result<bool> {
         timeout: Duration::from_secs(10),
         check_every: 0,
         max_requests: 0,
+        bearer: None,
     };
     let body = runtime(1)?.block_on(load::body(&cfg))?;
     std::io::Write::write_all(&mut std::io::stdout(), &body)
@@ -257,6 +311,26 @@ fn run_abuse(a: &AbuseArgs) -> Result<bool> {
     Ok(report.ok)
 }
 
+fn run_auth_abuse(a: &AuthAbuseArgs) -> Result<bool> {
+    let (fields, rows) = crate::model::read_csv(&a.csv)?;
+    let cfg = AuthAbuseConfig {
+        addr: parse_url(&a.common.url)?,
+        requests: a.requests,
+        seed: a.seed,
+        concurrency: a.concurrency,
+        passphrases: a.passphrases.clone(),
+        stored: a.stored.clone(),
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
+        score_body: crate::model::score_body(&fields, &rows[..1]),
+        timeout: a.common.timeout,
+    };
+    let report = runtime(a.common.threads)?.block_on(authabuse::run(cfg))?;
+    print!("{}", report.text());
+    write_json(&a.common.json, &report)?;
+    Ok(report.ok)
+}
+
 /// The whole `main` of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -264,6 +338,21 @@ pub fn main() -> ExitCode {
         Command::Load(a) => run_load(a),
         Command::Abuse(a) => run_abuse(a),
         Command::Body(a) => run_body(a),
+        Command::AuthAbuse(a) => run_auth_abuse(a),
+        Command::TestJwks => {
+            println!("{}", testkit::tokens::Keys::load().jwks());
+            Ok(true)
+        }
+        Command::TestToken(a) => {
+            let mut c = testkit::tokens::claims(a.ttl);
+            c["iss"] = serde_json::json!(a.issuer);
+            c["aud"] = serde_json::json!(a.audience);
+            println!(
+                "{}",
+                testkit::tokens::token(&testkit::tokens::Keys::load().rsa, &c)
+            );
+            Ok(true)
+        }
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,

@@ -5,10 +5,13 @@
 //!   second and latency percentiles.
 //! - [`abuse`]: seeded malformed requests ([`cases`]) whose answers must all be the
 //!   allowed 4xx, with the server still ready and scoring throughout.
+//! - [`authabuse`]: seeded attacks on the endpoint security (wrong and forged
+//!   credentials, malformed and huge `Authorization` headers): none let in, no 5xx.
 //!
 //! Both speak HTTP/1.1 over raw TCP ([`http`]) to a loopback address only.
 
 pub mod abuse;
+pub mod authabuse;
 pub mod cases;
 pub mod cli;
 pub mod error;

@@ -35,6 +35,8 @@ pub struct LoadConfig {
     pub check_every: u64,
     /// At most this many measured requests (then the run ends early).
     pub max_requests: u64,
+    /// `Authorization: Bearer <this>` on every request.
+    pub bearer: Option<String>,
 }
 
 /// What a load run measured.
@@ -123,7 +125,12 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
     let body = body(cfg).await?;
-    let req: Arc<[u8]> = http::post_json("/model/score", &body).into();
+    let auth = cfg.bearer.as_ref().map(|b| format!("Bearer {b}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let req: Arc<[u8]> = http::request("POST", "/model/score", &headers, &body).into();
     let probe = http::once(cfg.addr, &req, cfg.timeout).await?;
     if probe.status != 200 {
         return Err(Error::Server {

@@ -26,6 +26,9 @@ pub struct Target {
     pub sample: Vec<String>,
     /// `/model/capabilities` names a `CONTRIBUTION_*`: `/model/contribution` scores.
     pub contributions: bool,
+    /// The Shapley type of that capability (`ORIGINAL`, `TRANSFORMED`), which
+    /// `/model/score` also accepts.
+    pub shapley: Option<String>,
 }
 
 impl Target {
@@ -34,10 +37,12 @@ impl Target {
         let schema = get_json(addr, "/model/schema").await?;
         let sample = get_json(addr, "/model/sample_request").await?;
         let capabilities = get_json(addr, "/model/capabilities").await?;
-        let contributions = capabilities.as_array().is_some_and(|a| {
+        let shapley = capabilities.as_array().and_then(|a| {
             a.iter()
-                .any(|c| c.as_str().is_some_and(|c| c.starts_with("CONTRIBUTION_")))
+                .find_map(|c| c.as_str().and_then(|c| c.strip_prefix("CONTRIBUTION_")))
+                .map(str::to_owned)
         });
+        let contributions = shapley.is_some();
         let bad = |what: &str| Error::Server {
             request: "GET /model/schema".into(),
             detail: format!("no {what} in the answer"),
@@ -76,6 +81,7 @@ impl Target {
             types,
             sample: row,
             contributions,
+            shapley,
         })
     }
 

@@ -98,6 +98,15 @@ struct Shim {
 
 impl Shim {
     fn start(model: &Path, env: &[(&str, &str)]) -> Shim {
+        Self::start_with(model, env)
+    }
+
+    /// [`Shim::start`] for a shim with endpoint security (`/readyz` stays open).
+    fn start_open(model: &Path, env: &[(&str, &str)]) -> Shim {
+        Self::start_with(model, env)
+    }
+
+    fn start_with(model: &Path, env: &[(&str, &str)]) -> Shim {
         let mut cmd = Command::new(shim_binary());
         // Every variable the shim reads, so that the caller's environment cannot leak in.
         for v in runtime_shim::cli::environment() {
@@ -414,4 +423,138 @@ fn refuses_other_hosts_and_reports_an_unreachable_server() {
         assert_eq!(out.status.code(), Some(want), "{name}: {err}");
         assert!(err.contains(msg), "{name}: {err}");
     }
+}
+
+/// `runtime-shim hash-passphrase --iterations 1000` of `p`.
+fn hash_of(p: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(shim_binary())
+        .args(["hash-passphrase", "--iterations", "1000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(p.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// 10 000 seeded attacks on a shim with a plain passphrase, a hashed one and OIDC at
+/// once: not one let in, no 5xx, every valid credential among them let in, and no
+/// credential, hash or token in the shim's log.
+#[test]
+fn auth_abuse_lets_nothing_in_and_leaks_nothing() {
+    use testkit::tokens;
+    let tmp = tempfile::tempdir().unwrap();
+    let model = process("gbm_binomial", tmp.path());
+    let plain = "plain-abuse-passphrase-31d9";
+    let hashed = "hashed abuse passphrase 5e07";
+    let hash = hash_of(hashed);
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, tokens::Keys::load().jwks()).unwrap();
+    let shim = Shim::start_open(
+        &model,
+        &[
+            ("SCORING_PASSPHRASE", plain),
+            ("SCORING_PASSPHRASE_HASH", &hash),
+            ("OIDC_ISSUER", tokens::ISSUER),
+            ("OIDC_AUDIENCE", tokens::AUDIENCE),
+            ("OIDC_JWKS_FILE", jwks.to_str().unwrap()),
+            ("RUST_LOG", "debug,access=info"),
+        ],
+    );
+    let csv = workspace().join("testdata/h2o3/gbm_binomial.input.csv");
+    let (code, text, report) = shim_load(
+        &[
+            "auth-abuse",
+            "--url",
+            &shim.url(),
+            "--requests",
+            "10000",
+            "--seed",
+            "11",
+            "--concurrency",
+            "6",
+            "--threads",
+            "2",
+            "--passphrase",
+            plain,
+            "--passphrase",
+            hashed,
+            "--stored",
+            &hash,
+            "--issuer",
+            tokens::ISSUER,
+            "--csv",
+            csv.to_str().unwrap(),
+            "--timeout",
+            "30s",
+        ],
+        tmp.path(),
+    );
+    let r = report.unwrap_or_else(|| panic!("no report; output:\n{text}"));
+    assert_eq!(code, 0, "{text}\nshim log:\n{}", shim.log());
+    assert_eq!(r["cases"], 10_000, "{text}");
+    assert_eq!(r["let_in"], 0, "{text}");
+    assert_eq!(r["server_errors"], 0, "{text}");
+    assert_eq!(r["valid_refused"], 0, "{text}");
+    assert_eq!(r["violation_count"], 0, "{text}");
+    let cats = r["categories"].as_object().unwrap();
+    for c in [
+        "valid-passphrase",
+        "valid-token",
+        "wrong-passphrase",
+        "near-passphrase",
+        "hash-as-passphrase",
+        "no-header",
+        "malformed-header",
+        "two-headers",
+        "huge-header",
+        "random-bytes",
+        "jwt-shaped-garbage",
+        "other-key",
+        "expired",
+        "not-yet-valid",
+        "wrong-audience",
+        "wrong-issuer",
+        "alg-none",
+        "hmac-public-key",
+        "tampered",
+        "truncated-token",
+        "missing-claim",
+    ] {
+        let n = cats
+            .get(c)
+            .unwrap_or_else(|| panic!("no {c} cases:\n{text}"))["cases"]
+            .as_u64()
+            .unwrap();
+        assert!(n >= 100, "{c}: only {n} cases");
+    }
+    for (name, c) in cats {
+        if name.starts_with("valid-") {
+            assert_eq!(
+                c["outcomes"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .collect::<Vec<_>>(),
+                ["200"],
+                "{name}"
+            );
+        } else {
+            for o in c["outcomes"].as_object().unwrap().keys() {
+                assert!(
+                    ["401", "400", "431", "429", "closed without answer"].contains(&o.as_str()),
+                    "{name}: {o}\n{text}"
+                );
+            }
+        }
+    }
+    let log = shim.log();
+    for secret in [plain, hashed, &hash, hash.split('$').nth(3).unwrap()] {
+        assert!(!log.contains(secret), "a secret in the log:\n{log}");
+    }
+    assert!(!log.contains("eyJ"), "a token in the log");
+    assert!(!log.contains("Bearer"), "a credential header in the log");
 }

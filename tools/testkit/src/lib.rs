@@ -1,9 +1,11 @@
 //! Test support shared by the integration tests that run the real runtime shim
 //! (`runtime-shim/tests`, `tools/shim-load/tests`), so that starting it, reading its log
-//! and stopping it are written once; and edited copies of real MOJOs ([`mojo`]) for the
-//! processor, scorer and shim tests.
+//! and stopping it are written once; edited copies of real MOJOs ([`mojo`]) for the
+//! processor, scorer and shim tests; and the test OIDC tokens of the endpoint security
+//! tests ([`tokens`]).
 
 pub mod mojo;
+pub mod tokens;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
