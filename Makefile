@@ -33,11 +33,17 @@ demo: build
 	  $(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-$$n; \
 	done
 	@echo "=== python/mlflow as onnx: testdata/mlflow/onnx"
-	@$(RELEASE)/mlflow-processor --source testdata/mlflow/onnx --target $(DEMO_OUT)/mlflow-onnx --model-type onnx --allow-unmapped-types
+	@$(RELEASE)/mlflow-processor --source testdata/mlflow/onnx --target $(DEMO_OUT)/mlflow-onnx --model-type onnx
 	@$(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-onnx
 	@echo "=== python/mlflow as h2o3_mojo (served natively): testdata/mlflow/h2o_mojo_wrapped"
 	@$(RELEASE)/mlflow-processor --source testdata/mlflow/h2o_mojo_wrapped --target $(DEMO_OUT)/mlflow-h2o3 --model-type h2o3_mojo
 	@$(RELEASE)/mlflow-processor verify $(DEMO_OUT)/mlflow-h2o3
+	@set -e; for f in testdata/onnx/regressor testdata/onnx/classifier_zipmap testdata/onnx/pipeline testdata/onnx/mlp; do \
+	  n=$$(basename $$f); \
+	  echo "=== python/mlflow as onnx (schema from the graph): $$f"; \
+	  $(RELEASE)/mlflow-processor --source $$f --target $(DEMO_OUT)/onnx-$$n --model-type onnx; \
+	  $(RELEASE)/mlflow-processor verify $(DEMO_OUT)/onnx-$$n; \
+	done
 	@set -e; if [ -n "$(CONFORMANCE_DIR)" ]; then for f in $(CONFORMANCE_DIR)/dai/*; do \
 	  n=$$(basename $$f .mojo); \
 	  echo "=== dai/mojo_pipeline: $$f"; \
@@ -86,11 +92,14 @@ threaded:
 ## installed (.ci/setup-podman.sh installs both).
 BENCH_SIZES ?= 256 1024
 SCORE_MODELS ?=
+## ONNX_MODELS: testdata/onnx models for bench/onnx.sh (native ONNX runtime vs MLflow).
+ONNX_MODELS ?=
 bench: build
 	bench/run.sh $(BENCH_SIZES)
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
 	bench/score.sh $(SCORE_MODELS)
 	CARGO="$(CARGO)" bench/load.sh
+	bench/onnx.sh $(ONNX_MODELS)
 	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
 	  && command -v musl-gcc >/dev/null; then \
 	  CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh; \

@@ -1003,3 +1003,37 @@ fn protobuf_readers() {
         },
     );
 }
+
+/// The ONNX graph reader and its column mapping on byte mutations of the testdata ONNX
+/// models (skl2onnx trees, ZipMap, a pipeline with string inputs, an onnx.helper
+/// network): never a panic, and what it reads maps without one.
+#[test]
+fn onnx_graph_reader() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/onnx");
+    let seeds: Vec<Vec<u8>> = ["regressor", "classifier_zipmap", "pipeline", "mlp"]
+        .iter()
+        .map(|n| std::fs::read(root.join(n).join("model.onnx")).unwrap())
+        .collect();
+    for s in &seeds {
+        let m = mlflow_model::onnx::graph::read_model(&mut &s[..]).unwrap();
+        assert!(mlflow_model::onnx::schema::map_model(&m)
+            .unmapped
+            .is_empty());
+    }
+    fuzz(
+        "onnx graph (mutated testdata models)",
+        3000,
+        (0..seeds.len(), vec(mutation(), 1..4)),
+        |(i, muts)| {
+            let bytes = apply(&seeds[i], &muts);
+            if let Ok(m) = mlflow_model::onnx::graph::read_model(&mut &bytes[..]) {
+                accepted("model.onnx");
+                let map = mlflow_model::onnx::schema::map_model(&m);
+                for t in &map.inputs {
+                    prop_assert_eq!(t.columns.len(), t.width);
+                }
+            }
+            Ok(())
+        },
+    );
+}

@@ -25,7 +25,7 @@ pub struct ModelArgs {
     #[arg(long, env = "MODEL_PATH")]
     pub model_path: Option<PathBuf>,
     /// Model types this runtime serves, comma-separated; default: every backend of this
-    /// build (h2o3_mojo, mlflow_pyfunc, dai_mojo_pipeline). A directory of another type is
+    /// build (h2o3_mojo, mlflow_pyfunc, dai_mojo_pipeline, onnx). A directory of another type is
     /// refused (exit code 5).
     #[arg(long, env = "MODEL_TYPES", value_delimiter = ',')]
     pub model_types: Vec<String>,
@@ -63,6 +63,19 @@ pub struct BackendArgs {
     /// Seconds a child gets to exit after SIGTERM before SIGKILL.
     #[arg(long, env = "CHILD_STOP_GRACE_SECS", default_value_t = 5.0)]
     pub child_stop_grace_secs: f64,
+    /// onnx: ONNX Runtime's shared library (libonnxruntime.so.1.x, version 1.17 or later,
+    /// e.g. onnxruntime/capi/libonnxruntime.so.1.32.0 of the onnxruntime wheel); default:
+    /// libonnxruntime.so from the dynamic loader's search path.
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub onnx_runtime_lib: Option<PathBuf>,
+    /// onnx: threads of each ONNX Runtime session; 0: ONNX Runtime's default (one per
+    /// physical core).
+    #[arg(long, env = "ONNX_INTRA_OP_THREADS", default_value_t = 0)]
+    pub onnx_intra_op_threads: usize,
+    /// onnx: ONNX Runtime sessions, created at start-up; each scores one request at a
+    /// time (more serve concurrent requests in parallel, each holds the model's weights).
+    #[arg(long, env = "ONNX_SESSIONS", default_value_t = 1)]
+    pub onnx_sessions: usize,
 }
 
 impl BackendArgs {
@@ -79,6 +92,19 @@ impl BackendArgs {
                 self.child_start_timeout_secs,
             )?,
             child_stop_grace: seconds("--child-stop-grace-secs", self.child_stop_grace_secs)?,
+            onnx_runtime_lib: self
+                .onnx_runtime_lib
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
+            onnx_intra_op_threads: self.onnx_intra_op_threads,
+            onnx_sessions: match self.onnx_sessions {
+                0 => {
+                    return Err(ShimError::Usage(
+                        "--onnx-sessions must be at least 1".into(),
+                    ))
+                }
+                n => n,
+            },
         })
     }
 }

@@ -180,12 +180,22 @@ mod tests {
             (
                 "unset",
                 v(&[]),
-                Ok(vec!["h2o3_mojo", "mlflow_pyfunc", "dai_mojo_pipeline"]),
+                Ok(vec![
+                    "h2o3_mojo",
+                    "mlflow_pyfunc",
+                    "dai_mojo_pipeline",
+                    "onnx",
+                ]),
             ),
             (
                 "empty variable",
                 v(&[""]),
-                Ok(vec!["h2o3_mojo", "mlflow_pyfunc", "dai_mojo_pipeline"]),
+                Ok(vec![
+                    "h2o3_mojo",
+                    "mlflow_pyfunc",
+                    "dai_mojo_pipeline",
+                    "onnx",
+                ]),
             ),
             (
                 "a proxy type",
@@ -197,7 +207,7 @@ mod tests {
                 v(&[" h2o3_mojo "]),
                 Ok(vec!["h2o3_mojo"]),
             ),
-            ("no backend", v(&["h2o3_mojo", "onnx"]), Err("\"onnx\"")),
+            ("no backend", v(&["h2o3_mojo", "pmml"]), Err("\"pmml\"")),
         ];
         for (name, given, want) in cases {
             match (served_backends(given), want) {

@@ -4,7 +4,8 @@
 //! each MOJO. Also: the batch command, the start-up refusals and their exit codes, and
 //! malformed requests. The proxy backends have their own modules: [`dai`] (an external
 //! scorer that is this shim serving an H2O-3 model) and [`mlflow`] (the real MLflow
-//! scoring server, when `MLFLOW_VENV` names a venv).
+//! scoring server, when `MLFLOW_VENV` names a venv); the native `onnx` backend has
+//! [`onnx`] (ONNX Runtime from that venv's onnxruntime wheel).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -20,6 +21,8 @@ mod auth;
 mod dai;
 #[path = "cli/mlflow.rs"]
 mod mlflow;
+#[path = "cli/onnx.rs"]
+mod onnx;
 #[path = "cli/scoring_client.rs"]
 mod scoring_client;
 
@@ -1367,8 +1370,8 @@ fn start_up_refusals_have_their_own_message_and_exit_code() {
             vec![("MODEL_PATH", d.join("nowhere").to_str().unwrap().into())]
         }, 2, &["does not exist"]),
         ("a model type without backend in MODEL_TYPES", "gbm_binomial", |d| {
-            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MODEL_TYPES", "h2o3_mojo,onnx".into())]
-        }, 2, &["names \"onnx\", which this build has no backend for (it has: h2o3_mojo, mlflow_pyfunc, dai_mojo_pipeline)"]),
+            vec![("MODEL_PATH", d.to_str().unwrap().into()), ("MODEL_TYPES", "h2o3_mojo,pmml".into())]
+        }, 2, &["names \"pmml\", which this build has no backend for (it has: h2o3_mojo, mlflow_pyfunc, dai_mojo_pipeline, onnx)"]),
         ("a DAI pipeline without a scorer", "gbm_binomial", |d| {
             edit_manifest(d, |v| v["model_type"] = json!("dai_mojo_pipeline"));
             vec![("MODEL_PATH", d.to_str().unwrap().into())]

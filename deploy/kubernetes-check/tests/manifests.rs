@@ -918,3 +918,84 @@ fn parsers_refuse_malformed_input() {
         .to_string();
     assert!(err.starts_with("x: "), "{err}");
 }
+
+/// The onnx-native-runtime image (on the Debian base, built by
+/// images/onnx-native-runtime/build.sh until images/images.txt can list images that are
+/// not FROM scratch) and its Kubernetes example (deploy/kubernetes/onnx-native), held to
+/// the same rules as the listed images and deploy/kubernetes: the Dockerfile's user,
+/// entrypoint, labels and environment contract, and the example's images, tags,
+/// variables, probes and security context. The catalog names the runtime.
+#[test]
+fn onnx_native_runtime_image_and_example_agree() {
+    let fx = Fixture::load();
+    let spec = ImageSpec {
+        image: "onnx-native-runtime".into(),
+        package: "runtime-shim".into(),
+        binary: "runtime-shim".into(),
+        role: Role::Runtime,
+    };
+    let path = fx.root.join("images/onnx-native-runtime/Dockerfile");
+    let text = std::fs::read_to_string(&path).expect("images/onnx-native-runtime/Dockerfile");
+    let parsed = dockerfile::parse(&text, &path).expect("Dockerfile parses");
+    assert_eq!(parsed.len(), 1, "{}: one stage", path.display());
+    let stage = parsed.into_iter().next().expect("one stage");
+    assert_eq!(stage.from, "${BASE_IMAGE}", "FROM the BASE_IMAGE argument");
+    let mut findings = check_stage(&stage, &spec);
+    if stage.env.get("MODEL_TYPES").map(String::as_str) != Some("onnx") {
+        findings.push(format!(
+            "ENV MODEL_TYPES is {:?}",
+            stage.env.get("MODEL_TYPES")
+        ));
+    }
+    if !stage
+        .env
+        .get("ORT_DYLIB_PATH")
+        .is_some_and(|p| p.starts_with("/opt/onnxruntime/libonnxruntime.so."))
+    {
+        findings.push(format!(
+            "ENV ORT_DYLIB_PATH is {:?}",
+            stage.env.get("ORT_DYLIB_PATH")
+        ));
+    }
+    no_findings("images/onnx-native-runtime/Dockerfile", &findings);
+
+    let runtime = artifact_core::catalog::catalog()
+        .runtimes
+        .iter()
+        .find(|r| r.name == "onnx-native-runtime")
+        .expect("catalog.json has onnx-native-runtime");
+    assert_eq!(runtime.model_types, ["onnx"]);
+    assert_eq!(runtime.binary, spec.binary);
+
+    let mut images = fx.images.clone();
+    images.push(spec.clone());
+    let mut stages = fx.stages.clone();
+    stages.insert(spec.image.clone(), stage);
+    let dir = fx.k8s_dir().join("onnx-native");
+    let docs = kube::read_documents(&dir).expect("manifests parse");
+    let expected = Expected {
+        images: &images,
+        stages: &stages,
+        version: &fx.workspace.version,
+        dir: &dir,
+    };
+    no_findings(
+        "deploy/kubernetes/onnx-native",
+        &kube::check(&expected, &docs),
+    );
+    let deployment = docs
+        .iter()
+        .find(|d| d.value["kind"] == "Deployment")
+        .expect("a Deployment");
+    let pod = &deployment.value["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"], "onnx-native-runtime:0.1.0");
+    assert_eq!(pod["initContainers"][0]["image"], "mlflow-processor:0.1.0");
+    let env = &pod["initContainers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "MLFLOW_MODEL_TYPE" && e["value"] == "onnx"),
+        "the processor writes the onnx model type: {env}"
+    );
+}

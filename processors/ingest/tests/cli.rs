@@ -368,6 +368,37 @@ fn compositions_follow_the_catalog() {
     assert_eq!(first["artifact_processor"], "h2o3-mojo-processor");
     assert_eq!(first["model_type"], "h2o3_mojo");
     assert_eq!(first["deployable_artifact_type"], "h2o3_mojo");
+    // An MLflow model with an onnx flavor deploys as mlflow_pyfunc or natively as onnx;
+    // one without only as mlflow_pyfunc.
+    let runtimes = |model: &str| -> Vec<(String, String)> {
+        let v = json_of(&run(&[
+            "compositions",
+            "--json",
+            repo().join(model).to_str().unwrap(),
+        ]));
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["model_type"].as_str().unwrap().to_string(),
+                    c["runtime"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |m: &str, r: &str| (m.to_string(), r.to_string());
+    assert_eq!(
+        runtimes("testdata/onnx/classifier_zipmap"),
+        [
+            pair("mlflow_pyfunc", "mlflow-pyfunc-runtime"),
+            pair("onnx", "onnx-native-runtime")
+        ]
+    );
+    assert_eq!(
+        runtimes("testdata/mlflow/sklearn_pipeline"),
+        [pair("mlflow_pyfunc", "mlflow-pyfunc-runtime")]
+    );
 }
 
 #[test]
@@ -382,7 +413,6 @@ fn process_dispatches_and_passes_processor_flags() {
         "--",
         "--model-type",
         "onnx",
-        "--allow-unmapped-types",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let man = artifact_core::verify(&target).unwrap();

@@ -12,6 +12,8 @@ use serde_json::{json, Map, Value};
 use crate::error::MlflowError;
 use crate::layout::{ModelFiles, MLMODEL};
 use crate::mlmodel::{MlModel, PYFUNC};
+use crate::onnx::graph::OnnxModel;
+use crate::onnx::schema as onnx_columns;
 use crate::reader::{ModelReader, Text, MAX_TEXT_BYTES};
 use crate::signature::{self, Side, SigColumn};
 use crate::{MlflowArgs, ModelType};
@@ -256,8 +258,9 @@ pub fn analyze(
     // Every file the MLmodel names.
     check_references(&cx, &m)?;
 
-    // ONNX model file and its external data.
+    // ONNX model file, its external data and its graph's interface.
     let mut onnx_external = Vec::new();
+    let mut onnx_model = None;
     if let Some(data) = &onnx_data {
         let rel = cx.reference("flavors.onnx.data", data)?;
         if !files.is_file(&rel) {
@@ -268,7 +271,9 @@ pub fn analyze(
             });
         }
         if crate::reader::is_onnx(&rel) {
-            onnx_external = onnx_externals(&cx, &rel)?;
+            let (model, external) = onnx_scan(&cx, &rel)?;
+            onnx_external = external;
+            onnx_model = Some((rel.clone(), model));
         } else if args.model_type == ModelType::Onnx {
             return Err(MlflowError::Onnx {
                 path: path.to_path_buf(),
@@ -281,10 +286,12 @@ pub fn analyze(
     // Schema. A wrapped MOJO is described by its own loader, later; the signature stays
     // in `metadata.mlmodel`.
     let mut metadata = Map::new();
-    let (schema_known, input_schema, output_schema) = if args.model_type == ModelType::H2o3Mojo {
-        (true, Vec::new(), Vec::new())
-    } else {
-        schema(&cx, sig.as_ref(), args, &mut metadata)?
+    let (schema_known, input_schema, output_schema) = match (args.model_type, &onnx_model) {
+        (ModelType::H2o3Mojo, _) => (true, Vec::new(), Vec::new()),
+        (ModelType::Onnx, Some((rel, model))) => {
+            onnx_schema(&cx, rel, model, sig.as_ref(), args, &mut metadata)?
+        }
+        _ => schema(&cx, sig.as_ref(), args, &mut metadata)?,
     };
     if let Some(params) = sig.as_ref().and_then(|s| s.params.clone()) {
         metadata.insert("signature_params".into(), params);
@@ -667,17 +674,121 @@ fn check_references(cx: &Ctx, m: &MlModel) -> Result<(), MlflowError> {
     Ok(())
 }
 
-/// The external data files of the model's `.onnx` file, checked to be inside the model.
-fn onnx_externals(cx: &Ctx, rel: &str) -> Result<Vec<String>, MlflowError> {
+/// The schema of the `onnx` model type: from the graph ([`crate::onnx::schema`]), checked
+/// against the MLflow signature when there is one; returns (schema_known, inputs, outputs).
+fn onnx_schema(
+    cx: &Ctx,
+    rel: &str,
+    model: &OnnxModel,
+    sig: Option<&Signature>,
+    args: &MlflowArgs,
+    metadata: &mut Map<String, Value>,
+) -> Result<(bool, Vec<Column>, Vec<Column>), MlflowError> {
+    let map = onnx_columns::map_model(model);
+    if let Some(s) = sig {
+        onnx_columns::check_signature(model, &map, s.inputs.as_deref(), s.outputs.as_deref())
+            .map_err(|disagreements| MlflowError::OnnxSignature {
+                path: cx.path.to_path_buf(),
+                file: cx.shown(rel),
+                disagreements,
+            })?;
+    }
+    if !map.unmapped.is_empty() {
+        if !args.allow_unmapped_types {
+            return Err(MlflowError::OnnxUnmapped {
+                path: cx.path.to_path_buf(),
+                file: cx.shown(rel),
+                columns: map
+                    .unmapped
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "{} {:?} ({}): {}",
+                            u.side.as_str(),
+                            u.name,
+                            u.onnx_type,
+                            u.reason
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        tracing::warn!(
+            tensors = map.unmapped.len(),
+            "--allow-unmapped-types: graph inputs or outputs left out of the schema"
+        );
+        metadata.insert(
+            "unmapped_columns".into(),
+            Value::Array(
+                map.unmapped
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "side": u.side.as_str(),
+                            "name": u.name,
+                            "onnx_type": u.onnx_type,
+                            "reason": u.reason,
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    let tensors = |side: Vec<(String, String, Vec<Column>)>| {
+        Value::Array(
+            side.into_iter()
+                .map(|(name, ty, cols)| {
+                    json!({
+                        "name": name,
+                        "type": ty,
+                        "columns": cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+        )
+    };
+    let type_of = |list: &[crate::onnx::graph::ValueInfo], name: &str| {
+        list.iter()
+            .find(|v| v.name == name)
+            .map(|v| v.ty.text())
+            .unwrap_or_default()
+    };
+    metadata.insert(
+        "onnx_graph".into(),
+        json!({
+            "producer": model.producer,
+            "ir_version": model.ir_version,
+            "opsets": model.opsets.iter().map(|(d, v)| json!({"domain": d, "version": v})).collect::<Vec<_>>(),
+            "inputs": tensors(map.inputs.iter().map(|t| (t.name.clone(), type_of(&model.inputs, &t.name), t.columns.clone())).collect()),
+            "outputs": tensors(map.outputs.iter().map(|t| (t.name.clone(), type_of(&model.outputs, &t.name), t.columns.clone())).collect()),
+        }),
+    );
+    metadata.insert("schema_source".into(), json!("onnx_graph"));
+    metadata.insert("signature_checked".into(), json!(sig.is_some()));
+    let (inputs, outputs) = (map.input_columns(), map.output_columns());
+    let known = map.unmapped.is_empty() && !inputs.is_empty() && !outputs.is_empty();
+    if inputs.is_empty() || outputs.is_empty() {
+        metadata.insert(
+            "schema_unknown_reason".into(),
+            json!("the ONNX graph has no inputs or no outputs that map to columns"),
+        );
+    }
+    Ok((known, inputs, outputs))
+}
+
+/// Scans the model's `.onnx` file: its graph, and its external data files, checked to be
+/// inside the model.
+fn onnx_scan(cx: &Ctx, rel: &str) -> Result<(OnnxModel, Vec<String>), MlflowError> {
     let onnx_err = |detail: String| MlflowError::Onnx {
         path: cx.path.to_path_buf(),
         file: cx.shown(rel),
         detail,
     };
-    let locations = cx
+    let model = cx
         .reader
-        .onnx_external(rel)?
+        .onnx(rel)?
         .map_err(|d| onnx_err(format!("not a readable ONNX model: {d}")))?;
+    let locations = model.external.clone();
     let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let mut out = Vec::new();
     for loc in locations {
@@ -708,7 +819,7 @@ fn onnx_externals(cx: &Ctx, rel: &str) -> Result<Vec<String>, MlflowError> {
         }
         out.push(norm);
     }
-    Ok(out)
+    Ok((model, out))
 }
 
 /// Requirements, Python version and environment files.

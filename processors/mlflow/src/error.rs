@@ -89,6 +89,20 @@ pub enum MlflowError {
     #[error("{path}: {} signature column(s) have no MLOps column type: {}; pass --allow-unmapped-types to leave them out of the schema (they are then listed in metadata.unmapped_columns and the schema is marked unknown)", columns.len(), columns.join("; "))]
     UnmappedColumns { path: PathBuf, columns: Vec<String> },
 
+    #[error("{path}: {file}: {} ONNX graph input(s) or output(s) have no MLOps column mapping: {}; pass --allow-unmapped-types to leave them out of the schema (they are then listed in metadata.unmapped_columns and the schema is marked unknown)", columns.len(), columns.join("; "))]
+    OnnxUnmapped {
+        path: PathBuf,
+        file: String,
+        columns: Vec<String>,
+    },
+
+    #[error("{path}: {file}: the MLmodel signature does not describe this ONNX graph: {}; the onnx model type takes its schema from the graph, so fix the signature (or save the model without one)", disagreements.join("; "))]
+    OnnxSignature {
+        path: PathBuf,
+        file: String,
+        disagreements: Vec<String>,
+    },
+
     #[error("{path}: {file}: {detail}")]
     Onnx {
         path: PathBuf,

@@ -3,7 +3,8 @@
 //!
 //! Only text files are read (`MLmodel`, environment files, requirements,
 //! `registered_model_meta`), each up to [`MAX_TEXT_BYTES`]; `.onnx` files are scanned for
-//! the external data files they name. Nothing is ever unpickled or executed.
+//! the external data files they name and their graph's interface
+//! ([`crate::onnx::graph::read_model`]). Nothing is ever unpickled or executed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use artifact_core::EntrySink;
 
 use crate::error::MlflowError;
+use crate::onnx::graph::{read_model, OnnxModel};
 
 /// Largest text file (MLmodel, conda.yaml, ...) read into memory.
 pub const MAX_TEXT_BYTES: u64 = 16 << 20;
@@ -31,8 +33,9 @@ pub enum Text {
 /// Reads the model's small files; paths are relative to the model root.
 pub trait ModelReader {
     fn text(&self, rel: &str) -> Result<Text, MlflowError>;
-    /// The external data locations of an `.onnx` file, or why it could not be scanned.
-    fn onnx_external(&self, rel: &str) -> Result<Result<Vec<String>, String>, MlflowError>;
+    /// What a scan of an `.onnx` file found (external data, graph interface), or why it
+    /// could not be scanned.
+    fn onnx(&self, rel: &str) -> Result<Result<OnnxModel, String>, MlflowError>;
 }
 
 /// Whether `inspect` keeps a file's text: the files an MLflow model describes itself with.
@@ -75,11 +78,11 @@ impl ModelReader for DiskReader {
         read_capped(&mut f, &p)
     }
 
-    fn onnx_external(&self, rel: &str) -> Result<Result<Vec<String>, String>, MlflowError> {
+    fn onnx(&self, rel: &str) -> Result<Result<OnnxModel, String>, MlflowError> {
         let p = self.dir.join(rel);
         let f = artifact_core::fsutil::open_nofollow(&p)?;
         let mut r = std::io::BufReader::with_capacity(1 << 16, f);
-        Ok(crate::onnx::external_locations(&mut r))
+        Ok(read_model(&mut r))
     }
 }
 
@@ -88,15 +91,14 @@ impl ModelReader for DiskReader {
 #[derive(Default)]
 pub struct InspectSink {
     texts: BTreeMap<String, Text>,
-    onnx: BTreeMap<String, Result<Vec<String>, String>>,
+    onnx: BTreeMap<String, Result<OnnxModel, String>>,
     kept: u64,
 }
 
 impl EntrySink for InspectSink {
     fn file(&mut self, name: &str, data: &mut dyn Read) -> artifact_core::Result<()> {
         if is_onnx(name) {
-            self.onnx
-                .insert(name.to_string(), crate::onnx::external_locations(data));
+            self.onnx.insert(name.to_string(), read_model(data));
         } else if is_text_kind(name) {
             let text = if self.kept >= MAX_KEPT_BYTES {
                 Text::NotKept
@@ -142,7 +144,7 @@ impl ModelReader for MemoryReader {
             .unwrap_or(Text::NotKept))
     }
 
-    fn onnx_external(&self, rel: &str) -> Result<Result<Vec<String>, String>, MlflowError> {
+    fn onnx(&self, rel: &str) -> Result<Result<OnnxModel, String>, MlflowError> {
         Ok(self
             .sink
             .onnx

@@ -432,7 +432,6 @@ fn testdata_models_refused_by_default() {
             &[],
             "input column \"input_0\" (tensor float32 [-1, 4])",
         ),
-        ("onnx", &["--model-type", "onnx"], "--allow-unmapped-types"),
         (
             "sklearn_pipeline",
             &["--model-type", "onnx"],
@@ -479,7 +478,6 @@ fn runs_from_environment_variables_alone() {
         .env("SOURCE_PATH", testdata().join("onnx"))
         .env("TARGET_PATH", &target)
         .env("MLFLOW_MODEL_TYPE", "onnx")
-        .env("MLFLOW_ALLOW_UNMAPPED_TYPES", "true")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -558,7 +556,51 @@ fn pb_len(field: u64, body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
-/// An ONNX ModelProto whose one initializer is stored in an external file `location`.
+/// A `ValueInfoProto` of a tensor: `dims` are sizes, -1 for the variable `N`.
+fn value_info(name: &str, elem: u64, dims: &[i64]) -> Vec<u8> {
+    let mut shape = Vec::new();
+    for d in dims {
+        let mut dim = Vec::new();
+        if *d < 0 {
+            pb_len(2, b"N", &mut dim);
+        } else {
+            varint(1 << 3, &mut dim);
+            varint(*d as u64, &mut dim);
+        }
+        pb_len(1, &dim, &mut shape);
+    }
+    let mut tensor = Vec::new();
+    varint(1 << 3, &mut tensor);
+    varint(elem, &mut tensor);
+    pb_len(2, &shape, &mut tensor);
+    let mut ty = Vec::new();
+    pb_len(1, &tensor, &mut ty);
+    let mut vi = Vec::new();
+    pb_len(1, name.as_bytes(), &mut vi);
+    pb_len(2, &ty, &mut vi);
+    vi
+}
+
+/// An ONNX ModelProto with these graph inputs and outputs (`(name, element type, dims)`;
+/// 1 is float) and no nodes.
+fn onnx_graph(inputs: &[(&str, u64, &[i64])], outputs: &[(&str, u64, &[i64])]) -> Vec<u8> {
+    let mut graph = Vec::new();
+    pb_len(2, b"g", &mut graph);
+    for (n, e, d) in inputs {
+        pb_len(11, &value_info(n, *e, d), &mut graph);
+    }
+    for (n, e, d) in outputs {
+        pb_len(12, &value_info(n, *e, d), &mut graph);
+    }
+    let mut model = Vec::new();
+    varint(1 << 3, &mut model);
+    varint(8, &mut model);
+    pb_len(7, &graph, &mut model);
+    model
+}
+
+/// An ONNX ModelProto whose one initializer is stored in an external file `location`, with
+/// the input `x` and the output `y` of ONNX_MLMODEL's signature.
 fn onnx_with_external(location: &str) -> Vec<u8> {
     let mut entry = Vec::new();
     pb_len(1, b"location", &mut entry);
@@ -575,6 +617,8 @@ fn onnx_with_external(location: &str) -> Vec<u8> {
     let mut graph = Vec::new();
     pb_len(5, &tensor, &mut graph);
     pb_len(2, b"g", &mut graph);
+    pb_len(11, &value_info("x", 1, &[-1, 1]), &mut graph);
+    pb_len(12, &value_info("y", 1, &[-1, 1]), &mut graph);
     let mut model = Vec::new();
     varint(1 << 3, &mut model);
     varint(8, &mut model);
@@ -1440,5 +1484,170 @@ fn h2o3_mojo_model_type_refusals() {
             "{name}: inspect: {}",
             stderr(&o)
         );
+    }
+}
+
+/// `--model-type onnx` takes its schema from the graph: no `--allow-unmapped-types` for a
+/// `[-1, k]` input, no signature needed, and a signature that describes another graph is
+/// refused.
+#[test]
+fn onnx_schema_comes_from_the_graph_and_must_agree_with_the_signature() {
+    let mlmodel = |signature: Option<(&str, &str)>| {
+        let head = ONNX_MLMODEL.split("signature:").next().unwrap().to_string();
+        match signature {
+            None => head,
+            Some((i, o)) => format!("{head}signature:\n  inputs: '{i}'\n  outputs: '{o}'\n"),
+        }
+    };
+    let tensor = |name: &str, dtype: &str, shape: &str| {
+        format!(
+            r#"{{"name": "{name}", "type": "tensor", "tensor-spec": {{"dtype": "{dtype}", "shape": {shape}}}}}"#
+        )
+    };
+    type Want<'a> = Result<(&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)]), &'a [&'a str]>;
+    struct Case<'a> {
+        name: &'a str,
+        inputs: &'a [(&'a str, u64, &'a [i64])],
+        outputs: &'a [(&'a str, u64, &'a [i64])],
+        signature: Option<(String, String)>,
+        args: &'a [&'a str],
+        want: Want<'a>,
+    }
+    let cases = [
+        Case {
+            name: "no signature, a [-1, 3] input",
+            inputs: &[("x", 1, &[-1, 3])],
+            outputs: &[("y", 1, &[-1])],
+            signature: None,
+            args: &[],
+            want: Ok((&[("x_0", "Float32"), ("x_1", "Float32"), ("x_2", "Float32")], &[("y", "Float32")])),
+        },
+        Case {
+            name: "string, int64 and double tensors",
+            inputs: &[("city", 8, &[-1, 1]), ("n", 7, &[-1])],
+            outputs: &[("score", 11, &[-1, 2])],
+            signature: Some((
+                format!("[{}, {}]", tensor("city", "str", "[-1, 1]"), tensor("n", "int64", "[-1]")),
+                format!("[{}]", tensor("score", "float64", "[-1, 2]")),
+            )),
+            args: &[],
+            want: Ok((&[("city", "String"), ("n", "Int64")], &[("score_0", "Float64"), ("score_1", "Float64")])),
+        },
+        Case {
+            name: "the signature's dtype differs",
+            inputs: &[("x", 1, &[-1, 1])],
+            outputs: &[("y", 1, &[-1, 1])],
+            signature: Some((
+                format!("[{}]", tensor("x", "float64", "[-1, 1]")),
+                format!("[{}]", tensor("y", "float32", "[-1, 1]")),
+            )),
+            args: &[],
+            want: Err(&[
+                "m/model.onnx: the MLmodel signature does not describe this ONNX graph",
+                "signature input \"x\" is tensor float64 [-1, 1]: dtype float64, but the graph's \"x\" is tensor(float)[N, 1]",
+            ]),
+        },
+        Case {
+            name: "the signature names another input",
+            inputs: &[("x", 1, &[-1, 2])],
+            outputs: &[("y", 1, &[-1])],
+            signature: Some((
+                format!("[{}]", tensor("features", "float32", "[-1, 2]")),
+                format!("[{}]", tensor("y", "float32", "[-1]")),
+            )),
+            args: &["--allow-unmapped-types"],
+            want: Err(&[
+                "signature input \"features\" (tensor float32 [-1, 2]) is not a graph input (the graph's: \"x\")",
+                "graph input \"x\" (tensor(float)[N, 2]) is not in the signature",
+            ]),
+        },
+        Case {
+            name: "an image input is refused",
+            inputs: &[("img", 1, &[-1, 3, 8, 8])],
+            outputs: &[("y", 1, &[-1])],
+            signature: None,
+            args: &[],
+            want: Err(&[
+                "1 ONNX graph input(s) or output(s) have no MLOps column mapping: input \"img\" (tensor(float)[N, 3, 8, 8]): rank 4",
+                "pass --allow-unmapped-types",
+            ]),
+        },
+        Case {
+            name: "an image input with --allow-unmapped-types",
+            inputs: &[("img", 1, &[-1, 3, 8, 8])],
+            outputs: &[("y", 1, &[-1])],
+            signature: None,
+            args: &["--allow-unmapped-types"],
+            want: Ok((&[], &[("y", "Float32")])),
+        },
+    ];
+    let env = [
+        ("conda.yaml", "dependencies:\n- python=3.11.7\n"),
+        ("python_env.yaml", "python: 3.11.7\n"),
+        ("requirements.txt", "onnx==1.23.2\n"),
+    ];
+    for case in &cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let sig = case
+            .signature
+            .as_ref()
+            .map(|(i, o)| (i.as_str(), o.as_str()));
+        let mut files = vec![
+            ("MLmodel".to_string(), mlmodel(sig).into_bytes()),
+            (
+                "model.onnx".to_string(),
+                onnx_graph(case.inputs, case.outputs),
+            ),
+        ];
+        files.extend(
+            env.iter()
+                .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec())),
+        );
+        let source = tmp.path().join("m.zip");
+        std::fs::write(&source, zip_bytes(&files, "m/", false)).unwrap();
+        let target = tmp.path().join("out");
+        let mut args = vec!["--model-type", "onnx"];
+        args.extend_from_slice(case.args);
+        let out = process(&source, &target, &args);
+        let label = case.name;
+        match &case.want {
+            Ok((inputs, outputs)) => {
+                assert!(out.status.success(), "{label}: {}", stderr(&out));
+                let m = manifest(&target);
+                let cols = |v: &[(&str, &str)]| {
+                    Value::Array(
+                        v.iter()
+                            .map(|(n, t)| json!({"name": n, "type": t}))
+                            .collect(),
+                    )
+                };
+                assert_eq!(m["input_schema"], cols(inputs), "{label}");
+                assert_eq!(m["output_schema"], cols(outputs), "{label}");
+                assert_eq!(m["schema_known"], json!(!inputs.is_empty()), "{label}");
+                assert_eq!(m["metadata"]["schema_source"], "onnx_graph", "{label}");
+                assert_eq!(
+                    m["metadata"]["signature_checked"],
+                    json!(sig.is_some()),
+                    "{label}"
+                );
+                if inputs.is_empty() {
+                    assert_eq!(
+                        m["metadata"]["unmapped_columns"][0]["name"], "img",
+                        "{label}"
+                    );
+                }
+            }
+            Err(needles) => {
+                assert_eq!(out.status.code(), Some(3), "{label}: {}", stderr(&out));
+                for n in *needles {
+                    assert!(
+                        stderr(&out).contains(n),
+                        "{label}: {n:?} not in {}",
+                        stderr(&out)
+                    );
+                }
+                assert!(!target.join("model.json").exists(), "{label}");
+            }
+        }
     }
 }

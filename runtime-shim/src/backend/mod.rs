@@ -4,14 +4,15 @@
 //! checks, response assembly, HTTP); a backend only turns checked rows into output cells.
 //! The interface is asynchronous and object-safe so that backends which proxy to a child
 //! process ([`mlflow`]: an `mlflow models serve` for `mlflow_pyfunc`; [`dai`]: an external
-//! MOJO2 scorer for `dai_mojo_pipeline`; both on [`proxy`]) fit beside the in-process one
-//! ([`h2o3`]): they await their child in [`Backend::score`], report its health in
+//! MOJO2 scorer for `dai_mojo_pipeline`; both on [`proxy`]) fit beside the in-process ones
+//! ([`h2o3`]; [`onnx`], ONNX Runtime loaded from a shared library): they await their child in [`Backend::score`], report its health in
 //! [`Backend::ready`] and stop it in [`Backend::shutdown`].
 
 pub mod command;
 pub mod dai;
 pub mod h2o3;
 pub mod mlflow;
+pub mod onnx;
 pub mod proxy;
 
 use std::future::Future;
@@ -116,6 +117,14 @@ pub struct BackendConfig {
     pub child_start_timeout: Duration,
     /// `CHILD_STOP_GRACE_SECS`: how long a child gets after SIGTERM before SIGKILL.
     pub child_stop_grace: Duration,
+    /// `ORT_DYLIB_PATH`: ONNX Runtime's shared library (`None`: `libonnxruntime.so` from
+    /// the loader's search path).
+    pub onnx_runtime_lib: Option<PathBuf>,
+    /// `ONNX_INTRA_OP_THREADS`: threads of each ONNX Runtime session (0: its default,
+    /// one per physical core).
+    pub onnx_intra_op_threads: usize,
+    /// `ONNX_SESSIONS`: ONNX Runtime sessions, each scoring one request at a time.
+    pub onnx_sessions: usize,
 }
 
 impl Default for BackendConfig {
@@ -128,6 +137,9 @@ impl Default for BackendConfig {
             dai_scorer_health_path: "/model/id".to_string(),
             child_start_timeout: Duration::from_secs(300),
             child_stop_grace: Duration::from_secs(5),
+            onnx_runtime_lib: None,
+            onnx_intra_op_threads: 0,
+            onnx_sessions: 1,
         }
     }
 }
@@ -168,6 +180,11 @@ pub const BACKENDS: &[BackendKind] = &[
         check: dai::check,
         load: dai::load,
     },
+    BackendKind {
+        model_type: onnx::MODEL_TYPE,
+        check: onnx::check,
+        load: onnx::load,
+    },
 ];
 
 /// Which runtime serves each model type of the contract, for the message that refuses a
@@ -184,6 +201,10 @@ pub const RUNTIMES: &[(&str, &str)] = &[
     (
         "mlflow_pyfunc",
         "an MLflow pyfunc runtime (this runtime-shim with mlflow_pyfunc in MODEL_TYPES, and Python with mlflow and the model's requirements for MLFLOW_SERVE_COMMAND)",
+    ),
+    (
+        "onnx",
+        "an ONNX runtime (this runtime-shim, a glibc build, with onnx in MODEL_TYPES and ONNX Runtime's libonnxruntime.so in ORT_DYLIB_PATH: the onnx-native-runtime image)",
     ),
 ];
 

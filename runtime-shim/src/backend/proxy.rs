@@ -47,6 +47,9 @@ const WATCHDOG_FAILURES: u32 = 6;
 const TAIL_LINES: usize = 20;
 /// Largest reply read from a child.
 const MAX_REPLY_BYTES: usize = 1 << 30;
+/// How long a failed request watches a child whose server refused the connection before
+/// it says "did not answer" rather than "being restarted".
+const DYING_GRACE: Duration = Duration::from_millis(1500);
 
 /// Process groups of the children alive now, so that an abnormal exit of the shim still
 /// stops them ([`kill_all`]).
@@ -194,8 +197,10 @@ impl Proxy {
     }
 
     /// `POST base+path` with `body`: the status and body of the reply. A child that
-    /// cannot be reached is a 503: "not running" when its process group is gone (it died
-    /// and the watcher has not reaped it yet), else "did not answer" with the cause.
+    /// cannot be reached is a 503: "not running" when its process group is gone or going
+    /// (it died and the watcher has not reaped it yet: a killed server's workers can take
+    /// a moment to follow it, so the group is watched for up to [`DYING_GRACE`]), else
+    /// "did not answer" with the cause.
     pub async fn post(
         &self,
         up: &Upstream,
@@ -207,18 +212,37 @@ impl Proxy {
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(body))
             .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-        self.send(req).await.map_err(|e| {
-            if !group_alive(up.pid) {
-                return self.not_running();
+        match self.send(req).await {
+            Ok(reply) => Ok(reply),
+            Err(e) => {
+                if self.dying(up).await {
+                    return Err(self.not_running());
+                }
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "Failed scoring request due to: the {} (pid {}) did not answer: {e}",
+                        self.spec.name, up.pid
+                    ),
+                ))
             }
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "Failed scoring request due to: the {} (pid {}) did not answer: {e}",
-                    self.spec.name, up.pid
-                ),
-            )
-        })
+        }
+    }
+
+    /// Whether the child behind `up`, which just failed a request, is dead or dying: its
+    /// process group is gone, or the watcher has already taken it down, within
+    /// [`DYING_GRACE`].
+    async fn dying(&self, up: &Upstream) -> bool {
+        let deadline = tokio::time::Instant::now() + DYING_GRACE;
+        loop {
+            if !group_alive(up.pid) || self.up.borrow().as_ref() != Some(up) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     async fn send(&self, req: Request<Body>) -> Result<(StatusCode, Bytes), String> {

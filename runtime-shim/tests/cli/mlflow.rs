@@ -26,7 +26,7 @@ fn testdata() -> PathBuf {
 }
 
 /// The venv of `MLFLOW_VENV`; `None` (and a "skipped" line) when it is not set.
-fn venv() -> Option<PathBuf> {
+pub(super) fn venv() -> Option<PathBuf> {
     let Some(v) = std::env::var_os("MLFLOW_VENV").filter(|v| !v.is_empty()) else {
         eprintln!("skipped: MLFLOW_VENV not set (.ci/setup-mlflow-venv.sh prints one)");
         return None;
