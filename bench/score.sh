@@ -4,6 +4,8 @@
 #
 #   bench/score.sh [MODEL...]   default: gbm_binomial drf_multinomial glm_binomial
 #                                        xgboost_binomial deeplearning_binomial
+#                                        gbm_onehot_binomial (an encoded model: OneHotExplicit)
+#                                        gam_binomial (every GAM spline type)
 #
 # For each testdata MOJO (testdata/h2o3/<MODEL>.zip) it
 #   1. processes the MOJO into a model directory with h2o3-mojo-processor;
@@ -38,7 +40,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=("$@")
-[ $# -gt 0 ] || MODELS=(gbm_binomial drf_multinomial glm_binomial xgboost_binomial deeplearning_binomial)
+[ $# -gt 0 ] || MODELS=(gbm_binomial drf_multinomial glm_binomial xgboost_binomial deeplearning_binomial
+                        gbm_onehot_binomial gam_binomial)
 ROWS=${ROWS:-200000}
 RUNS=${RUNS:-5}
 BENCH_DIR=${BENCH_DIR:-target/bench}

@@ -666,7 +666,8 @@ impl Layout {
         })
     }
 
-    fn extra(&self) -> usize {
+    /// How many cells [`Layout::output_row`] puts before the outputs.
+    pub fn extra(&self) -> usize {
         self.include.len() + usize::from(self.generated_id.is_some())
     }
 

@@ -325,18 +325,22 @@ fn score_block(block: Block, layout: &Layout, backend: &dyn Backend) -> Scored {
     let positions = layout.positions();
     let mut csv = Csv::new(block.len);
     let mut refused = None;
+    // Reused row after row: the cells of a record and the output cells.
+    let mut cells: Vec<Option<&str>> = Vec::with_capacity(positions.len());
+    let mut outputs: Vec<String> = Vec::new();
     for (i, rec) in block.records[..block.len].iter().enumerate() {
         let r = block.first_row + i;
         let scored = layout.check_row(r, rec.len(), ep).and_then(|()| {
-            let cells: Vec<Option<&str>> =
-                positions.iter().map(|&p| cell_value(rec.get(p))).collect();
+            cells.clear();
+            cells.extend(positions.iter().map(|&p| cell_value(rec.get(p))));
             backend
-                .score_row(&cells, r)
+                .score_row_into(&cells, r, &mut outputs)
                 .expect("an in-process backend scores rows")
         });
         match scored {
-            Ok(outputs) => {
-                csv.record(&layout.output_row(|p| &rec[p], outputs));
+            Ok(()) if layout.extra() == 0 => csv.record(&outputs),
+            Ok(()) => {
+                csv.record(&layout.output_row(|p| &rec[p], outputs.clone()));
             }
             Err(e) => {
                 refused = Some(e);

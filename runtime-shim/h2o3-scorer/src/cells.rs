@@ -15,7 +15,15 @@
 //! millions of values.
 
 /// `format!("{v}")` for an `f64`.
-pub(crate) fn f64_cell(v: f64) -> String {
+#[cfg(test)]
+fn f64_cell(v: f64) -> String {
+    let mut out = String::new();
+    push_f64(v, &mut out);
+    out
+}
+
+/// Appends `format!("{v}")` for an `f64` to `out` (no allocation once `out` has room).
+pub(crate) fn push_f64(v: f64, out: &mut String) {
     let bits = v.to_bits();
     let field = ((bits >> 52) & 0x7FF) as i32;
     let frac = bits & ((1 << 52) - 1);
@@ -25,10 +33,12 @@ pub(crate) fn f64_cell(v: f64) -> String {
         (frac | (1 << 52), field - 1075)
     };
     if !v.is_finite() || may_tie(m, e, 1e40, 1_000_000_000_000_000_000, v.abs()) {
-        return format!("{v}");
+        use std::fmt::Write;
+        let _ = write!(out, "{v}");
+        return;
     }
     let mut buf = ryu::Buffer::new();
-    layout(buf.format_finite(v))
+    layout(buf.format_finite(v), out)
 }
 
 /// `format!("{v}")` for an `f32`.
@@ -44,8 +54,10 @@ pub(crate) fn f32_cell(v: f32) -> String {
     if !v.is_finite() || may_tie(m, e, 1e20, 10_000_000_000, f64::from(v.abs())) {
         return format!("{v}");
     }
+    let mut out = String::new();
     let mut buf = ryu::Buffer::new();
-    layout(buf.format_finite(v))
+    layout(buf.format_finite(v), &mut out);
+    out
 }
 
 /// Whether `m · 2^e` (= `abs`, finite) could lie exactly halfway between two shortest
@@ -68,8 +80,9 @@ fn may_tie(m: u64, e: i32, integer_limit: f64, digits_limit: u128, abs: f64) -> 
     k <= 26 && u128::from(m) * 5u128.pow(k) < digits_limit
 }
 
-/// Rewrites ryu's output (`-1.5e-7`, `123.0`, `1e16`) in `Display`'s positional form.
-fn layout(s: &str) -> String {
+/// Appends ryu's output (`-1.5e-7`, `123.0`, `1e16`) to `out` in `Display`'s positional
+/// form.
+fn layout(s: &str, out: &mut String) {
     let b = s.as_bytes();
     let (neg, b) = match b.split_first() {
         Some((b'-', rest)) => (true, rest),
@@ -106,13 +119,13 @@ fn layout(s: &str) -> String {
     while let [rest @ .., b'0'] = digits {
         digits = rest;
     }
-    let mut out = String::with_capacity(digits.len() + 8);
+    out.reserve(digits.len() + 8);
     if neg {
         out.push('-');
     }
     if digits.is_empty() {
         out.push('0');
-        return out;
+        return;
     }
     let n = digits.len() as i32;
     fn text(d: &[u8]) -> &str {
@@ -130,7 +143,6 @@ fn layout(s: &str) -> String {
         out.push('.');
         out.push_str(text(&digits[point as usize..]));
     }
-    out
 }
 
 #[cfg(test)]

@@ -115,6 +115,18 @@ use serde_json::{Map, Value};
 use input::{InputColumn, Kind, Levels, Slot};
 use keys::{unsupported, Keys, LoadError, LoadResult};
 use model::Model;
+
+/// A scoring thread's feature row and prediction buffer, reused row after row by
+/// [`H2oScorer::score_into`] (sized per call: one thread may score several models).
+#[derive(Default)]
+struct Scratch {
+    raw: Vec<f64>,
+    preds: Vec<f64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
 pub use mojo::{Mojo, MojoFiles, MojoProblem, ProblemKind};
 pub use read::{read_mojo, MojoError};
 pub use shap::ContributionKind;
@@ -340,23 +352,54 @@ impl H2oScorer {
     /// other text is a [`CellError`]. Categorical inputs map an unknown level to missing.
     /// Cells past the end of `row` count as missing and extra cells are ignored.
     pub fn score(&self, row: &[Option<&str>]) -> Result<Vec<String>, CellError> {
-        let mut raw = vec![f64::NAN; self.n_features];
-        let offset = input::encode(&self.inputs, row, &mut raw)?;
-        let mut preds = vec![0.0; self.preds_len];
-        if !self.model.score0(&mut raw, offset, &mut preds) {
-            return Ok(vec!["NaN".to_string(); self.output_names.len()]);
-        }
-        Ok(match &self.render {
-            Render::Classes(domain) => {
-                let label = domain
-                    .get(preds[0] as i32 as usize)
-                    .cloned()
-                    .unwrap_or_else(|| "NaN".to_string());
-                std::iter::once(label)
-                    .chain(preds[1..=domain.len()].iter().map(|&p| cells::f64_cell(p)))
-                    .collect()
+        let mut out = Vec::new();
+        self.score_into(row, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`H2oScorer::score`] into `out`, reusing its cells: `out` ends up with one cell per
+    /// output, and a caller that passes the same `out` row after row allocates nothing
+    /// once the cells have grown to their size (the feature and prediction buffers are
+    /// kept per thread). On an error `out` is unspecified.
+    pub fn score_into(&self, row: &[Option<&str>], out: &mut Vec<String>) -> Result<(), CellError> {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let Scratch { raw, preds } = &mut *scratch;
+            raw.clear();
+            raw.resize(self.n_features, f64::NAN);
+            let offset = input::encode(&self.inputs, row, raw)?;
+            preds.clear();
+            preds.resize(self.preds_len, 0.0);
+            let n = self.output_names.len();
+            out.truncate(n);
+            out.resize_with(n, String::new);
+            for cell in out.iter_mut() {
+                cell.clear();
             }
-            Render::Values(n) => preds[..*n].iter().map(|&p| cells::f64_cell(p)).collect(),
+            if !self.model.score0(raw, offset, preds) {
+                for cell in out.iter_mut() {
+                    cell.push_str("NaN");
+                }
+                return Ok(());
+            }
+            match &self.render {
+                Render::Classes(domain) => {
+                    out[0].push_str(
+                        domain
+                            .get(preds[0] as i32 as usize)
+                            .map_or("NaN", String::as_str),
+                    );
+                    for (cell, &p) in out[1..].iter_mut().zip(&preds[1..=domain.len()]) {
+                        cells::push_f64(p, cell);
+                    }
+                }
+                Render::Values(k) => {
+                    for (cell, &p) in out.iter_mut().zip(&preds[..*k]) {
+                        cells::push_f64(p, cell);
+                    }
+                }
+            }
+            Ok(())
         })
     }
 

@@ -230,4 +230,30 @@ impl Backend for H2o3Backend {
             Job::Score,
         ))
     }
+
+    fn score_row_into(
+        &self,
+        row: &[Option<&str>],
+        row_number: usize,
+        out: &mut Vec<String>,
+    ) -> Option<Result<(), ApiError>> {
+        // The cells in the scorer's input order, on the stack for the usual widths.
+        const STACK: usize = 64;
+        let mut stack = [None; STACK];
+        let heap: Vec<Option<&str>>;
+        let ordered: &[Option<&str>] = if self.order.len() <= STACK {
+            for (slot, &i) in stack.iter_mut().zip(self.order.iter()) {
+                *slot = row[i];
+            }
+            &stack[..self.order.len()]
+        } else {
+            heap = self.order.iter().map(|&i| row[i]).collect();
+            &heap
+        };
+        Some(
+            self.scorer.score_into(ordered, out).map_err(|e| {
+                Endpoint::Score.invalid(format!("row {row_number} (zero-indexed): {e}"))
+            }),
+        )
+    }
 }

@@ -90,6 +90,18 @@ pub trait Backend: Send + Sync {
         None
     }
 
+    /// [`Backend::score_row`] into `out` (one cell per output), for callers that score
+    /// row after row: a backend that can reuse `out`'s cells overrides it and allocates
+    /// nothing per row. `None` when not [`Backend::in_process`].
+    fn score_row_into(
+        &self,
+        row: &[Option<&str>],
+        row_number: usize,
+        out: &mut Vec<String>,
+    ) -> Option<Result<(), ApiError>> {
+        Some(self.score_row(row, row_number)?.map(|cells| *out = cells))
+    }
+
     /// Stops what the backend started (a child process); the shim calls it once, on the
     /// way out. In-process backends have nothing to stop.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
