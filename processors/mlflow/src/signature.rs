@@ -71,9 +71,13 @@ impl TensorSpec {
     /// Values per row (the product of the dimensions after the first), when every one of
     /// them is fixed.
     pub fn width(&self) -> Option<usize> {
-        self.shape.get(1..).unwrap_or(&[]).iter().try_fold(1usize, |w, &d| {
-            usize::try_from(d).ok().filter(|&d| d >= 1)?.checked_mul(w)
-        })
+        self.shape
+            .get(1..)
+            .unwrap_or(&[])
+            .iter()
+            .try_fold(1usize, |w, &d| {
+                usize::try_from(d).ok().filter(|&d| d >= 1)?.checked_mul(w)
+            })
     }
 }
 
@@ -126,7 +130,8 @@ pub type Sides = (Option<Vec<SigColumn>>, Option<Vec<SigColumn>>);
 /// Reads the signature of an `MLmodel` file. `Err` says what is wrong, with its key.
 pub fn read_mlmodel_signature(mlmodel: &[u8]) -> Result<Sides, String> {
     let doc = crate::yaml::parse(mlmodel)?;
-    let m = crate::mlmodel::MlModel::from_value(doc).map_err(|e| format!("{}: {}", e.key, e.detail))?;
+    let m =
+        crate::mlmodel::MlModel::from_value(doc).map_err(|e| format!("{}: {}", e.key, e.detail))?;
     let Some(sig) = m.signature else {
         return Ok((None, None));
     };
@@ -481,7 +486,11 @@ mod tests {
                 "named tensors, one wide",
                 Side::Input,
                 r#"[{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "int32", "shape": [-1, 2]}}, {"type": "tensor", "name": "k", "tensor-spec": {"dtype": "str", "shape": [-1]}}]"#,
-                Ok(&[("x_0", Some(Int32)), ("x_1", Some(Int32)), ("k", Some(String))]),
+                Ok(&[
+                    ("x_0", Some(Int32)),
+                    ("x_1", Some(Int32)),
+                    ("k", Some(String)),
+                ]),
             ),
             (
                 "unknown width",

@@ -501,12 +501,19 @@ fn tensors_without_a_fixed_width_are_refused() {
         let unmapped = m["metadata"]["unmapped_columns"].as_array().unwrap();
         assert_eq!(unmapped.len(), 1, "{label}");
         let reason = unmapped[0]["reason"].as_str().unwrap();
-        assert!(needle.ends_with(&format!("): {reason}")), "{label}: {reason}");
+        assert!(
+            needle.ends_with(&format!("): {reason}")),
+            "{label}: {reason}"
+        );
         let side = unmapped[0]["side"].as_str().unwrap();
         let other = if side == "input" { "outputs" } else { "inputs" };
         let t = &m["metadata"]["tensor_signature"];
         assert!(t.get(&format!("{side}s")).is_none(), "{label}: {t}");
-        assert_eq!(t[other][0]["shape"].as_array().unwrap().len(), 2, "{label}: {t}");
+        assert_eq!(
+            t[other][0]["shape"].as_array().unwrap().len(),
+            2,
+            "{label}: {t}"
+        );
     }
 }
 

@@ -206,7 +206,8 @@ pub fn unpack(p: Value, tensors: &[TensorColumns]) -> Result<Value, String> {
                         t.tensor.as_deref().unwrap_or("")
                     )
                 })?;
-                let mut cols: Vec<Vec<Value>> = vec![Vec::with_capacity(rows.len()); t.columns.len()];
+                let mut cols: Vec<Vec<Value>> =
+                    vec![Vec::with_capacity(rows.len()); t.columns.len()];
                 for (r, row) in rows.iter().enumerate() {
                     let mut vals = Vec::with_capacity(t.columns.len());
                     leaves(row, &mut vals);
@@ -335,7 +336,13 @@ mod tests {
             &side(UNNAMED_3, Side::Input),
             RequestFormat::Inputs,
             2,
-            |r, i, _| if r == 1 && i == 2 { Err(format!("cell {r} {i}")) } else { Ok(Value::Null) },
+            |r, i, _| {
+                if r == 1 && i == 2 {
+                    Err(format!("cell {r} {i}"))
+                } else {
+                    Ok(Value::Null)
+                }
+            },
             &types,
         )
         .unwrap_err();
