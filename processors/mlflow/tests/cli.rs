@@ -508,7 +508,7 @@ fn tensors_without_a_fixed_width_are_refused() {
         let side = unmapped[0]["side"].as_str().unwrap();
         let other = if side == "input" { "outputs" } else { "inputs" };
         let t = &m["metadata"]["tensor_signature"];
-        assert!(t.get(&format!("{side}s")).is_none(), "{label}: {t}");
+        assert!(t.get(format!("{side}s")).is_none(), "{label}: {t}");
         assert_eq!(
             t[other][0]["shape"].as_array().unwrap().len(),
             2,
