@@ -28,6 +28,11 @@ Outputs (relative to this folder):
     xgboost.zip, xgboost_flat.zip, xgboost.tar.gz
                                archive layouts of two of the folders
 
+    onnx_tensor.request.json, sklearn_proba.request.json
+                               for the 2-D tensor models: {"inputs": ...}, MLflow's tensor
+                               request (the generator only, `generate.py onnx_tensor
+                               sklearn_proba`, rebuilds just these two)
+
     v1/sklearn_1_29/, v1/sklearn_2_9/
                                MLflow 1.29.0 / 2.9.2 style model folders: MLmodel and env
                                files written with yaml.safe_dump exactly as those releases
@@ -420,6 +425,96 @@ def make_tensor_signature():
 
 
 # --------------------------------------------------------------------------
+# 2-D tensor signatures ([-1, k] with a fixed k: k positional columns)
+# --------------------------------------------------------------------------
+#
+# Each has its own generator (seeded from SEED and its name), so adding or re-running
+# them leaves the models above byte for byte as they were.
+
+
+def own_rng(name):
+    return np.random.default_rng([SEED, *name.encode()])
+
+
+def make_onnx_tensor():
+    """An ONNX regressor with a named input tensor `features` [-1, 3] and a named output
+    tensor `variable` [-1, 2] (two targets), saved with the onnx flavor."""
+    import onnxruntime as ort
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LinearRegression
+
+    name = "onnx_tensor"
+    r = own_rng(name)
+    X64 = np.round(r.normal(0.0, 1.0, size=(100, 3)), 4)
+    X = X64.astype(np.float32)
+    W = np.array([[1.5, -0.5], [-2.0, 0.25], [0.75, 1.0]], dtype=np.float32)
+    y = X @ W + np.array([0.1, -0.3], dtype=np.float32)
+    sk_model = LinearRegression().fit(X, y)
+    onnx_model = convert_sklearn(
+        sk_model,
+        initial_types=[("features", FloatTensorType([None, 3]))],
+        target_opset=17,
+        name="linear_regression_2_targets",
+    )
+    sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    outputs = {o.name: v for o, v in zip(sess.get_outputs(), sess.run(None, {"features": X}))}
+    # A dict of named tensors: the signature names the input tensor "features".
+    signature = infer_signature({"features": X}, outputs)
+    mlflow.onnx.save_model(
+        onnx_model,
+        fresh_dir(name),
+        signature=signature,
+        input_example={"features": X[:3]},
+        mlflow_model=fixed_model(name),
+    )
+    write_tensor_reference(name, {"features": X64[:N_REQUEST_ROWS]})
+
+
+def make_sklearn_proba():
+    """A scikit-learn classifier whose pyfunc returns predict_proba: output [-1, 2]."""
+    from sklearn.linear_model import LogisticRegression
+
+    name = "sklearn_proba"
+    r = own_rng(name)
+    X = np.round(r.normal(0.0, 1.0, size=(150, 3)), 4)  # float64, no column names
+    y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] > 0).astype(np.int64)
+    model = LogisticRegression().fit(X, y)
+    # tensor float64 [-1, 3] -> tensor float64 [-1, 2]
+    signature = infer_signature(X, model.predict_proba(X))
+    mlflow.sklearn.save_model(
+        model,
+        fresh_dir(name),
+        serialization_format="cloudpickle",
+        signature=signature,
+        input_example=X[:3],
+        pyfunc_predict_fn="predict_proba",
+        mlflow_model=fixed_model(name),
+    )
+    write_tensor_reference(name, X[:N_REQUEST_ROWS])
+
+
+def write_tensor_reference(name, inputs):
+    """Write <name>.request.json ({"inputs": ...}, MLflow's tensor request) and
+    <name>.predictions.json, the way the scoring server parses and answers it
+    (parse_tf_serving_input with the model's input schema, then predictions_to_json)."""
+    from mlflow.utils.proto_json_utils import parse_tf_serving_input
+
+    if isinstance(inputs, dict):
+        request = {"inputs": {k: v.tolist() for k, v in inputs.items()}}
+    else:
+        request = {"inputs": inputs.tolist()}
+    with open(out(name + ".request.json"), "w") as f:
+        json.dump(request, f)
+        f.write("\n")
+    pyfunc_model = mlflow.pyfunc.load_model(out(name))
+    data = parse_tf_serving_input(request, schema=pyfunc_model.metadata.get_input_schema())
+    buf = io.StringIO()
+    predictions_to_json(pyfunc_model.predict(data), buf)
+    write_json(out(name + ".predictions.json"), json.loads(buf.getvalue())["predictions"])
+
+
+# --------------------------------------------------------------------------
 # Archive layouts
 # --------------------------------------------------------------------------
 
@@ -673,8 +768,17 @@ def write_v1_fixtures():
     )
 
 
+TENSOR_MODELS = {"onnx_tensor": make_onnx_tensor, "sklearn_proba": make_sklearn_proba}
+
+
 def main():
     print("mlflow", mlflow.__version__, "python", sys.version.split()[0])
+    # `generate.py onnx_tensor ...`: only those (self-seeded) models.
+    if len(sys.argv) > 1:
+        for name in sys.argv[1:]:
+            TENSOR_MODELS[name]()
+        print("done")
+        return
     make_sklearn_pipeline()
     make_xgboost()
     make_lightgbm()
@@ -692,6 +796,8 @@ def main():
     )
     for name in ("v1/sklearn_1_29", "v1/sklearn_2_9"):
         write_reference(name, v1_request)
+    for make in TENSOR_MODELS.values():
+        make()
     print("done")
 
 

@@ -12,7 +12,7 @@ PORT="${MLFLOW_PORT:-5391}"
 NAMES=("$@")
 if [ ${#NAMES[@]} -eq 0 ]; then
   NAMES=(sklearn_pipeline xgboost lightgbm statsmodels onnx custom_pyfunc multi_output
-         no_signature tensor_signature v1/sklearn_1_29 v1/sklearn_2_9)
+         no_signature tensor_signature onnx_tensor sklearn_proba v1/sklearn_1_29 v1/sklearn_2_9)
 fi
 # `mlflow models serve --env-manager local` execs `uvicorn` from PATH.
 export PATH="$VENV/bin:$PATH"
@@ -35,7 +35,9 @@ for name in "${NAMES[@]}"; do
     kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
     continue
   fi
-  body="$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"dataframe_split": json.load(open(sys.argv[1]))}))' "$HERE/$name.request.json")"
+  # A split-orient frame goes under "dataframe_split"; a tensor request ({"inputs": ...})
+  # is sent as it is.
+  body="$("$VENV/bin/python" -c 'import json,sys; r = json.load(open(sys.argv[1])); print(json.dumps(r if "inputs" in r else {"dataframe_split": r}))' "$HERE/$name.request.json")"
   reply="$(curl -s -X POST -H 'Content-Type: application/json' --data "$body" \
     "http://127.0.0.1:$PORT/invocations")"
   reply_file="$LOG_DIR/${name//\//_}.reply.json"

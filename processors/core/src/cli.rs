@@ -32,6 +32,7 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "python_version",
     "mlflow_version",
     "requirements",
+    "tensor_signature",
 ];
 
 /// Log output format.

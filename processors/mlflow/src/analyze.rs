@@ -576,7 +576,7 @@ fn schema(
         let mut out = Vec::new();
         for c in cols.into_iter().flatten() {
             match &c.mapped {
-                Ok(ty) => out.push(Column::new(c.name.clone(), *ty)),
+                Ok(ty) => out.extend(c.columns.iter().map(|n| Column::new(n.clone(), *ty))),
                 Err(reason) => {
                     unmapped.push(format!(
                         "{} column {:?} ({}): {reason}",
@@ -611,6 +611,29 @@ fn schema(
     }
     let outputs = sides.pop().expect("two sides");
     let inputs = sides.pop().expect("two sides");
+    // Where the columns of a tensor signature come from: the tensors, their shapes and
+    // dtypes, and the request MLflow takes them in.
+    let mut tensors = Map::new();
+    for (key, cols) in [
+        ("inputs", sig.and_then(|s| s.inputs.as_deref())),
+        ("outputs", sig.and_then(|s| s.outputs.as_deref())),
+    ] {
+        if let Some(t) = cols.and_then(signature::tensor_columns) {
+            if key == "inputs" {
+                tensors.insert(
+                    "request_format".into(),
+                    json!(signature::TENSOR_REQUEST_FORMAT),
+                );
+            }
+            tensors.insert(
+                key.into(),
+                Value::Array(t.iter().map(signature::TensorColumns::to_json).collect()),
+            );
+        }
+    }
+    if !tensors.is_empty() {
+        metadata.insert("tensor_signature".into(), Value::Object(tensors));
+    }
     let known = missing.is_none() && unmapped.is_empty();
     metadata.insert(
         "schema_source".into(),

@@ -76,7 +76,7 @@ pub struct MlflowArgs {
     /// Accept a model without a signature (or with only inputs or outputs); its schema is recorded as unknown.
     #[arg(long, env = "MLFLOW_ALLOW_NO_SIGNATURE")]
     pub allow_no_signature: bool,
-    /// Accept signature columns without an MLOps type (binary, array, object, map, any, multi-value tensors): they are left out of the schema, listed in metadata.unmapped_columns, and the schema is recorded as unknown.
+    /// Accept signature columns without an MLOps type (binary, array, object, map, any, tensors of rank 3 or more or of a variable width): they are left out of the schema, listed in metadata.unmapped_columns, and the schema is recorded as unknown.
     #[arg(long, env = "MLFLOW_ALLOW_UNMAPPED_TYPES")]
     pub allow_unmapped_types: bool,
 }

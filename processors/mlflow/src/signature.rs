@@ -6,14 +6,24 @@
 //! {"dtype": "float32", "shape": [-1, 4]}}`), never mixed, all named or all unnamed.
 //!
 //! Mapping (docs/model-directory.md, `python/mlflow`): column types map one to one;
-//! a tensor maps only when it holds one value per row (shape `[-1]` or `[-1, 1]`, any
-//! trailing 1s) and its dtype has a lossless MLOps type. Everything else is "unmapped":
-//! the caller refuses it or, with a flag, leaves it out of the schema. Unnamed columns
-//! get positional names: a single unnamed output is `prediction`, several are
-//! `output_0`, `output_1`, ...; unnamed inputs are `input_0`, `input_1`, ...
+//! a tensor maps when its dtype has a lossless MLOps type and it holds one value per row
+//! (shape `[-1]` or `[-1, 1]`, any trailing 1s: one column) or a fixed number `k` of
+//! them (shape `[-1, k]`: `k` positional columns named by
+//! [`crate::onnx::schema::positional_columns`], the rule ONNX graphs are named by too:
+//! `<tensor>_0` ... `<tensor>_<k-1>`, or `input_0` ... / `output_0` ... for the unnamed
+//! tensor). Everything else (higher ranks, an unknown width) is "unmapped": the caller
+//! refuses it or, with a flag, leaves it out of the schema. Unnamed columns get
+//! positional names: a single unnamed output is `prediction`, several are `output_0`,
+//! `output_1`, ...; unnamed inputs are `input_0`, `input_1`, ...
+//!
+//! A signature side made of tensors is fed and read as tensors ([`tensor_columns`]): the
+//! runtime packs a request's columns into MLflow's tensor request (`{"inputs": ...}`) and
+//! unpacks the answer into the columns, both by the layout derived here.
 
 use artifact_core::ColumnType;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::onnx::schema::{positional_columns, MAX_WIDTH};
 
 /// Which side of the signature a schema describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +41,7 @@ impl Side {
     }
 }
 
-/// One column of a signature after naming and mapping.
+/// One entry (column or tensor spec) of a signature after naming and mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigColumn {
     pub name: String,
@@ -39,10 +49,103 @@ pub struct SigColumn {
     pub named: bool,
     /// Short MLflow type, e.g. `double`, `array<string>`, `tensor float32 [-1, 4]`.
     pub mlflow_type: String,
-    /// The MLOps type, or why there is none.
+    /// The MLOps type of its columns, or why there is none.
     pub mapped: Result<ColumnType, String>,
+    /// The MLOps columns it maps to, in order: `[name]`, or the `k` positional columns of
+    /// a `[-1, k]` tensor. Empty when unmapped.
+    pub columns: Vec<String>,
+    /// The dtype and shape, when it is a tensor spec.
+    pub tensor: Option<TensorSpec>,
     /// The spec as MLflow wrote it.
     pub spec: Value,
+}
+
+/// An MLflow tensor spec: numpy dtype name and shape (-1 for a variable size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub dtype: String,
+    pub shape: Vec<i64>,
+}
+
+impl TensorSpec {
+    /// Values per row (the product of the dimensions after the first), when every one of
+    /// them is fixed.
+    pub fn width(&self) -> Option<usize> {
+        self.shape
+            .get(1..)
+            .unwrap_or(&[])
+            .iter()
+            .try_fold(1usize, |w, &d| {
+                usize::try_from(d).ok().filter(|&d| d >= 1)?.checked_mul(w)
+            })
+    }
+}
+
+/// A tensor of a signature side and the MLOps columns it feeds or fills, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorColumns {
+    /// The tensor's name; `None` for the unnamed tensor (MLflow allows one per side).
+    pub tensor: Option<String>,
+    pub spec: TensorSpec,
+    pub columns: Vec<String>,
+}
+
+impl TensorColumns {
+    /// The description in `metadata.tensor_signature` of `model.json`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "tensor": self.tensor,
+            "dtype": self.spec.dtype,
+            "shape": self.spec.shape,
+            "columns": self.columns,
+        })
+    }
+}
+
+/// The request key MLflow's scoring server takes tensors under (`{"inputs": ...}`, the
+/// columnar form MLflow recommends; `instances` is the row form).
+pub const TENSOR_REQUEST_FORMAT: &str = "inputs";
+
+/// The tensors of a signature side, when it is made of tensor specs that all map to
+/// columns; `None` for column specs (and for a side with an unmapped tensor).
+pub fn tensor_columns(cols: &[SigColumn]) -> Option<Vec<TensorColumns>> {
+    cols.iter()
+        .map(|c| {
+            let spec = c.tensor.clone()?;
+            c.mapped.as_ref().ok()?;
+            Some(TensorColumns {
+                tensor: c.named.then(|| c.name.clone()),
+                spec,
+                columns: c.columns.clone(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .filter(|t| !t.is_empty())
+}
+
+/// The `inputs` and `outputs` of the `signature` of an `MLmodel` file (YAML text), each
+/// parsed; `None` for a side (or a whole signature) the file does not have.
+pub type Sides = (Option<Vec<SigColumn>>, Option<Vec<SigColumn>>);
+
+/// Reads the signature of an `MLmodel` file. `Err` says what is wrong, with its key.
+pub fn read_mlmodel_signature(mlmodel: &[u8]) -> Result<Sides, String> {
+    let doc = crate::yaml::parse(mlmodel)?;
+    let m =
+        crate::mlmodel::MlModel::from_value(doc).map_err(|e| format!("{}: {}", e.key, e.detail))?;
+    let Some(sig) = m.signature else {
+        return Ok((None, None));
+    };
+    let side = |key: &str, side: Side| match sig.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => parse_schema(t, side)
+            .map(Some)
+            .map_err(|e| format!("signature.{key}: {e}")),
+        Some(other) => Err(format!(
+            "signature.{key}: expected JSON text, found {}",
+            json_kind(other)
+        )),
+    };
+    Ok((side("inputs", Side::Input)?, side("outputs", Side::Output)?))
 }
 
 /// Parses one schema JSON string into its column list. `Err` is a one-line reason.
@@ -85,7 +188,7 @@ pub fn parse_schema(text: &str, side: Side) -> Result<Vec<SigColumn>, String> {
         if name.is_some() {
             named += 1;
         }
-        let (mlflow_type, mapped) = if ty == "tensor" {
+        let (mlflow_type, mapped, tensor) = if ty == "tensor" {
             tensors += 1;
             let ts = obj
                 .get("tensor-spec")
@@ -110,15 +213,21 @@ pub fn parse_schema(text: &str, side: Side) -> Result<Vec<SigColumn>, String> {
             (
                 format!("tensor {dtype} {}", shape_text(&shape)),
                 map_tensor(dtype, &shape),
+                Some(TensorSpec {
+                    dtype: dtype.to_string(),
+                    shape,
+                }),
             )
         } else {
-            (composite_text(obj, ty), map_column(ty))
+            (composite_text(obj, ty), map_column(ty), None)
         };
         out.push(SigColumn {
             name: name.unwrap_or_default(),
             named: obj.get("name").is_some_and(|n| !n.is_null()),
             mlflow_type,
             mapped,
+            columns: Vec::new(),
+            tensor,
             spec: spec.clone(),
         });
     }
@@ -130,6 +239,12 @@ pub fn parse_schema(text: &str, side: Side) -> Result<Vec<SigColumn>, String> {
     if named != 0 && named != out.len() {
         return Err(
             "mixes named and unnamed entries (MLflow requires all or none to be named)".into(),
+        );
+    }
+    if named == 0 && tensors > 1 {
+        return Err(
+            "lists several unnamed tensors (MLflow requires every tensor to be named when there are several)"
+                .into(),
         );
     }
     if named == 0 {
@@ -148,6 +263,29 @@ pub fn parse_schema(text: &str, side: Side) -> Result<Vec<SigColumn>, String> {
                 return Err(format!("column name {:?} appears twice", c.name));
             }
         }
+    }
+    // The columns of each entry; a tensor whose positional columns collide with another
+    // entry's column has none (`x` [-1, 2] gives `x_0`, which a tensor `x_0` also names).
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &mut out {
+        let width = c.tensor.as_ref().and_then(TensorSpec::width).unwrap_or(1);
+        if c.mapped.is_err() {
+            continue;
+        }
+        let columns = if width == 1 {
+            vec![c.name.clone()]
+        } else {
+            positional_columns(c.named.then_some(c.name.as_str()), side, width)
+        };
+        if let Some(dup) = columns.iter().find(|n| seen.contains(n.as_str())) {
+            c.mapped = Err(format!(
+                "its column {dup:?} is also the name of another {} column; rename a tensor",
+                side.as_str()
+            ));
+            continue;
+        }
+        seen.extend(columns.iter().cloned());
+        c.columns = columns;
     }
     Ok(out)
 }
@@ -204,14 +342,40 @@ pub fn map_column(ty: &str) -> Result<ColumnType, String> {
     })
 }
 
-/// A tensor spec → MLOps column type, when it is one value per row with a mappable dtype.
+/// A tensor spec → the MLOps type of its columns, when it is one value per row (`[-1]`,
+/// `[-1, 1]`: one column) or a fixed number of them (`[-1, k]`: `k` columns) with a
+/// mappable dtype.
 pub fn map_tensor(dtype: &str, shape: &[i64]) -> Result<ColumnType, String> {
     let per_row = shape.get(1..).unwrap_or(&[]);
-    if shape.is_empty() || per_row.iter().any(|&d| d != 1) {
-        return Err(format!(
-            "a tensor of shape {} is not one value per row (only [-1] or [-1, 1] map to a column)",
+    let refused = |why: &str| {
+        format!(
+            "a tensor of shape {} is not one value per row (only [-1] or [-1, 1] map to a column); {why}",
             shape_text(shape)
-        ));
+        )
+    };
+    match per_row {
+        _ if shape.is_empty() => {
+            return Err(refused("a scalar (rank 0) has no rows"));
+        }
+        d if d.iter().all(|&d| d == 1) => {}
+        [k] if *k > MAX_WIDTH => {
+            return Err(format!(
+                "a tensor of shape {}: {k} values per row, more than the {MAX_WIDTH} columns a tensor may map to",
+                shape_text(shape)
+            ))
+        }
+        [k] if *k > 1 => {}
+        [-1] => {
+            return Err(refused(
+                "[-1, k] maps to k columns only when k is fixed, and here the number of values per row is variable",
+            ))
+        }
+        [_] => return Err(refused("a second dimension of 0 holds no values")),
+        _ => {
+            return Err(refused(
+                "a 2-D tensor [-1, k] with a fixed k maps to k columns, higher ranks to none",
+            ))
+        }
     }
     Ok(match dtype {
         "bool" => ColumnType::Boolean,
@@ -303,10 +467,54 @@ mod tests {
                 Ok(&[("input_0", Some(Float32))]),
             ),
             (
-                "matrix tensor",
+                "matrix tensor: positional columns",
                 Side::Input,
-                r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]"#,
+                r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}}]"#,
+                Ok(&[
+                    ("input_0", Some(Float32)),
+                    ("input_1", Some(Float32)),
+                    ("input_2", Some(Float32)),
+                ]),
+            ),
+            (
+                "predict_proba output",
+                Side::Output,
+                r#"[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 2]}}]"#,
+                Ok(&[("output_0", Some(Float64)), ("output_1", Some(Float64))]),
+            ),
+            (
+                "named tensors, one wide",
+                Side::Input,
+                r#"[{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "int32", "shape": [-1, 2]}}, {"type": "tensor", "name": "k", "tensor-spec": {"dtype": "str", "shape": [-1]}}]"#,
+                Ok(&[
+                    ("x_0", Some(Int32)),
+                    ("x_1", Some(Int32)),
+                    ("k", Some(String)),
+                ]),
+            ),
+            (
+                "unknown width",
+                Side::Input,
+                r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, -1]}}]"#,
                 Ok(&[("input_0", None)]),
+            ),
+            (
+                "rank 3",
+                Side::Output,
+                r#"[{"type": "tensor", "name": "y", "tensor-spec": {"dtype": "float32", "shape": [-1, 2, 3]}}]"#,
+                Ok(&[("y", None)]),
+            ),
+            (
+                "positional columns colliding with a tensor",
+                Side::Input,
+                r#"[{"type": "tensor", "name": "x_1", "tensor-spec": {"dtype": "float32", "shape": [-1]}}, {"type": "tensor", "name": "x", "tensor-spec": {"dtype": "float32", "shape": [-1, 2]}}]"#,
+                Ok(&[("x_1", Some(Float32)), ("x", None)]),
+            ),
+            (
+                "several unnamed tensors",
+                Side::Input,
+                r#"[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 2]}}, {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1]}}]"#,
+                Err("several unnamed tensors"),
             ),
             (
                 "image tensor",
@@ -383,7 +591,10 @@ mod tests {
                 (Ok(cols), Ok(g)) => {
                     let g: Vec<(&str, Option<ColumnType>)> = g
                         .iter()
-                        .map(|c| (c.name.as_str(), c.mapped.clone().ok()))
+                        .flat_map(|c| match &c.mapped {
+                            Ok(ty) => c.columns.iter().map(|n| (n.as_str(), Some(*ty))).collect(),
+                            Err(_) => vec![(c.name.as_str(), None)],
+                        })
                         .collect();
                     assert_eq!(&g[..], *cols, "case {label}");
                 }
@@ -391,6 +602,59 @@ mod tests {
                 _ => panic!("case {label}: got {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn refused_tensors_say_why() {
+        let cases: &[(&str, &str)] = &[
+            ("[-1, 28, 28]", "a tensor of shape [-1, 28, 28] is not one value per row (only [-1] or [-1, 1] map to a column); a 2-D tensor [-1, k] with a fixed k maps to k columns, higher ranks to none"),
+            ("[-1, -1]", "a tensor of shape [-1, -1] is not one value per row (only [-1] or [-1, 1] map to a column); [-1, k] maps to k columns only when k is fixed, and here the number of values per row is variable"),
+            ("[-1, 0]", "a second dimension of 0 holds no values"),
+            ("[]", "a scalar (rank 0) has no rows"),
+            ("[-1, 70000]", "a tensor of shape [-1, 70000]: 70000 values per row, more than the 65536 columns a tensor may map to"),
+        ];
+        for (shape, want) in cases {
+            let e = map_tensor("float32", &serde_json::from_str::<Vec<i64>>(shape).unwrap())
+                .unwrap_err();
+            assert!(e.contains(want), "{shape}: {e}");
+        }
+        assert_eq!(map_tensor("float64", &[-1, 1, 1]), Ok(ColumnType::Float64));
+        assert_eq!(map_tensor("int64", &[-1, 5]), Ok(ColumnType::Int64));
+    }
+
+    #[test]
+    fn tensor_layouts_of_a_side() {
+        let cols = parse_schema(
+            r#"[{"type": "tensor", "name": "features", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}}, {"type": "tensor", "name": "k", "tensor-spec": {"dtype": "int64", "shape": [-1, 1]}}]"#,
+            Side::Input,
+        )
+        .unwrap();
+        let t = tensor_columns(&cols).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].tensor.as_deref(), Some("features"));
+        assert_eq!(t[0].columns, ["features_0", "features_1", "features_2"]);
+        assert_eq!(t[0].spec.width(), Some(3));
+        assert_eq!(t[1].columns, ["k"]);
+        assert_eq!(
+            t[0].to_json(),
+            json!({"tensor": "features", "dtype": "float32", "shape": [-1, 3], "columns": ["features_0", "features_1", "features_2"]})
+        );
+        let unnamed = parse_schema(
+            r#"[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 2]}}]"#,
+            Side::Output,
+        )
+        .unwrap();
+        let t = tensor_columns(&unnamed).unwrap();
+        assert_eq!(t[0].tensor, None);
+        assert_eq!(t[0].columns, ["output_0", "output_1"]);
+        let columns = parse_schema(r#"[{"type": "double", "name": "a"}]"#, Side::Input).unwrap();
+        assert_eq!(tensor_columns(&columns), None, "column specs");
+        let image = parse_schema(
+            r#"[{"type": "tensor", "tensor-spec": {"dtype": "uint8", "shape": [-1, 8, 8]}}]"#,
+            Side::Input,
+        )
+        .unwrap();
+        assert_eq!(tensor_columns(&image), None, "unmapped");
     }
 
     #[test]

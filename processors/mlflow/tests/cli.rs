@@ -423,16 +423,6 @@ fn testdata_models_refused_by_default() {
     let cases: &[(&str, &[&str], &str)] = &[
         ("no_signature", &[], "MLmodel has no signature"),
         (
-            "tensor_signature",
-            &[],
-            "input column \"input_0\" (tensor float64 [-1, 4])",
-        ),
-        (
-            "onnx",
-            &[],
-            "input column \"input_0\" (tensor float32 [-1, 4])",
-        ),
-        (
             "sklearn_pipeline",
             &["--model-type", "onnx"],
             "no onnx flavor",
@@ -454,6 +444,76 @@ fn testdata_models_refused_by_default() {
             stderr(&out)
         );
         assert!(!target.join("model.json").exists(), "{folder}");
+    }
+}
+
+/// Tensors of a higher rank or a variable width map to no columns: refused with the
+/// signature entry, its shape and why (the message of the 1-D-only mapping, and what
+/// maps instead); with `--allow-unmapped-types`, left out and listed.
+#[test]
+fn tensors_without_a_fixed_width_are_refused() {
+    let model = testdata().join("sklearn_proba");
+    let original = std::fs::read_to_string(model.join("MLmodel")).unwrap();
+    let input = r#"'[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 3]}}]'"#;
+    let output = "outputs: '[{\"type\": \"tensor\", \"tensor-spec\": {\"dtype\": \"float64\", \"shape\": [-1,\n    2]}}]'";
+    assert!(original.contains(input) && original.contains(output));
+    type Case<'a> = (&'a str, String, &'a str);
+    let cases: &[Case] = &[
+        (
+            "rank 3 input",
+            original.replace(input, r#"'[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 3, 2]}}]'"#),
+            "input column \"input_0\" (tensor float64 [-1, 3, 2]): a tensor of shape [-1, 3, 2] is not one value per row (only [-1] or [-1, 1] map to a column); a 2-D tensor [-1, k] with a fixed k maps to k columns, higher ranks to none",
+        ),
+        (
+            "unknown width input",
+            original.replace(input, r#"'[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, -1]}}]'"#),
+            "input column \"input_0\" (tensor float64 [-1, -1]): a tensor of shape [-1, -1] is not one value per row (only [-1] or [-1, 1] map to a column); [-1, k] maps to k columns only when k is fixed, and here the number of values per row is variable",
+        ),
+        (
+            "rank 3 named output",
+            original.replace(output, r#"outputs: '[{"name": "proba", "type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 2, 1, 3]}}]'"#),
+            "output column \"proba\" (tensor float64 [-1, 2, 1, 3]): a tensor of shape [-1, 2, 1, 3] is not one value per row (only [-1] or [-1, 1] map to a column); a 2-D tensor [-1, k] with a fixed k maps to k columns, higher ranks to none",
+        ),
+    ];
+    for (label, mlmodel, needle) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = tmp.path().join("m");
+        std::fs::create_dir(&source).unwrap();
+        for (name, bytes) in folder_files(&model) {
+            let bytes = if name == "MLmodel" {
+                mlmodel.as_bytes().to_vec()
+            } else {
+                bytes
+            };
+            std::fs::write(source.join(name), bytes).unwrap();
+        }
+        let target = tmp.path().join("out");
+        let out = process(&source, &target, &[]);
+        assert_eq!(out.status.code(), Some(3), "{label}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{label}: {}", stderr(&out));
+        assert!(!target.join("model.json").exists(), "{label}");
+        // Accepted by flag: the tensor is left out, the schema unknown, no tensor layout.
+        let target = tmp.path().join("flag");
+        let out = process(&source, &target, &["--allow-unmapped-types"]);
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        let m = manifest(&target);
+        assert_eq!(m["schema_known"], false, "{label}");
+        let unmapped = m["metadata"]["unmapped_columns"].as_array().unwrap();
+        assert_eq!(unmapped.len(), 1, "{label}");
+        let reason = unmapped[0]["reason"].as_str().unwrap();
+        assert!(
+            needle.ends_with(&format!("): {reason}")),
+            "{label}: {reason}"
+        );
+        let side = unmapped[0]["side"].as_str().unwrap();
+        let other = if side == "input" { "outputs" } else { "inputs" };
+        let t = &m["metadata"]["tensor_signature"];
+        assert!(t.get(format!("{side}s")).is_none(), "{label}: {t}");
+        assert_eq!(
+            t[other][0]["shape"].as_array().unwrap().len(),
+            2,
+            "{label}: {t}"
+        );
     }
 }
 

@@ -11,7 +11,9 @@
 //! become one `score` row per input row with the output schema's columns: a list of
 //! values (one output), a list of lists, a list of records (a DataFrame) or an object of
 //! columns (a dict of tensors), wrapped in `{"predictions": ...}` (MLflow 2+) or bare
-//! (MLflow 1.x, which also takes the split orient without the wrapper).
+//! (MLflow 1.x, which also takes the split orient without the wrapper). A model whose
+//! signature is made of tensors is fed and read as tensors instead
+//! ([`super::mlflow_tensor`]: `{"inputs": ...}`, `[-1, k]` tensors as `k` columns).
 //!
 //! Before the server starts, the Python version the model was saved with
 //! (`metadata.python_version`) is compared with the runtime's: a different major.minor is
@@ -27,6 +29,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Number, Value};
 
 use super::command::CommandTemplate;
+use super::mlflow_tensor::{self, TensorLayout};
 use super::proxy::{Proxy, ProxySpec};
 use super::{Backend, BackendConfig, BoxFuture};
 use crate::api::{ApiError, Frame};
@@ -58,6 +61,7 @@ pub struct MlflowBackend {
     protocol: Protocol,
     server_version: String,
     loader: String,
+    tensors: TensorLayout,
 }
 
 /// Checks `MLFLOW_SERVE_COMMAND` before anything starts.
@@ -93,6 +97,11 @@ pub fn load(
         return Err("the manifest has no complete input and output schema (schema_known is false): requests are translated by the model's signature, so the model needs one (mlflow.models.infer_signature, mlflow.models.set_signature) and processing without --allow-no-signature/--allow-unmapped-types".into());
     }
     let command = template(cfg)?;
+    let mlmodel = dir.join(&manifest.payload).join("MLmodel");
+    let tensors = std::fs::read(&mlmodel)
+        .map_err(|e| e.to_string())
+        .and_then(|text| mlflow_tensor::layout(&text, manifest))
+        .map_err(|e| format!("{}: {e}", mlmodel.display()))?;
     check_python(manifest, &command, cfg)?;
     let model = std::path::absolute(dir.join(&manifest.payload))
         .map_err(|e| format!("{}: {e}", dir.join(&manifest.payload).display()))?;
@@ -131,6 +140,8 @@ pub fn load(
     tracing::info!(
         server_mlflow = %server_version,
         model_mlflow = %model_version,
+        tensor_inputs = tensors.inputs.is_some(),
+        tensor_outputs = tensors.outputs.is_some(),
         "MLflow scoring server ready"
     );
     Ok(Box::new(MlflowBackend {
@@ -154,6 +165,7 @@ pub fn load(
             .and_then(Value::as_str)
             .unwrap_or("pyfunc")
             .to_string(),
+        tensors,
     }))
 }
 
@@ -293,6 +305,28 @@ fn json_cell(ty: ColumnType, cell: Option<&str>) -> Result<Value, String> {
 impl MlflowBackend {
     /// The `/invocations` body and content type for `frame`.
     fn request(&self, frame: &Frame) -> Result<(Vec<u8>, &'static str), ApiError> {
+        if let Some(t) = &self.tensors.inputs {
+            let body = mlflow_tensor::request(
+                t,
+                self.tensors.format,
+                frame.len(),
+                |r, i, ty| {
+                    json_cell(ty, frame.cell(r, i)).map_err(|e| {
+                        ApiError::invalid(format!(
+                            "row {} (zero-indexed): column {:?}: {e}",
+                            frame.row_number(r),
+                            self.columns[i]
+                        ))
+                    })
+                },
+                &self.types,
+            )?;
+            // MLflow 1.x reads a tensor request from plain JSON too.
+            return Ok((
+                serde_json::to_vec(&body).expect("JSON values serialize"),
+                "application/json",
+            ));
+        }
         let mut data = Vec::with_capacity(frame.len());
         for r in 0..frame.len() {
             let mut row = Vec::with_capacity(self.types.len());
@@ -433,15 +467,20 @@ fn from_record<'a>(
         .or_else(|| rec.get(&j.to_string()))
 }
 
-/// Turns the scoring server's reply into `rows` rows of `outputs.len()` cells.
-fn predictions(reply: Value, outputs: &[String], rows: usize) -> Result<Vec<Vec<String>>, String> {
-    let k = outputs.len();
-    let p = match reply {
+/// The value of `predictions` in an MLflow 2+ reply; a bare (1.x) reply as it is.
+fn unwrap_predictions(reply: Value) -> Value {
+    match reply {
         Value::Object(mut m) if m.contains_key("predictions") => {
             m.remove("predictions").unwrap_or_default()
         }
         other => other,
-    };
+    }
+}
+
+/// Turns the scoring server's reply into `rows` rows of `outputs.len()` cells.
+fn predictions(reply: Value, outputs: &[String], rows: usize) -> Result<Vec<Vec<String>>, String> {
+    let k = outputs.len();
+    let p = unwrap_predictions(reply);
     let count = |n: usize| -> Result<(), String> {
         if n == rows {
             Ok(())
@@ -550,6 +589,12 @@ impl Backend for MlflowBackend {
             };
             let v: Value = serde_json::from_slice(&strict_json(&reply))
                 .map_err(|e| bad(format!("not JSON: {e}")))?;
+            let v = match &self.tensors.outputs {
+                Some(t) if mlflow_tensor::wide(t) => {
+                    mlflow_tensor::unpack(unwrap_predictions(v), t).map_err(bad)?
+                }
+                _ => v,
+            };
             predictions(v, &self.outputs, frame.len()).map_err(bad)
         })
     }

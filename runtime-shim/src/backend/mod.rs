@@ -12,6 +12,7 @@ pub mod command;
 pub mod dai;
 pub mod h2o3;
 pub mod mlflow;
+pub mod mlflow_tensor;
 pub mod onnx;
 pub mod proxy;
 

@@ -474,3 +474,329 @@ fn an_h2o_wrapped_model_processed_as_h2o3_mojo_scores_natively() {
     let (header, rows) = read_csv(&out);
     assert_matches_predictions(&want, true, name, "batch", &header, &rows);
 }
+
+// ------------------------------------------------------------------ tensor signatures
+
+/// A tensor model's `<name>.request.json` (a split-orient frame whose columns are the
+/// tensor's positions, or MLflow's `{"inputs": ...}`) as rows of the manifest's input
+/// columns, in order.
+fn tensor_rows(name: &str, m: &Value) -> Vec<Vec<String>> {
+    let req = read_json(testdata().join(format!("{name}.request.json")));
+    let flat = |row: &Value| -> Vec<String> {
+        fn leaves(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+                other => out.push(other.to_string()),
+            }
+        }
+        let mut out = Vec::new();
+        leaves(row, &mut out);
+        out
+    };
+    let rows: Vec<Vec<String>> = match (&req["inputs"], &req["data"]) {
+        (Value::Array(rows), _) | (Value::Null, Value::Array(rows)) => {
+            rows.iter().map(flat).collect()
+        }
+        (Value::Object(tensors), _) => {
+            let order = m["metadata"]["tensor_signature"]["inputs"]
+                .as_array()
+                .unwrap();
+            let n = tensors.values().next().unwrap().as_array().unwrap().len();
+            (0..n)
+                .map(|r| {
+                    order
+                        .iter()
+                        .flat_map(|t| flat(&tensors[t["tensor"].as_str().unwrap()][r]))
+                        .collect()
+                })
+                .collect()
+        }
+        other => panic!("{name}: request {other:?}"),
+    };
+    for r in &rows {
+        assert_eq!(
+            r.len(),
+            m["input_schema"].as_array().unwrap().len(),
+            "{name}"
+        );
+    }
+    rows
+}
+
+/// A tensor model's reference predictions as one list of values per row, in the order
+/// of the output columns (a tensor's row flattened; a dict of tensors by tensor name).
+fn tensor_reference(name: &str, m: &Value) -> Vec<Vec<Value>> {
+    let p = read_json(testdata().join(format!("{name}.predictions.json")));
+    let flat = |row: &Value| -> Vec<Value> {
+        fn leaves(v: &Value, out: &mut Vec<Value>) {
+            match v {
+                Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+                other => out.push(other.clone()),
+            }
+        }
+        let mut out = Vec::new();
+        leaves(row, &mut out);
+        out
+    };
+    let want: Vec<Vec<Value>> = match &p {
+        Value::Array(rows) => rows.iter().map(flat).collect(),
+        Value::Object(tensors) => {
+            let order = m["metadata"]["tensor_signature"]["outputs"]
+                .as_array()
+                .unwrap();
+            let n = tensors.values().next().unwrap().as_array().unwrap().len();
+            (0..n)
+                .map(|r| {
+                    order
+                        .iter()
+                        .flat_map(|t| flat(&tensors[t["tensor"].as_str().unwrap()][r]))
+                        .collect()
+                })
+                .collect()
+        }
+        other => panic!("{name}: predictions {other}"),
+    };
+    for r in &want {
+        assert_eq!(
+            r.len(),
+            m["output_schema"].as_array().unwrap().len(),
+            "{name}"
+        );
+    }
+    want
+}
+
+/// Serves one tensor model (and scores it in batch when `batch_too`) and checks the
+/// columns, the scores against the reference and a refused cell.
+fn serve_tensor_model(
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    batch_too: bool,
+    venv: &Path,
+    tmp: &Path,
+) -> String {
+    let dir = process(name, tmp);
+    let m = manifest(&dir);
+    assert_eq!(m["schema_known"], true, "{name}");
+    assert_eq!(names(&m["input_schema"]), inputs, "{name}");
+    assert_eq!(names(&m["output_schema"]), outputs, "{name}");
+    let rows = tensor_rows(name, &m);
+    let want = tensor_reference(name, &m);
+    let cmd = serve_command(venv);
+    let started = Instant::now();
+    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let ready = started.elapsed();
+    let schema = server.get("/model/schema").json();
+    assert_eq!(
+        schema["schema"]["inputFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        inputs,
+        "{name}"
+    );
+    assert_eq!(
+        strings(&server.get("/model/sample_request").json()["fields"]),
+        inputs,
+        "{name}"
+    );
+    // The fields in reverse order: the shim puts each back at its tensor position.
+    let mut fields: Vec<&str> = inputs.to_vec();
+    fields.reverse();
+    let reversed: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().rev().cloned().collect())
+        .collect();
+    let r = server.post(
+        "/model/score",
+        &json!({"fields": fields, "rows": reversed}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{name}: {}", r.body);
+    let v = r.json();
+    assert_eq!(strings(&v["fields"]), outputs, "{name}");
+    assert_reference(name, "HTTP", &rows_of(&v["score"]), &want);
+
+    // A cell that is not a number is refused by the shim, naming its column.
+    let mut bad = reversed.clone();
+    bad[2][0] = "x".into();
+    let r = server.post(
+        "/model/score",
+        &json!({"fields": fields, "rows": bad}).to_string(),
+    );
+    assert_eq!(r.status, 400, "{name}: {}", r.body);
+    let detail = r.json()["detail"].as_str().unwrap().to_string();
+    assert_eq!(
+        detail,
+        format!(
+            "Invalid scoring request due to: row 2 (zero-indexed): column {:?}: \"x\" is not a number",
+            fields[0]
+        ),
+        "{name}"
+    );
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{name}: {log}");
+    assert!(
+        log.contains("tensor_inputs=true tensor_outputs=true"),
+        "{name}: {log}"
+    );
+
+    if batch_too {
+        // The batch command: the same rows from a CSV (header in tensor order).
+        let input = tmp.join(format!("{name}.csv"));
+        let mut text = inputs.join(",") + "\n";
+        for r in &rows {
+            text += &(r.join(",") + "\n");
+        }
+        std::fs::write(&input, text).unwrap();
+        let out = tmp.join(format!("{name}.out.csv"));
+        let (code, log, _) = batch(&dir, &input, Some(&out), &["--mlflow-serve-command", &cmd]);
+        assert_eq!(code, 0, "{name} batch: {log}");
+        let (header, got) = read_csv(&out);
+        assert_eq!(header, outputs, "{name} batch");
+        assert_reference(name, "batch", &got, &want);
+    }
+    format!("{name}: shim ready after {:.1} s", ready.as_secs_f64())
+}
+
+/// MLflow models whose signature is a 2-D tensor: processed by default into positional
+/// columns, served through the real `mlflow models serve` with the rows packed into
+/// MLflow's tensor request, and scored as the reference predictions over HTTP and in
+/// batch: an ONNX regressor (named input `features` [-1, 3], output `variable` [-1, 2]),
+/// a scikit-learn classifier with `predict_fn: predict_proba` (output [-1, 2]), and the
+/// two [-1, 4]-input models that needed `--allow-unmapped-types` before.
+#[test]
+fn tensor_signature_models_score_as_the_reference_predictions() {
+    let Some(venv) = venv() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], bool);
+    let cases: &[Case] = &[
+        (
+            "onnx_tensor",
+            &["features_0", "features_1", "features_2"],
+            &["variable_0", "variable_1"],
+            true,
+        ),
+        (
+            "sklearn_proba",
+            &["input_0", "input_1", "input_2"],
+            &["output_0", "output_1"],
+            true,
+        ),
+        (
+            "tensor_signature",
+            &["input_0", "input_1", "input_2", "input_3"],
+            &["prediction"],
+            false,
+        ),
+        (
+            "onnx",
+            &["input_0", "input_1", "input_2", "input_3"],
+            &["variable"],
+            false,
+        ),
+    ];
+    let started = Instant::now();
+    let timings: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(name, inputs, outputs, batch_too)| {
+                let (venv, tmp) = (&venv, tmp.path());
+                s.spawn(move || serve_tensor_model(name, inputs, outputs, *batch_too, venv, tmp))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    eprintln!(
+        "MLflow tensor models in parallel, {:.1} s in all:\n  {}",
+        started.elapsed().as_secs_f64(),
+        timings.join("\n  ")
+    );
+}
+
+/// The row form of MLflow's tensor request (`instances`), chosen by
+/// `metadata.tensor_signature.request_format`, scores the same.
+#[test]
+fn a_tensor_model_scores_the_same_with_instances() {
+    let Some(venv) = venv() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "onnx_tensor";
+    let dir = process(name, tmp.path());
+    assert_eq!(
+        manifest(&dir)["metadata"]["tensor_signature"]["request_format"],
+        "inputs"
+    );
+    edit_manifest(&dir, |v| {
+        v["metadata"]["tensor_signature"]["request_format"] = json!("instances")
+    });
+    let m = manifest(&dir);
+    let (rows, want) = (tensor_rows(name, &m), tensor_reference(name, &m));
+    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &serve_command(&venv))]);
+    let r = server.post(
+        "/model/score",
+        &json!({"fields": names(&m["input_schema"]), "rows": rows}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_reference(name, "instances", &rows_of(&r.json()["score"]), &want);
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{log}");
+}
+
+/// The tensor layout is derived again from the payload's MLmodel and must name the
+/// manifest's columns; a request format MLflow does not have is refused. Both before the
+/// scoring server starts (no venv needed).
+#[test]
+fn a_manifest_that_disagrees_with_the_tensor_signature_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    type Edit = fn(&mut Value);
+    let cases: &[(&str, Edit, &str)] = &[
+        (
+            "renamed input column",
+            |v| v["input_schema"][1]["name"] = json!("f1"),
+            "the manifest's input columns [\"features_0\", \"f1\", \"features_2\"] are not the columns of the MLmodel's input tensors [\"features_0\", \"features_1\", \"features_2\"]; process the model again",
+        ),
+        (
+            "an output column left out",
+            |v| {
+                v["output_schema"].as_array_mut().unwrap().pop();
+            },
+            "the manifest's output columns [\"variable_0\"] are not the columns of the MLmodel's output tensors [\"variable_0\", \"variable_1\"]",
+        ),
+        (
+            "unknown request format",
+            |v| v["metadata"]["tensor_signature"]["request_format"] = json!("rows"),
+            "metadata.tensor_signature.request_format is \"rows\"; expected \"inputs\" or \"instances\"",
+        ),
+    ];
+    for (i, (label, edit, needle)) in cases.iter().enumerate() {
+        let parent = tmp.path().join(i.to_string());
+        std::fs::create_dir(&parent).unwrap();
+        let dir = process("onnx_tensor", &parent);
+        edit_manifest(&dir, edit);
+        let (code, log) = run_to_exit(
+            &[],
+            &[
+                ("MODEL_PATH", dir.to_str().unwrap()),
+                (
+                    "MLFLOW_SERVE_COMMAND",
+                    "/nonexistent/mlflow models serve -m {model} -p {port}",
+                ),
+                ("PORT", "0"),
+                ("HOST", "127.0.0.1"),
+            ],
+        );
+        assert_eq!(code, 6, "{label}: {log}");
+        assert!(
+            log.contains("the mlflow_pyfunc backend could not load model: ")
+                && log.contains("MLmodel: ")
+                && log.contains(needle),
+            "{label}: {needle:?} not in\n{log}"
+        );
+        assert!(child_pids(&log, NAME).is_empty(), "{label}: {log}");
+    }
+}
