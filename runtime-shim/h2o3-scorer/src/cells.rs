@@ -38,7 +38,17 @@ pub(crate) fn push_f64(v: f64, out: &mut String) {
         return;
     }
     let mut buf = ryu::Buffer::new();
-    layout(buf.format_finite(v), out)
+    push_ryu(buf.format_finite(v), out)
+}
+
+/// Appends ryu's spelling in `Display`'s form: without an exponent the digits are
+/// `Display`'s already, but for a trailing `.0` (`3.0` is `3`); with one, [`layout`].
+fn push_ryu(s: &str, out: &mut String) {
+    if s.as_bytes().contains(&b'e') {
+        layout(s, out);
+    } else {
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+    }
 }
 
 /// `format!("{v}")` for an `f32`.
@@ -56,7 +66,7 @@ pub(crate) fn f32_cell(v: f32) -> String {
     }
     let mut out = String::new();
     let mut buf = ryu::Buffer::new();
-    layout(buf.format_finite(v), &mut out);
+    push_ryu(buf.format_finite(v), &mut out);
     out
 }
 
