@@ -471,10 +471,13 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         None => tracing::warn!(
             "ENDPOINT SECURITY IS OFF: none of SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, \
              OIDC_ISSUER is set, so anyone who can reach this port can call every /model/* \
-             route; set one of them to require `Authorization: Bearer <credential>`"
+             and /v2/models/* route; set one of them to require `Authorization: Bearer <credential>`"
         ),
         Some(a) => {
-            tracing::info!("endpoint security: /model/* needs one of {}", a.describe());
+            tracing::info!(
+                "endpoint security: /model/* (and /v2/models/*) needs one of {}",
+                a.describe()
+            );
             a.spawn_background();
         }
     }
@@ -647,6 +650,42 @@ mod tests {
                 "/model/score",
                 503,
                 "the model is not loaded yet",
+            ),
+            ("v2 live", "GET", "/v2/health/live", 200, "{\"live\":true}"),
+            (
+                "v2 ready",
+                "GET",
+                "/v2/health/ready",
+                503,
+                "{\"ready\":false}",
+            ),
+            (
+                "v2 server metadata",
+                "GET",
+                "/v2",
+                200,
+                "binary_tensor_data",
+            ),
+            (
+                "v2 model ready",
+                "GET",
+                "/v2/models/m/ready",
+                503,
+                "{\"error\":\"the model is not loaded yet",
+            ),
+            (
+                "v2 metadata",
+                "GET",
+                "/v2/models/m",
+                503,
+                "{\"error\":\"the model is not loaded yet",
+            ),
+            (
+                "v2 infer",
+                "POST",
+                "/v2/models/m/infer",
+                503,
+                "{\"error\":\"the model is not loaded yet",
             ),
         ];
         for (name, method, path, status, needle) in cases {

@@ -860,3 +860,77 @@ fn the_endpoint_security_covers_v2_models() {
     assert!(status.success(), "{log}");
     assert!(!log.contains(pass), "{log}");
 }
+
+/// The rows of the MLOps `request` (`{"fields", "rows"}`, cells as text or JSON scalars)
+/// scored through `/v2/models/{id}/infer` as one 2-D BYTES tensor of the model's inputs
+/// in schema order, must give exactly `/model/score`'s answer for them: the same outputs
+/// in the same order, labels as the same text, numbers parsing to the same FP64 or FP32
+/// value. The proxy backends' tests call it (a backend sees the same rows either way).
+pub(super) fn assert_v2_scores_like_mlops(server: &Server, request: &Value, how: &str) {
+    let id = server.get("/model/id").body;
+    let meta = server.get(&format!("/v2/models/{id}")).json();
+    let fields: Vec<&str> = request["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let inputs: Vec<&str> = meta["inputs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{how}: metadata {meta}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    let rows = request["rows"].as_array().unwrap();
+    let grid: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<Value> = inputs
+                .iter()
+                .map(|name| {
+                    let p = fields.iter().position(|f| f == name).unwrap();
+                    match &row[p] {
+                        Value::Null => Value::Null,
+                        Value::String(s) => json!(s),
+                        other => json!(other.to_string()),
+                    }
+                })
+                .collect();
+            json!(cells)
+        })
+        .collect();
+    let body = json!({"inputs": [{"name": "rows", "datatype": "BYTES",
+        "shape": [rows.len(), inputs.len()], "data": grid}]});
+    let v2 = server.post(&format!("/v2/models/{id}/infer"), &body.to_string());
+    assert_eq!(v2.status, 200, "{how}: {}", v2.body);
+    let v2 = v2.json();
+    let mlops = server.post("/model/score", &request.to_string());
+    assert_eq!(mlops.status, 200, "{how}: {}", mlops.body);
+    let mlops = mlops.json();
+    let outs = v2["outputs"].as_array().unwrap();
+    assert_eq!(
+        outs.iter().map(|o| o["name"].clone()).collect::<Vec<_>>(),
+        mlops["fields"].as_array().unwrap().clone(),
+        "{how}: output names"
+    );
+    for (j, o) in outs.iter().enumerate() {
+        assert_eq!(o["shape"], json!([rows.len()]), "{how}");
+        for (r, row) in mlops["score"].as_array().unwrap().iter().enumerate() {
+            let want = row[j].as_str().unwrap();
+            let got = &o["data"][r];
+            let at = format!("{how}: row {r} output {}", o["name"]);
+            match o["datatype"].as_str().unwrap() {
+                "BYTES" => assert_eq!(got.as_str(), Some(want), "{at}"),
+                "FP64" => match want.parse::<f64>().unwrap() {
+                    w if w.is_nan() => assert!(got.is_null(), "{at}: {got}"),
+                    w => assert_eq!(got.as_f64(), Some(w), "{at}"),
+                },
+                "FP32" => match want.parse::<f32>().unwrap() {
+                    w if w.is_nan() => assert!(got.is_null(), "{at}: {got}"),
+                    w => assert_eq!(got.as_f64().map(|g| g as f32), Some(w), "{at}"),
+                },
+                _ => assert_eq!(got.to_string(), want.to_lowercase(), "{at}"),
+            }
+        }
+    }
+}
