@@ -256,8 +256,14 @@ async fn read_body(req: Request, max_body: usize, deadline: Duration) -> Result<
     }
 }
 
-/// 413 with the prefix of the route's endpoint.
+/// 413 with the prefix of the route's endpoint (none for the Open Inference Protocol).
 fn too_large(path: &str) -> ApiError {
+    if path.starts_with("/v2/") {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than the limit (MAX_BODY_BYTES)",
+        );
+    }
     let ep = if path == "/model/contribution" {
         Endpoint::Contribution { enabled: None }
     } else {

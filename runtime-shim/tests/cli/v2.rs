@@ -635,7 +635,9 @@ fn malformed_v2_requests_get_4xx_and_the_shim_keeps_serving() {
     let over = n_ok.parse::<usize>().unwrap() + 1000;
     let gzip = good().to_string();
     let big = json!({"inputs": [input("t", "BYTES", json!([3000, 4]), json!(vec![json!(["1.0", "2.0", "3.0", "blue"]); 3000]))]}).to_string();
-    let raw_cases: Vec<(&str, Vec<(&str, String)>, &[u8], u16, &str)> = vec![
+    /// (name, headers, body, status, what the error says)
+    type RawCase<'a> = (&'a str, Vec<(&'a str, String)>, &'a [u8], u16, &'a str);
+    let raw_cases: Vec<RawCase> = vec![
         (
             "binary BYTES not UTF-8",
             vec![("inference-header-content-length", n_not_utf8)],
@@ -794,7 +796,9 @@ fn the_endpoint_security_covers_v2_models() {
     let pass = "v2-passphrase-77d0";
     let server = Server::start(&dir, &[("SCORING_PASSPHRASE", pass), ("MODEL_NAME", "gbm")]);
     let body = good().to_string();
-    let cases: &[(&str, &str, Option<&str>, Option<&str>, u16)] = &[
+    /// (name, path, body to POST (else GET), credential, status)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, u16);
+    let cases: &[Case] = &[
         (
             "infer, no credential",
             "/v2/models/gbm/infer",

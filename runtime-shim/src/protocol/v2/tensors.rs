@@ -467,9 +467,16 @@ mod tests {
     /// the cell is the very value the client sent.
     #[test]
     fn json_numbers_keep_every_bit() {
-        for text in ["0.46967021928491315", "0.1", "5e-324", "1.7976931348623157e308"] {
+        for text in [
+            "0.46967021928491315",
+            "0.1",
+            "5e-324",
+            "1.7976931348623157e308",
+        ] {
             let data: Value = serde_json::from_str(&format!("[{text}]")).unwrap();
-            let cell = cells_from_json(&data, Datatype::Fp64, 1).unwrap()[0].clone().unwrap();
+            let cell = cells_from_json(&data, Datatype::Fp64, 1).unwrap()[0]
+                .clone()
+                .unwrap();
             assert_eq!(
                 cell.parse::<f64>().unwrap().to_bits(),
                 text.parse::<f64>().unwrap().to_bits(),
