@@ -5,8 +5,9 @@
 //! beside them (which came from MLflow's own server). Without `MLFLOW_VENV` the tests say
 //! they are skipped; with a venv that lacks `bin/mlflow` they fail.
 //!
-//! Starting the server takes seconds, so the four models start in parallel (each shim and
-//! each child on its own free loopback port).
+//! Starting the server takes seconds, so the models start in parallel (each shim and
+//! each child on its own free loopback port), at most [`MAX_STARTING`] at a time across
+//! the tests of this binary ([`start_mlflow`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,6 +21,36 @@ use super::{
 };
 
 const NAME: &str = "MLflow scoring server";
+
+/// MLflow servers starting at once across the tests of this binary. A start imports
+/// mlflow and the model's flavor (seconds of CPU each); nine at once on a 2-core machine
+/// take minutes each and miss the start-up deadline, two at once keep the cores busy.
+const MAX_STARTING: usize = 2;
+static STARTING: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// [`Server::start`] (which waits for `/readyz`) for a shim in front of an MLflow server,
+/// once fewer than [`MAX_STARTING`] others are starting.
+fn start_mlflow(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let (count, turn) = &STARTING;
+    {
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_STARTING {
+            n = turn.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+    }
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let (count, turn) = &STARTING;
+            *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            turn.notify_one();
+        }
+    }
+    let _slot = Slot;
+    Server::start(dir, env)
+}
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/mlflow")
@@ -164,7 +195,7 @@ fn serve_and_check(name: &str, venv: &Path, tmp: &Path) -> String {
     let outputs = names(&m["output_schema"]);
     let cmd = serve_command(venv);
     let started = Instant::now();
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let ready = started.elapsed();
 
     let schema = server.get("/model/schema").json();
@@ -326,7 +357,7 @@ fn a_killed_mlflow_server_is_restarted_and_a_python_mismatch_is_flagged() {
     );
 
     env.pop();
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let outputs = vec!["prediction".to_string()];
     let want = reference(name, &outputs);
     let r = server.post("/model/score", &request(name).to_string());
@@ -587,7 +618,7 @@ fn serve_tensor_model(
     let want = tensor_reference(name, &m);
     let cmd = serve_command(venv);
     let started = Instant::now();
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let ready = started.elapsed();
     let schema = server.get("/model/schema").json();
     assert_eq!(
@@ -738,7 +769,7 @@ fn a_tensor_model_scores_the_same_with_instances() {
     });
     let m = manifest(&dir);
     let (rows, want) = (tensor_rows(name, &m), tensor_reference(name, &m));
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &serve_command(&venv))]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &serve_command(&venv))]);
     let r = server.post(
         "/model/score",
         &json!({"fields": names(&m["input_schema"]), "rows": rows}).to_string(),
