@@ -4,9 +4,11 @@
 //! The walk reads every source through [`ByteSource`]: random reads (`read_at`: zip end
 //! records, central directory, local headers) and forward streams of a byte range (`range`:
 //! zip entries, a whole tar.gz, the source's sha256). For a local file those are `pread`s;
-//! for an object they are ranged GETs: random reads go through a small block cache, each
-//! stream is one GET whose body is pulled as it is consumed, and the zip workers each hold
-//! their own, so several are in flight.
+//! for an object they are ranged GETs: random reads and short ranges go through a cache of
+//! 4 MiB blocks (one GET each, shared by the threads: the end records, the central
+//! directory, the local headers and the many small entries of a model cost a few
+//! requests), each longer range is one GET whose body is pulled as it is consumed, and the
+//! zip workers each hold their own, so several are in flight.
 //!
 //! An object is pinned when it is opened: its size and ETag (from a HEAD) are checked on
 //! every response, and every GET carries `If-Match` with that ETag (or, when the server
@@ -156,10 +158,13 @@ impl S3Env {
 /// Retries of a failed request (object_store backs off between them); a response cut
 /// short is not retried but reported.
 const MAX_RETRIES: usize = 2;
-/// Block size of the cache behind random reads.
-const BLOCK: u64 = 256 << 10;
-/// Blocks kept by that cache.
-const BLOCKS: usize = 16;
+/// Block size of the cache behind random reads and short ranges: one GET fetches a block,
+/// so the headers and the data of many small entries cost one request, not one each.
+const BLOCK: u64 = 4 << 20;
+/// Blocks kept by that cache (memory: `BLOCK * BLOCKS`).
+const BLOCKS: usize = 8;
+/// One block being fetched or fetched (several threads wanting it wait for one GET).
+type Slot = Arc<std::sync::OnceLock<Result<Bytes, String>>>;
 
 /// An object opened for reading, pinned to the version its HEAD saw.
 pub(crate) struct Remote {
@@ -171,7 +176,7 @@ pub(crate) struct Remote {
     etag: Option<String>,
     /// The metadata the HEAD returned (its Last-Modified guards stores without ETags).
     meta: object_store::ObjectMeta,
-    cache: Mutex<VecDeque<(u64, Bytes)>>,
+    cache: Mutex<VecDeque<(u64, Slot)>>,
 }
 
 /// What went wrong opening an object, for [`crate::Error`].
@@ -255,26 +260,62 @@ impl Remote {
         Ok(res.into_stream())
     }
 
-    /// One block of the cache (fetched whole).
+    /// One block of the cache (fetched whole, by one GET whoever asks for it meanwhile).
     fn block(&self, index: u64) -> io::Result<Bytes> {
-        let start = index * BLOCK;
-        {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, b)) = cache.iter().find(|(i, _)| *i == index) {
-                return Ok(b.clone());
+        let slot = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.iter().find(|(i, _)| *i == index) {
+                Some((_, slot)) => Arc::clone(slot),
+                None => {
+                    if cache.len() >= BLOCKS {
+                        cache.pop_front();
+                    }
+                    let slot: Slot = Arc::default();
+                    cache.push_back((index, Arc::clone(&slot)));
+                    slot
+                }
             }
+        };
+        let fetched = slot.get_or_init(|| {
+            let start = index * BLOCK;
+            let end = (start + BLOCK).min(self.size);
+            let mut buf = Vec::with_capacity((end - start) as usize);
+            self.stream(start, end)
+                .read_to_end(&mut buf)
+                .map(|_| Bytes::from(buf))
+                .map_err(|e| remote_fault(&e).unwrap_or_else(|| e.to_string()))
+        });
+        fetched.clone().map_err(fault)
+    }
+
+    /// The bytes `start..end` as the body of one GET.
+    fn stream(&self, start: u64, end: u64) -> RemoteRange<'_> {
+        RemoteRange {
+            remote: self,
+            range: start..end,
+            stream: None,
+            cur: Bytes::new(),
+            got: 0,
         }
-        let end = (start + BLOCK).min(self.size);
-        let mut r = self.range(start, end)?;
-        let mut buf = Vec::with_capacity((end - start) as usize);
-        r.read_to_end(&mut buf)?;
-        let b = Bytes::from(buf);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= BLOCKS {
-            cache.pop_front();
+    }
+}
+
+/// A short range read through the block cache.
+struct Blocks<'r> {
+    remote: &'r Remote,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Blocks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let want = out.len().min((self.end - self.pos).min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
         }
-        cache.push_back((index, b.clone()));
-        Ok(b)
+        let n = self.remote.read_at(&mut out[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -295,13 +336,15 @@ impl ByteSource for Remote {
         if start >= end {
             return Ok(Box::new(io::empty()));
         }
-        Ok(Box::new(RemoteRange {
-            remote: self,
-            range: start..end,
-            stream: None,
-            cur: Bytes::new(),
-            got: 0,
-        }))
+        if end - start <= BLOCK / 4 {
+            // Small entries (and the headers around them) come from the cached blocks.
+            return Ok(Box::new(Blocks {
+                remote: self,
+                pos: start,
+                end,
+            }));
+        }
+        Ok(Box::new(self.stream(start, end)))
     }
 }
 
