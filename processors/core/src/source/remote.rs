@@ -309,7 +309,9 @@ struct Blocks<'r> {
 
 impl Read for Blocks<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let want = out.len().min((self.end - self.pos).min(usize::MAX as u64) as usize);
+        let want = out
+            .len()
+            .min((self.end - self.pos).min(usize::MAX as u64) as usize);
         if want == 0 {
             return Ok(0);
         }
@@ -386,10 +388,12 @@ impl Read for RemoteRange<'_> {
                         self.remote.uri, self.range.start, self.range.end, self.got
                     )))
                 }
-                None if self.got < want => return Err(fault(format!(
+                None if self.got < want => {
+                    return Err(fault(format!(
                     "{}: the response for bytes {}..{} ended after {} of {want} bytes (cut short)",
                     self.remote.uri, self.range.start, self.range.end, self.got
-                ))),
+                )))
+                }
                 None => {
                     self.stream = None;
                     return Ok(0);
