@@ -254,14 +254,14 @@ fn write_new(p: &Path, data: &mut dyn Read) -> Result<()> {
 /// A source opened for reading its bytes: a local file or an object in object storage.
 pub(crate) enum Opened {
     Local(File, u64),
-    Remote(Remote),
+    Remote(Box<Remote>),
 }
 
 impl Opened {
     pub(crate) fn bytes(&self) -> &dyn ByteSource {
         match self {
             Opened::Local(f, _) => f,
-            Opened::Remote(r) => r,
+            Opened::Remote(r) => r.as_ref(),
         }
     }
 
@@ -293,7 +293,7 @@ pub(crate) fn open(path: &Path) -> Result<(SourceKind, Option<Opened>)> {
             remote::OpenError::Io(e) => Error::io("open", path, e),
         })?;
         let kind = sniff(path, &r)?;
-        return Ok((kind, Some(Opened::Remote(r))));
+        return Ok((kind, Some(Opened::Remote(Box::new(r)))));
     }
     let meta = std::fs::symlink_metadata(path).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {

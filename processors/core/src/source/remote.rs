@@ -482,7 +482,9 @@ mod tests {
 
     #[test]
     fn endpoints_from_the_environment() {
-        let cases: &[(&str, &[(&str, &str)], Option<&str>, bool)] = &[
+        /// (case, variables, endpoint, verify TLS)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>, bool);
+        let cases: &[Case] = &[
             ("nothing", &[], None, true),
             (
                 "aws endpoint url",
