@@ -88,16 +88,27 @@ impl S3Server {
     pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
         put(&format!("{}/{bucket}/{key}", self.endpoint()), bytes);
     }
+
+    /// Uploads `bytes` as `bucket/key`, readable without credentials (ACL public-read):
+    /// its plain URL is an `https://`-style source.
+    pub fn put_public(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let url = format!("{}/{bucket}/{key}", self.endpoint());
+        let r = ureq::put(&url)
+            .header("Authorization", AUTH)
+            .header("x-amz-acl", "public-read")
+            .send(bytes)
+            .unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+        assert!(r.status().is_success(), "PUT {url}: {}", r.status());
+    }
 }
+
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
 
 /// An S3 PUT as moto takes it: it does not check signatures, but an unsigned request
 /// after signed ones is refused (403), so this one names the test credentials.
 fn put(url: &str, bytes: &[u8]) {
     let r = ureq::put(url)
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
-        )
+        .header("Authorization", AUTH)
         .send(bytes)
         .unwrap_or_else(|e| panic!("PUT {url}: {e}"));
     assert!(r.status().is_success(), "PUT {url}: {}", r.status());

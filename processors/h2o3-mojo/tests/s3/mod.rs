@@ -192,3 +192,33 @@ fn short_lying_or_changing_objects_are_errors_never_models() {
         );
     }
 }
+
+/// An object behind a plain URL (`https://` in production; moto serves http) is read the
+/// same way, without credentials: HEAD, then range requests pinned to its ETag.
+#[test]
+fn an_object_behind_a_url_gives_the_same_model_json() {
+    let Some(s3) = S3Server::start() else { return };
+    s3.create_bucket("models");
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = testdata().join("gbm_binomial.zip");
+    s3.put_public(
+        "models",
+        "public/gbm_binomial.zip",
+        &std::fs::read(&zip).unwrap(),
+    );
+    let local = tmp.path().join("local");
+    let o = process(&zip, &local, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let remote = tmp.path().join("remote");
+    let url = format!("{}/models/public/gbm_binomial.zip", s3.endpoint());
+    let o = storage_initializer(&[], &url, &remote);
+    assert!(o.status.success(), "{url}: {}", stderr(&o));
+    assert_eq!(manifest(&local), manifest(&remote));
+    // A missing one is a missing source.
+    let o = storage_initializer(
+        &[],
+        &format!("{}/models/public/nope.zip", s3.endpoint()),
+        &tmp.path().join("x"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
