@@ -59,8 +59,22 @@ fn every_testdata_archive_from_s3_gives_the_same_model_json() {
         assert!(o.status.success(), "{name} local: {}", stderr(&o));
         let remote = tmp.path().join(format!("remote-{i}"));
         let uri = format!("s3://models/mlflow/{name}");
-        let o = storage_initializer(&s3.env(), &uri, &remote);
+        // Nothing is written locally but the target: not in TMPDIR, not in the working
+        // directory.
+        let scratch = tmp.path().join(format!("scratch-{i}"));
+        std::fs::create_dir(&scratch).unwrap();
+        let o = with_env(&s3.env())
+            .env("TMPDIR", &scratch)
+            .current_dir(&scratch)
+            .args([uri.as_str(), remote.to_str().unwrap()])
+            .output()
+            .expect("binary runs");
         assert!(o.status.success(), "{uri}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read_dir(&scratch).unwrap().count(),
+            0,
+            "{name}: wrote outside the target"
+        );
         assert_eq!(
             manifest(&local),
             manifest(&remote),
