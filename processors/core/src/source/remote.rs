@@ -4,11 +4,11 @@
 //! The walk reads every source through [`ByteSource`]: random reads (`read_at`: zip end
 //! records, central directory, local headers) and forward streams of a byte range (`range`:
 //! zip entries, a whole tar.gz, the source's sha256). For a local file those are `pread`s;
-//! for an object they are ranged GETs: random reads and short ranges go through a cache of
-//! 4 MiB blocks (one GET each, shared by the threads: the end records, the central
-//! directory, the local headers and the many small entries of a model cost a few
-//! requests), each longer range is one GET whose body is pulled as it is consumed, and the
-//! zip workers each hold their own, so several are in flight.
+//! for an object they are ranged GETs: random reads (end records, central directory, local
+//! headers) go through a cache of 64 KiB pages, short ranges (the many small entries of a
+//! model) through a cache of 4 MiB blocks, each fetched by one GET shared by the threads;
+//! each longer range is one GET whose body is pulled as it is consumed, and the zip
+//! workers each hold their own, so several are in flight.
 //!
 //! An object is pinned when it is opened: its size and ETag (from a HEAD) are checked on
 //! every response, and every GET carries `If-Match` with that ETag (or, when the server
@@ -158,11 +158,17 @@ impl S3Env {
 /// Retries of a failed request (object_store backs off between them); a response cut
 /// short is not retried but reported.
 const MAX_RETRIES: usize = 2;
-/// Block size of the cache behind random reads and short ranges: one GET fetches a block,
-/// so the headers and the data of many small entries cost one request, not one each.
+/// Block size of the cache behind short ranges: one GET fetches a block, so the data of
+/// many small entries costs one request, not one each.
 const BLOCK: u64 = 4 << 20;
 /// Blocks kept by that cache (memory: `BLOCK * BLOCKS`).
 const BLOCKS: usize = 8;
+/// Page size of the cache behind random reads (end records, central directory, local
+/// headers): small, so that checking the header of every large entry does not fetch
+/// megabytes of its data.
+const PAGE: u64 = 64 << 10;
+/// Pages kept by that cache.
+const PAGES: usize = 32;
 /// One block being fetched or fetched (several threads wanting it wait for one GET).
 type Slot = Arc<std::sync::OnceLock<Result<Bytes, String>>>;
 
@@ -176,7 +182,25 @@ pub(crate) struct Remote {
     etag: Option<String>,
     /// The metadata the HEAD returned (its Last-Modified guards stores without ETags).
     meta: object_store::ObjectMeta,
-    cache: Mutex<VecDeque<(u64, Slot)>>,
+    blocks: Cache,
+    pages: Cache,
+}
+
+/// Fixed-size pieces of the object, fetched whole, the most recent kept.
+struct Cache {
+    size: u64,
+    keep: usize,
+    slots: Mutex<VecDeque<(u64, Slot)>>,
+}
+
+impl Cache {
+    fn new(size: u64, keep: usize) -> Cache {
+        Cache {
+            size,
+            keep,
+            slots: Mutex::new(VecDeque::new()),
+        }
+    }
 }
 
 /// What went wrong opening an object, for [`crate::Error`].
@@ -211,7 +235,8 @@ impl Remote {
             store,
             key,
             rt,
-            cache: Mutex::new(VecDeque::new()),
+            blocks: Cache::new(BLOCK, BLOCKS),
+            pages: Cache::new(PAGE, PAGES),
         })
     }
 
@@ -260,25 +285,25 @@ impl Remote {
         Ok(res.into_stream())
     }
 
-    /// One block of the cache (fetched whole, by one GET whoever asks for it meanwhile).
-    fn block(&self, index: u64) -> io::Result<Bytes> {
+    /// Piece `index` of `cache` (fetched whole, by one GET whoever asks for it meanwhile).
+    fn piece(&self, cache: &Cache, index: u64) -> io::Result<Bytes> {
         let slot = {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            match cache.iter().find(|(i, _)| *i == index) {
+            let mut slots = cache.slots.lock().unwrap_or_else(|e| e.into_inner());
+            match slots.iter().find(|(i, _)| *i == index) {
                 Some((_, slot)) => Arc::clone(slot),
                 None => {
-                    if cache.len() >= BLOCKS {
-                        cache.pop_front();
+                    if slots.len() >= cache.keep {
+                        slots.pop_front();
                     }
                     let slot: Slot = Arc::default();
-                    cache.push_back((index, Arc::clone(&slot)));
+                    slots.push_back((index, Arc::clone(&slot)));
                     slot
                 }
             }
         };
         let fetched = slot.get_or_init(|| {
-            let start = index * BLOCK;
-            let end = (start + BLOCK).min(self.size);
+            let start = index * cache.size;
+            let end = (start + cache.size).min(self.size);
             let mut buf = Vec::with_capacity((end - start) as usize);
             self.stream(start, end)
                 .read_to_end(&mut buf)
@@ -286,6 +311,18 @@ impl Remote {
                 .map_err(|e| remote_fault(&e).unwrap_or_else(|| e.to_string()))
         });
         fetched.clone().map_err(fault)
+    }
+
+    /// Reads at `at` from the pieces of `cache`.
+    fn read_cached(&self, cache: &Cache, buf: &mut [u8], at: u64) -> io::Result<usize> {
+        if at >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let piece = self.piece(cache, at / cache.size)?;
+        let off = (at % cache.size) as usize;
+        let n = buf.len().min(piece.len().saturating_sub(off));
+        buf[..n].copy_from_slice(&piece[off..off + n]);
+        Ok(n)
     }
 
     /// The bytes `start..end` as the body of one GET.
@@ -315,7 +352,9 @@ impl Read for Blocks<'_> {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.remote.read_at(&mut out[..want], self.pos)?;
+        let n = self
+            .remote
+            .read_cached(&self.remote.blocks, &mut out[..want], self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -323,14 +362,7 @@ impl Read for Blocks<'_> {
 
 impl ByteSource for Remote {
     fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<usize> {
-        if at >= self.size || buf.is_empty() {
-            return Ok(0);
-        }
-        let block = self.block(at / BLOCK)?;
-        let off = (at % BLOCK) as usize;
-        let n = buf.len().min(block.len().saturating_sub(off));
-        buf[..n].copy_from_slice(&block[off..off + n]);
-        Ok(n)
+        self.read_cached(&self.pages, buf, at)
     }
 
     fn range(&self, start: u64, end: u64) -> io::Result<Box<dyn Read + Send + '_>> {
