@@ -94,12 +94,16 @@ BENCH_SIZES ?= 256 1024
 SCORE_MODELS ?=
 ## ONNX_MODELS: testdata/onnx models for bench/onnx.sh (native ONNX runtime vs MLflow).
 ONNX_MODELS ?=
+## bench/s3.sh: an MLflow zip of S3_BENCH_MIB MiB processed from a local S3 server (moto)
+## against download-then-unpack (boto3 + zipfile + hashlib, KServe's storage-initializer way).
+S3_BENCH_MIB ?= 1024
 bench: build
 	bench/run.sh $(BENCH_SIZES)
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
 	bench/score.sh $(SCORE_MODELS)
 	CARGO="$(CARGO)" bench/load.sh
 	bench/onnx.sh $(ONNX_MODELS)
+	bench/s3.sh $(S3_BENCH_MIB)
 	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
 	  && command -v musl-gcc >/dev/null; then \
 	  CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh; \

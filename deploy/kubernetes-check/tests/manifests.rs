@@ -999,3 +999,338 @@ fn onnx_native_runtime_image_and_example_agree() {
         "the processor writes the onnx model type: {env}"
     );
 }
+
+fn kserve_docs(fx: &Fixture) -> Vec<Document> {
+    kube::read_documents(&fx.root.join("deploy/kserve")).expect("KServe manifests parse")
+}
+
+fn catalog_json(fx: &Fixture) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fx.root.join("catalog.json")).unwrap()).unwrap()
+}
+
+/// The core checks (kustomization, Secrets) and the structural KServe checks.
+fn check_kserve(fx: &Fixture, docs: &[Document]) -> Vec<String> {
+    let dir = fx.root.join("deploy/kserve");
+    let expected = Expected {
+        images: &fx.images,
+        stages: &fx.stages,
+        version: &fx.workspace.version,
+        dir: &dir,
+    };
+    let mut f = kube::check(&expected, docs);
+    f.extend(deploy_check::kserve::check(
+        &expected,
+        &catalog_json(fx),
+        docs,
+    ));
+    f
+}
+
+#[test]
+fn kserve_manifests_agree_with_the_images_and_the_catalog() {
+    let fx = Fixture::load();
+    let docs = kserve_docs(&fx);
+    let kinds: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d.value.get("kind").and_then(Value::as_str))
+        .collect();
+    for k in [
+        "ClusterStorageContainer",
+        "ClusterServingRuntime",
+        "InferenceService",
+        "Kustomization",
+    ] {
+        assert!(kinds.contains(&k), "deploy/kserve has no {k}: {kinds:?}");
+    }
+    no_findings("deploy/kserve", &check_kserve(&fx, &docs));
+
+    // Broken copies: each must be caught.
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .position(|d| {
+                d.value.get("kind").and_then(Value::as_str) == Some(kind)
+                    && d.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+            })
+            .unwrap_or_else(|| panic!("{kind}/{name}"))
+    };
+    let csc = find("ClusterStorageContainer", "h2o3-mojo-processor");
+    let csr = find("ClusterServingRuntime", "h2o3-mojo-native-runtime");
+    let isvc = find("InferenceService", "gbm-binomial");
+    type Edit = Box<dyn Fn(&mut Vec<Document>)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "container not named storage-initializer",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/name",
+                    json!("processor"),
+                )
+            }),
+            "must be named storage-initializer",
+        ),
+        (
+            "processor given args",
+            Box::new(move |d| d[csc].value["spec"]["container"]["args"] = json!(["--source", "x"])),
+            "args is set",
+        ),
+        (
+            "processor given SOURCE_PATH",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/env",
+                    json!([{"name": "SOURCE_PATH", "value": "/x"}]),
+                )
+            }),
+            "env SOURCE_PATH is set",
+        ),
+        (
+            "processor with the wrong tag",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/image",
+                    json!("h2o3-mojo-processor:latest"),
+                )
+            }),
+            "not tagged with the workspace version",
+        ),
+        (
+            "runtime image as storage step",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/image",
+                    json!("runtime-shim:0.1.0"),
+                )
+            }),
+            "not a Processor",
+        ),
+        (
+            "a regex of another folder",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/supportedUriFormats",
+                    json!([{"regex": "^s3://.+$"}]),
+                )
+            }),
+            "supportedUriFormats must be",
+        ),
+        (
+            "storage container missing",
+            Box::new(move |d| {
+                d.remove(csc);
+            }),
+            "no ClusterStorageContainer runs the processor image h2o3-mojo-processor",
+        ),
+        (
+            "undocumented env",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/env",
+                    json!([{"name": "S3_BUCKET", "value": "x"}]),
+                )
+            }),
+            "env S3_BUCKET is not documented",
+        ),
+        (
+            "no v2",
+            Box::new(move |d| set(&mut d[csr].value, "/spec/protocolVersions", json!(["v1"]))),
+            "protocolVersions does not hold v2",
+        ),
+        (
+            "format not in the catalog",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/supportedModelFormats",
+                    json!([{"name": "h2o3_mojo"}, {"name": "sklearn"}]),
+                )
+            }),
+            "are not the catalog's model types",
+        ),
+        (
+            "model path elsewhere",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/containers/0/env/0/value",
+                    json!("/model"),
+                )
+            }),
+            "MODEL_PATH is not /mnt/models",
+        ),
+        (
+            "runtime container renamed",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/containers/0/name",
+                    json!("runtime"),
+                )
+            }),
+            "no container named kserve-container",
+        ),
+        (
+            "port not declared",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/containers/0/env/1/value",
+                    json!("9000"),
+                )
+            }),
+            "is not a declared containerPort",
+        ),
+        (
+            "runtime missing",
+            Box::new(move |d| {
+                d.remove(csr);
+            }),
+            "no ClusterServingRuntime for the catalog runtime h2o3-mojo-native-runtime",
+        ),
+        (
+            "uri of another processor",
+            Box::new(move |d| {
+                set(
+                    &mut d[isvc].value,
+                    "/spec/predictor/model/storageUri",
+                    json!("s3://models/dai-mojo/gbm.zip"),
+                )
+            }),
+            "which does not produce \"h2o3_mojo\"",
+        ),
+        (
+            "uri no storage container takes",
+            Box::new(move |d| {
+                set(
+                    &mut d[isvc].value,
+                    "/spec/predictor/model/storageUri",
+                    json!("s3://models/gbm.zip"),
+                )
+            }),
+            "is taken by 0 storage containers",
+        ),
+        (
+            "format the runtime does not serve",
+            Box::new(move |d| {
+                set(
+                    &mut d[isvc].value,
+                    "/spec/predictor/model/modelFormat/name",
+                    json!("onnx"),
+                )
+            }),
+            "does not serve \"onnx\"",
+        ),
+    ];
+    for (name, edit, says) in cases {
+        let mut broken = docs.clone();
+        edit(&mut broken);
+        let found = check_kserve(&fx, &broken);
+        assert!(
+            found.iter().any(|x| x.contains(says)),
+            "{name}: no finding saying {says:?} in {found:#?}"
+        );
+    }
+}
+
+/// Core Kubernetes objects of deploy/ (not KServe's resources, not kustomize's), each
+/// written to its own file for kubernetes-validate.
+fn core_objects(fx: &Fixture, dir: &Path) -> Vec<PathBuf> {
+    let mut docs = Vec::new();
+    for sub in [
+        "deploy/kubernetes",
+        "deploy/kubernetes/onnx-native",
+        "deploy/kserve",
+    ] {
+        docs.extend(kube::read_documents(&fx.root.join(sub)).expect("manifests parse"));
+    }
+    docs.iter()
+        .filter(|d| {
+            let api = d
+                .value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            !api.contains("kserve.io") && !api.starts_with("kustomize.config.k8s.io")
+        })
+        .enumerate()
+        .map(|(i, d)| {
+            let p = dir.join(format!("{i:02}-{}.json", d.origin.replace(['#', '/'], "-")));
+            std::fs::write(&p, serde_json::to_vec_pretty(&d.value).unwrap()).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn kubernetes_validate(venv: &Path, files: &[PathBuf]) -> std::process::Output {
+    std::process::Command::new(venv.join("bin/kubernetes-validate"))
+        .arg("--strict")
+        .arg("--no-warn")
+        .args(files)
+        .output()
+        .expect("kubernetes-validate runs")
+}
+
+/// kubernetes-validate (PyPI, in the venv .ci/setup-kubernetes-validate-venv.sh builds:
+/// KUBERNETES_VALIDATE_VENV) on every core object of deploy/, strict (no unknown fields);
+/// and on a broken copy, which it must refuse. Skipped with a message when the variable is
+/// unset; set but broken, the test fails.
+#[test]
+fn core_objects_pass_kubernetes_validate() {
+    let Some(venv) = std::env::var_os("KUBERNETES_VALIDATE_VENV").filter(|v| !v.is_empty()) else {
+        eprintln!("KUBERNETES_VALIDATE_VENV is not set: skipping kubernetes-validate (run `export KUBERNETES_VALIDATE_VENV=$(.ci/setup-kubernetes-validate-venv.sh)`)");
+        return;
+    };
+    let venv = PathBuf::from(venv);
+    let fx = Fixture::load();
+    let tmp = std::env::temp_dir().join(format!("kubernetes-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let files = core_objects(&fx, &tmp);
+    let kinds: Vec<String> = files
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            v["kind"].as_str().unwrap_or("").to_owned()
+        })
+        .collect();
+    for k in ["Deployment", "Service", "Secret", "ServiceAccount"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} among {kinds:?}");
+    }
+    let o = kubernetes_validate(&venv, &files);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "kubernetes-validate refused deploy/:\n{out}"
+    );
+    println!(
+        "kubernetes-validate: {} core objects ({})",
+        files.len(),
+        kinds.join(", ")
+    );
+
+    // A broken copy must be refused (the check can fail).
+    let deployment = files
+        .iter()
+        .zip(&kinds)
+        .find(|(_, k)| *k == "Deployment")
+        .map(|(p, _)| p.clone())
+        .unwrap();
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&deployment).unwrap()).unwrap();
+    set(&mut v, "/spec/replicas", json!("one"));
+    let broken = tmp.join("broken.json");
+    std::fs::write(&broken, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = kubernetes_validate(&venv, &[broken]);
+    assert!(
+        !o.status.success(),
+        "kubernetes-validate accepted replicas: \"one\""
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
