@@ -205,7 +205,11 @@ fn dockerfiles_declare_user_entrypoint_labels_and_the_env_contract() {
                 .filter(|r| r.image == spec.image)
                 .flat_map(|r| r.model_types.iter().cloned())
                 .collect();
-            let got = stage.env.get("MODEL_TYPES").map(String::as_str).unwrap_or("");
+            let got = stage
+                .env
+                .get("MODEL_TYPES")
+                .map(String::as_str)
+                .unwrap_or("");
             if got != want.join(",") {
                 findings.push(format!(
                     "{}: ENV MODEL_TYPES={got:?}, catalog.json says its runtime serves {want:?}",
@@ -1044,8 +1048,8 @@ fn every_composition_has_a_kubernetes_example() {
                 .iter()
                 .find(|p| p.image == image_name(init))
                 .unwrap_or_else(|| panic!("{}: init image {}", dir.display(), init["image"]));
-            let model_type =
-                env_of(init, "MLFLOW_MODEL_TYPE").unwrap_or_else(|| processor.model_types[0].clone());
+            let model_type = env_of(init, "MLFLOW_MODEL_TYPE")
+                .unwrap_or_else(|| processor.model_types[0].clone());
             for c in pod["containers"].as_array().expect("containers") {
                 shown.push((processor.image.clone(), model_type.clone(), image_name(c)));
             }
@@ -1054,7 +1058,11 @@ fn every_composition_has_a_kubernetes_example() {
     let mut missing = Vec::new();
     for p in &catalog.processors {
         for m in &p.model_types {
-            for r in catalog.runtimes.iter().filter(|r| r.model_types.contains(m)) {
+            for r in catalog
+                .runtimes
+                .iter()
+                .filter(|r| r.model_types.contains(m))
+            {
                 let want = (p.image.clone(), m.clone(), r.image.clone());
                 if !shown.contains(&want) {
                     missing.push(format!("{} -> {m} -> {} ({})", p.name, r.name, r.image));
