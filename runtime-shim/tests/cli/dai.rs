@@ -429,7 +429,8 @@ fn without_a_licence_the_start_stops_with_its_own_exit_code() {
         ("HOST", "127.0.0.1"),
     ];
     let missing = s._tmp.path().join("nowhere/license.sig");
-    let cases: Vec<(&str, Vec<(&str, &str)>, &[&str])> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         (
             "nothing provided",
             vec![],
