@@ -11,16 +11,17 @@
 #    (the pod's emptyDir), and `verify` accepts the result; an artifact of another type is
 #    refused with exit code 3 and the target is left empty.
 # 3. Each runtime image serves what its processors wrote (MODEL_PATH, PORT=9090, read-only
-#    root filesystem, --cap-drop=ALL, no network for the native ones): /readyz turns 200
+#    root filesystem, --cap-drop=ALL, the port published on loopback only): /readyz turns 200
 #    (the time from `run` to ready is printed), POST /model/score returns the reference
 #    (H2O-3: genmodel's predictions; ONNX: onnxruntime's outputs, floats bit for bit, also
 #    through the batch command; MLflow: MLflow's own predictions for the sklearn pipeline,
-#    xgboost, lightgbm, statsmodels and custom pyfunc models; DAI: the project's stand-in
-#    scorer end to end), /healthz answers, SIGTERM stops it with exit code 0. Refusals: a
+#    xgboost, lightgbm, statsmodels and custom pyfunc models; DAI: a conformance pipeline on
+#    daimojo, and the project's stand-in scorer end to end), /healthz answers, SIGTERM stops it with exit code 0. Refusals: a
 #    model type the image does not serve (exit 5), MLflow requirements the image does not
 #    satisfy with MLFLOW_REQUIRE_REQUIREMENTS_MATCH (exit 6), the DAI conformance pipelines
-#    without a licence (exit 9, with how to provide one) and with a licence daimojo
-#    refuses (exit 6, "Driverless AI license error").
+#    without a licence (exit 9, with how to provide one), a TOML pipeline the C++ runtime
+#    does not read (exit 6). The protobuf conformance pipeline is scored by daimojo through
+#    the whole path and equals daimojo's predict called directly.
 #
 # A missing image is a failure, never a skip. The DAI pipelines need the conformance
 # corpus (CONFORMANCE_DIR, default ../shared/conformance): unset and absent it says
@@ -264,7 +265,7 @@ for m in $H2O3_MODELS mlflow-h2o3; do
   name=h2o3-$m ref_name=$m
   [ "$m" = mlflow-h2o3 ] && name=mlflow-h2o3 ref_name=h2o_mojo_wrapped
   [ -f "$out/$name/model.json" ] || { fail "$runtime: no processed $name to serve"; continue; }
-  start "$runtime" "$out/$name" "$name" --network=none || continue
+  start "$runtime" "$out/$name" "$name" || continue
   input=testdata/h2o3/$ref_name.input.csv expected=testdata/h2o3/$ref_name.predictions.csv
   [ "$m" = mlflow-h2o3 ] && input=testdata/mlflow/$ref_name.input.csv expected=testdata/mlflow/$ref_name.predictions.csv
   if python3 .ci/e2e_score.py "http://$hostport" "$input" "$expected" >"$work/$name.score" 2>&1; then
@@ -282,7 +283,7 @@ onnx=$(ref_of onnx-native-runtime)
 for m in $ONNX_MODELS; do
   name=onnx-$m
   [ -f "$out/$name/model.json" ] || { fail "$onnx: no processed $name to serve"; continue; }
-  start "$onnx" "$out/$name" "$name" --network=none || continue
+  start "$onnx" "$out/$name" "$name" || continue
   if python3 .ci/e2e_onnx_score.py "http://$hostport" "$out/$name/model.json" \
     "testdata/onnx/$m.input.csv" "testdata/onnx/$m.expected.csv" >"$work/$name.score" 2>&1; then
     pass "$onnx $m: $(ready_line); REST: $(cat "$work/$name.score")"
@@ -309,7 +310,7 @@ pyfunc=$(ref_of mlflow-pyfunc-runtime)
 for m in $MLFLOW_MODELS; do
   name=mlflow-$m
   [ -f "$out/$name/model.json" ] || { fail "$pyfunc: no processed $name to serve"; continue; }
-  start "$pyfunc" "$out/$name" "$name" --network=none || continue
+  start "$pyfunc" "$out/$name" "$name" || continue
   if python3 .ci/e2e_mlflow_score.py "http://$hostport" "$out/$name/model.json" \
     "testdata/mlflow/$m.request.json" "testdata/mlflow/$m.predictions.json" >"$work/$name.score" 2>&1; then
     pass "$pyfunc $m: $(ready_line); $(cat "$work/$name.score")"
@@ -345,15 +346,44 @@ for name in dai-mojo2data dai-proto; do
   refuse "$daiimg" "$out/$name" "$name-no-licence" 9 "mount the licence file (e.g. from a Kubernetes Secret) at /license/license.sig" --network=none
 done
 if [ -f "$out/dai-proto/model.json" ]; then
-  refuse "$daiimg" "$out/dai-proto" dai-proto-bad-licence 6 "Driverless AI license error" \
-    --network=none -e DRIVERLESS_AI_LICENSE_KEY=not-a-driverless-ai-licence
-  grep -q "not-a-driverless-ai-licence" "$work/dai-proto-bad-licence.refuse.log" \
-    && fail "$daiimg: the licence key appears in the log"
+  # A real pipeline on the real C++ runtime: daimojo 2.9.2 loads this (protobuf) pipeline
+  # and scores it; the key only has to be present for the image's own licence check.
+  # Reference: daimojo's predict called directly in the same image on the same rows.
+  cat >"$out/dai-rows.json" <<'JSON'
+{"fields": ["pclass", "sex", "age", "ticket", "fare", "cabin"],
+ "rows": [["1", "female", "29", "24160", "211.3375", "B5"],
+          ["3", "male", "", "A/5 21171", "7.25", ""],
+          ["2", "female", "14", "237736", "30.0708", ""],
+          ["3", "male", "40.5", "C.A. 2673", "20.25", ""],
+          ["1", "male", "71", "PC 17609", "49.5042", "A5"]]}
+JSON
+  chmod 0644 "$out/dai-rows.json"
+  if "$ENGINE" run --rm --network=none --read-only -v "$out:/w:ro" -v "$PWD/.ci:/ci:ro" \
+    --entrypoint /opt/venv/bin/python "$daiimg" /ci/e2e_dai_score.py reference /w/dai-rows.json \
+    /w/dai-proto/pipeline.mojo >"$work/dai-proto.reference.json" 2>"$work/dai-proto.reference.log" \
+    && start "$daiimg" "$out/dai-proto" dai-proto -e DRIVERLESS_AI_LICENSE_KEY=e2e-placeholder-key; then
+    if python3 .ci/e2e_dai_score.py compare "http://$hostport" "$out/dai-rows.json" \
+      "$work/dai-proto.reference.json" >"$work/dai-proto.score" 2>&1; then
+      pass "$daiimg sw_proto_based_pipeline on daimojo: $(ready_line); $(cat "$work/dai-proto.score")"
+    else
+      fail "$daiimg sw_proto_based_pipeline: /model/score differs from daimojo"; sed 's/^/     /' "$work/dai-proto.score" >&2
+    fi
+    stop_checked "$daiimg" dai-proto
+    grep -q "e2e-placeholder-key" "$work/dai-proto.log" && fail "$daiimg: the licence key appears in the log"
+  else
+    fail "$daiimg sw_proto_based_pipeline: could not score it"; cat "$work/dai-proto.reference.log" | tail -n 5 | sed 's/^/     /' >&2
+  fi
+fi
+if [ -f "$out/dai-mojo2data/model.json" ]; then
+  # A TOML pipeline, which the C++ runtime does not read: the scorer says so (use the Java
+  # mojo2-runtime) and the start fails with exit code 6.
+  refuse "$daiimg" "$out/dai-mojo2data" dai-mojo2data-toml 6 "needs the Java mojo2-runtime instead" \
+    --network=none -e DRIVERLESS_AI_LICENSE_KEY=e2e-placeholder-key
 fi
 if [ -f "$out/dai-stand-in/model.json" ] && [ -f "$out/h2o3-gbm_binomial/model.json" ]; then
   # The project's stand-in scorer: the shim itself serving the H2O-3 model with the
   # pipeline's columns, started by the image's shim as its external DAI scorer.
-  if start "$daiimg" "$out/dai-stand-in" dai-stand-in --network=none \
+  if start "$daiimg" "$out/dai-stand-in" dai-stand-in \
     -v "$out/h2o3-gbm_binomial:/stand-in:ro" -e DRIVERLESS_AI_LICENSE_KEY=stand-in-licence \
     -e DAI_SCORER_COMMAND="/usr/local/bin/runtime-shim --model-path /stand-in --model-types h2o3_mojo --host {host} --port {port}"; then
     if python3 .ci/e2e_score.py "http://$hostport" testdata/h2o3/gbm_binomial.input.csv \

@@ -108,7 +108,9 @@ class Scorer:
     def __init__(self, model):
         self.model = model
         self.inputs = list(zip(model.feature_names, model.feature_types))
-        self.outputs = list(zip(model.output_names, model.output_types))
+        # output_names is only filled by a first predict(); schema() has them at load.
+        names, types = model.schema()
+        self.outputs = list(zip(names, types))
         self.missing = set(model.missing_values)
 
     def schema(self):
@@ -146,7 +148,7 @@ class Scorer:
                     raise BadRequest(f"row {r}: column {name!r}: {e}") from None
             columns[name] = values
         result = self.model.predict(dt.Frame(columns))
-        kinds = self.model.output_types
+        kinds = [t for _, t in self.outputs]
         cols = result.to_list()
         score = [[cell_text(kinds[c], cols[c][r]) for c in range(len(cols))] for r in range(result.nrows)]
         return {"id": self.model.uuid, "fields": list(result.names), "score": score}
