@@ -30,7 +30,7 @@
 ARG BASE_IMAGE=toolkit-base-python:3.11
 FROM ${BASE_IMAGE}
 
-COPY requirements.txt dai_scorer.py /opt/toolkit/
+COPY requirements.txt /opt/toolkit/
 RUN set -eu; \
     export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off; \
     if [ -f /etc/ssl/certs/ca-certificates.crt ]; then export PIP_CERT=/etc/ssl/certs/ca-certificates.crt; fi; \
@@ -38,10 +38,11 @@ RUN set -eu; \
     python3 -m venv /opt/venv; \
     /opt/venv/bin/python -m pip install --quiet -r /opt/toolkit/requirements.txt; \
     /opt/venv/bin/python -c 'import daimojo, datatable, numpy; print("daimojo", daimojo.__version__)'; \
-    /opt/venv/bin/python /opt/toolkit/dai_scorer.py --help >/dev/null; \
     /opt/venv/bin/python -m pip freeze --all >/opt/toolkit/installed.txt; \
     echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >>/etc/passwd; \
     echo 'nonroot:x:65532:' >>/etc/group
+COPY dai_scorer.py /opt/toolkit/
+RUN /opt/venv/bin/python /opt/toolkit/dai_scorer.py --help >/dev/null
 
 ARG VERSION
 ARG REVISION
