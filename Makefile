@@ -109,15 +109,17 @@ bench: build
 	  CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh; \
 	else echo "(no musl target or musl-gcc: the images' build of the shim is not benchmarked)"; fi
 
-## Container images, FROM scratch around static musl builds (podman, or docker when
-## podman is absent). IMAGES names some of images/images.txt (default: all of them);
-## IMAGE_PREFIX (e.g. registry.example.com/ml/) and IMAGE_TAG (default: the version).
+## Container images (images/images.txt): FROM scratch around static musl builds, and the
+## runtimes on the Debian/Python bases images/base/build.sh makes (podman, or docker when
+## podman is absent). IMAGES names some of them (default: all); IMAGE_PREFIX (e.g.
+## registry.example.com/ml/), IMAGE_TAG (default: the version), BASE_IMAGE_DEBIAN,
+## BASE_IMAGE_PYTHON, EXTRA_BUILD_ARGS (images/build.sh).
 IMAGES ?=
 images:
 	CARGO="$(CARGO)" images/build.sh $(IMAGES)
 
-## End-to-end test of the images: each processor image on test artifacts
-## (--network=none --read-only), then the runtime image scoring against H2O's reference.
+## End-to-end test of the images: every composition, each processor image on test
+## artifacts (--network=none --read-only), then each runtime image scoring the reference.
 e2e-images: images
 	.ci/e2e-images.sh
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use deploy_check::dockerfile::{self, check_stage, Stage, IMAGE_UID};
-use deploy_check::images::{self, parse_images_list, ImageSpec, Role, Workspace};
+use deploy_check::images::{self, parse_images_list, Base, ImageSpec, Role, Workspace};
 use deploy_check::kube::{self, Document, Expected};
 use serde_json::{json, Value};
 
@@ -17,7 +17,12 @@ struct Fixture {
     workspace: Workspace,
     /// The final (only) stage of images/<image>.Dockerfile, by image.
     stages: BTreeMap<String, Stage>,
+    /// The text of images/<image>.Dockerfile, by image.
+    texts: BTreeMap<String, String>,
+    /// deploy/kubernetes's own manifests.
     docs: Vec<Document>,
+    /// Every example: deploy/kubernetes and each folder in it, with its manifests.
+    examples: Vec<(PathBuf, Vec<Document>)>,
 }
 
 impl Fixture {
@@ -26,6 +31,7 @@ impl Fixture {
         let images = images::read_images_list(&root).expect("images/images.txt");
         let workspace = images::read_workspace(&root).expect("workspace Cargo.toml");
         let mut stages = BTreeMap::new();
+        let mut texts = BTreeMap::new();
         for spec in &images {
             let path = root.join(format!("images/{}.Dockerfile", spec.image));
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -41,14 +47,30 @@ impl Fixture {
                 spec.image.clone(),
                 parsed.into_iter().next().expect("one stage"),
             );
+            texts.insert(spec.image.clone(), text);
         }
-        let docs = kube::read_documents(&root.join("deploy/kubernetes")).expect("manifests parse");
+        let top = root.join("deploy/kubernetes");
+        let docs = kube::read_documents(&top).expect("manifests parse");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&top)
+            .expect("deploy/kubernetes")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        let mut examples = vec![(top, docs.clone())];
+        for d in dirs {
+            let docs = kube::read_documents(&d)
+                .unwrap_or_else(|e| panic!("{}: manifests parse: {e}", d.display()));
+            examples.push((d, docs));
+        }
         Fixture {
             root,
             images,
             workspace,
             stages,
+            texts,
             docs,
+            examples,
         }
     }
 
@@ -57,12 +79,15 @@ impl Fixture {
     }
 
     fn check(&self, docs: &[Document]) -> Vec<String> {
-        let dir = self.k8s_dir();
+        self.check_in(&self.k8s_dir(), docs)
+    }
+
+    fn check_in(&self, dir: &Path, docs: &[Document]) -> Vec<String> {
         let expected = Expected {
             images: &self.images,
             stages: &self.stages,
             version: &self.workspace.version,
-            dir: &dir,
+            dir,
         };
         kube::check(&expected, docs)
     }
@@ -125,7 +150,7 @@ fn images_list_agrees_with_the_workspace_the_catalog_and_the_dockerfiles() {
             catalog
                 .runtimes
                 .iter()
-                .filter_map(|r| Some((r.image.clone()?, r.binary.clone(), Role::Runtime))),
+                .map(|r| (r.image.clone(), r.binary.clone(), Role::Runtime)),
         )
         .collect();
     from_catalog.sort_by(|a, b| a.0.cmp(&b.0));
@@ -150,11 +175,47 @@ fn dockerfiles_declare_user_entrypoint_labels_and_the_env_contract() {
     let mut findings = Vec::new();
     for spec in &fx.images {
         let stage = &fx.stages[&spec.image];
-        if stage.from != "scratch" {
-            findings.push(format!(
-                "{}: FROM {}, not scratch (the tested path)",
+        match spec.base.default_image() {
+            None if stage.from != "scratch" => findings.push(format!(
+                "{}: FROM {}, not scratch (images.txt: base scratch)",
                 spec.image, stage.from
-            ));
+            )),
+            None => {}
+            Some(default) => {
+                // The base is a build argument (a registry user passes python:3.11-slim
+                // or debian:bookworm-slim), defaulting to the base images/base/build.sh makes.
+                if stage.from != "${BASE_IMAGE}" {
+                    findings.push(format!(
+                        "{}: FROM {}, not FROM ${{BASE_IMAGE}}",
+                        spec.image, stage.from
+                    ));
+                }
+                let arg = format!("ARG BASE_IMAGE={default}");
+                if !fx.texts[&spec.image].lines().any(|l| l.trim() == arg) {
+                    findings.push(format!("{}: no `{arg}` line", spec.image));
+                }
+            }
+        }
+        if spec.role == Role::Runtime {
+            // MODEL_TYPES is what the catalog says the image's runtime serves.
+            let catalog = artifact_core::catalog::catalog();
+            let want: Vec<String> = catalog
+                .runtimes
+                .iter()
+                .filter(|r| r.image == spec.image)
+                .flat_map(|r| r.model_types.iter().cloned())
+                .collect();
+            let got = stage
+                .env
+                .get("MODEL_TYPES")
+                .map(String::as_str)
+                .unwrap_or("");
+            if got != want.join(",") {
+                findings.push(format!(
+                    "{}: ENV MODEL_TYPES={got:?}, catalog.json says its runtime serves {want:?}",
+                    spec.image
+                ));
+            }
         }
         findings.extend(
             check_stage(stage, spec)
@@ -180,7 +241,9 @@ fn multistage_variant_matches_the_tested_dockerfiles() {
     let text = std::fs::read_to_string(&path).expect("images/Dockerfile.multistage");
     let stages = dockerfile::parse(&text, &path).expect("parses");
     let mut findings = Vec::new();
-    for spec in &fx.images {
+    // The images on a base are already the registry variant (BASE_IMAGE); the
+    // multi-stage file covers the FROM scratch ones.
+    for spec in fx.images.iter().filter(|s| s.base == Base::Scratch) {
         let Some(stage) = stages
             .iter()
             .find(|s| s.name.as_deref() == Some(&spec.image))
@@ -221,7 +284,9 @@ fn multistage_variant_matches_the_tested_dockerfiles() {
 #[test]
 fn kubernetes_example_agrees_with_the_images() {
     let fx = Fixture::load();
-    no_findings("deploy/kubernetes", &fx.check(&fx.docs));
+    for (dir, docs) in &fx.examples {
+        no_findings(&dir.display().to_string(), &fx.check_in(dir, docs));
+    }
 
     // What the example has to show: a processor as init container and a runtime serving
     // its output, a Service, a Job running a processor alone, a kustomization.
@@ -853,16 +918,40 @@ fn checker_finds_broken_dockerfiles() {
 fn parsers_refuse_malformed_input() {
     let p = Path::new("x");
     let lists: &[(&str, &str, &str)] = &[
-        ("three fields", "a pkg bin\n", "expected 4 fields"),
+        ("four fields", "a pkg bin processor\n", "expected 7 fields"),
         (
-            "five fields",
-            "a pkg bin processor extra\n",
-            "expected 4 fields",
+            "eight fields",
+            "a pkg bin processor scratch musl 10 extra\n",
+            "expected 7 fields",
         ),
-        ("unknown role", "a pkg bin sidecar\n", "role \"sidecar\""),
+        (
+            "unknown role",
+            "a pkg bin sidecar scratch musl 10\n",
+            "role \"sidecar\"",
+        ),
+        (
+            "unknown base",
+            "a pkg bin runtime alpine musl 10\n",
+            "base \"alpine\"",
+        ),
+        (
+            "unknown libc",
+            "a pkg bin runtime debian uclibc 10\n",
+            "libc \"uclibc\"",
+        ),
+        (
+            "glibc from scratch",
+            "a pkg bin runtime scratch glibc 10\n",
+            "needs the static musl build",
+        ),
+        (
+            "budget not a number",
+            "a pkg bin runtime python musl 1.5\n",
+            "max_mb \"1.5\"",
+        ),
         (
             "duplicate",
-            "a pkg bin processor\na pkg2 bin2 runtime\n",
+            "a pkg bin processor scratch musl 10\na pkg2 bin2 runtime scratch musl 10\n",
             "listed twice",
         ),
         ("empty", "# only a comment\n\n", "lists no image"),
@@ -871,8 +960,11 @@ fn parsers_refuse_malformed_input() {
         let err = parse_images_list(text, p).expect_err(name).to_string();
         assert!(err.contains(expected), "case {name}: {err}");
     }
-    let ok = parse_images_list("# c\n\n  a  pkg  bin  runtime  \n", p).expect("valid list");
+    let ok = parse_images_list("# c\n\n  a  pkg  bin  runtime  python  musl  1400 \n", p)
+        .expect("valid list");
     assert_eq!(ok[0].role, Role::Runtime);
+    assert_eq!(ok[0].base, Base::Python);
+    assert_eq!(ok[0].max_mb, 1400);
 
     let dockerfiles: &[(&str, &str, &str)] = &[
         ("no FROM", "LABEL a=b\n", "LABEL before FROM"),
@@ -919,84 +1011,68 @@ fn parsers_refuse_malformed_input() {
     assert!(err.starts_with("x: "), "{err}");
 }
 
-/// The onnx-native-runtime image (on the Debian base, built by
-/// images/onnx-native-runtime/build.sh until images/images.txt can list images that are
-/// not FROM scratch) and its Kubernetes example (deploy/kubernetes/onnx-native), held to
-/// the same rules as the listed images and deploy/kubernetes: the Dockerfile's user,
-/// entrypoint, labels and environment contract, and the example's images, tags,
-/// variables, probes and security context. The catalog names the runtime.
+/// Every composition of the catalog (processor, model type, runtime) has a Kubernetes
+/// example: a Deployment whose init container runs the processor's image (with
+/// `MLFLOW_MODEL_TYPE` when the model type is not the processor's default) and whose
+/// runtime container runs the runtime's image; the checks above hold for all of them.
 #[test]
-fn onnx_native_runtime_image_and_example_agree() {
+fn every_composition_has_a_kubernetes_example() {
     let fx = Fixture::load();
-    let spec = ImageSpec {
-        image: "onnx-native-runtime".into(),
-        package: "runtime-shim".into(),
-        binary: "runtime-shim".into(),
-        role: Role::Runtime,
+    let catalog = artifact_core::catalog::catalog();
+    let image_name = |c: &Value| {
+        c["image"]
+            .as_str()
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_owned()
     };
-    let path = fx.root.join("images/onnx-native-runtime/Dockerfile");
-    let text = std::fs::read_to_string(&path).expect("images/onnx-native-runtime/Dockerfile");
-    let parsed = dockerfile::parse(&text, &path).expect("Dockerfile parses");
-    assert_eq!(parsed.len(), 1, "{}: one stage", path.display());
-    let stage = parsed.into_iter().next().expect("one stage");
-    assert_eq!(stage.from, "${BASE_IMAGE}", "FROM the BASE_IMAGE argument");
-    let mut findings = check_stage(&stage, &spec);
-    if stage.env.get("MODEL_TYPES").map(String::as_str) != Some("onnx") {
-        findings.push(format!(
-            "ENV MODEL_TYPES is {:?}",
-            stage.env.get("MODEL_TYPES")
-        ));
-    }
-    if !stage
-        .env
-        .get("ORT_DYLIB_PATH")
-        .is_some_and(|p| p.starts_with("/opt/onnxruntime/libonnxruntime.so."))
-    {
-        findings.push(format!(
-            "ENV ORT_DYLIB_PATH is {:?}",
-            stage.env.get("ORT_DYLIB_PATH")
-        ));
-    }
-    no_findings("images/onnx-native-runtime/Dockerfile", &findings);
-
-    let runtime = artifact_core::catalog::catalog()
-        .runtimes
-        .iter()
-        .find(|r| r.name == "onnx-native-runtime")
-        .expect("catalog.json has onnx-native-runtime");
-    assert_eq!(runtime.model_types, ["onnx"]);
-    assert_eq!(runtime.binary, spec.binary);
-
-    let mut images = fx.images.clone();
-    images.push(spec.clone());
-    let mut stages = fx.stages.clone();
-    stages.insert(spec.image.clone(), stage);
-    let dir = fx.k8s_dir().join("onnx-native");
-    let docs = kube::read_documents(&dir).expect("manifests parse");
-    let expected = Expected {
-        images: &images,
-        stages: &stages,
-        version: &fx.workspace.version,
-        dir: &dir,
+    let env_of = |c: &Value, name: &str| {
+        c["env"].as_array().and_then(|e| {
+            e.iter()
+                .find(|v| v["name"] == name)
+                .and_then(|v| v["value"].as_str().map(str::to_owned))
+        })
     };
-    no_findings(
-        "deploy/kubernetes/onnx-native",
-        &kube::check(&expected, &docs),
-    );
-    let deployment = docs
-        .iter()
-        .find(|d| d.value["kind"] == "Deployment")
-        .expect("a Deployment");
-    let pod = &deployment.value["spec"]["template"]["spec"];
-    assert_eq!(pod["containers"][0]["image"], "onnx-native-runtime:0.1.0");
-    assert_eq!(pod["initContainers"][0]["image"], "mlflow-processor:0.1.0");
-    let env = &pod["initContainers"][0]["env"];
+    // (processor image, model type, runtime image) of every example Deployment.
+    let mut shown = Vec::new();
+    for (dir, docs) in &fx.examples {
+        for d in docs.iter().filter(|d| d.value["kind"] == "Deployment") {
+            let pod = &d.value["spec"]["template"]["spec"];
+            let Some(init) = pod["initContainers"].as_array().and_then(|a| a.first()) else {
+                continue;
+            };
+            let processor = catalog
+                .processors
+                .iter()
+                .find(|p| p.image == image_name(init))
+                .unwrap_or_else(|| panic!("{}: init image {}", dir.display(), init["image"]));
+            let model_type = env_of(init, "MLFLOW_MODEL_TYPE")
+                .unwrap_or_else(|| processor.model_types[0].clone());
+            for c in pod["containers"].as_array().expect("containers") {
+                shown.push((processor.image.clone(), model_type.clone(), image_name(c)));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for p in &catalog.processors {
+        for m in &p.model_types {
+            for r in catalog
+                .runtimes
+                .iter()
+                .filter(|r| r.model_types.contains(m))
+            {
+                let want = (p.image.clone(), m.clone(), r.image.clone());
+                if !shown.contains(&want) {
+                    missing.push(format!("{} -> {m} -> {} ({})", p.name, r.name, r.image));
+                }
+            }
+        }
+    }
     assert!(
-        env.as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["name"] == "MLFLOW_MODEL_TYPE" && e["value"] == "onnx"),
-        "the processor writes the onnx model type: {env}"
+        missing.is_empty(),
+        "compositions without a Kubernetes example under deploy/kubernetes: {missing:?} (examples show {shown:?})"
     );
 }
 
