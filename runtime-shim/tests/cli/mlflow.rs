@@ -832,6 +832,7 @@ fn a_manifest_that_disagrees_with_the_tensor_signature_is_refused() {
         );
         assert!(child_pids(&log, NAME).is_empty(), "{label}: {log}");
     }
+}
 
 /// A wheel of the made-up distribution `toolkit-req-probe` 1.0 (pure Python), so that an
 /// install at start can be shown with no package index (PIP_NO_INDEX, PIP_FIND_LINKS).
@@ -920,7 +921,7 @@ fn unmet_requirements_are_warned_about_refused_or_installed() {
         "refused before the server starts: {log}"
     );
 
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let r = server.post("/model/score", &request(name).to_string());
     assert_eq!(r.status, 200, "{}", r.body);
     let (_, log) = server.stop();
@@ -943,7 +944,7 @@ fn unmet_requirements_are_warned_about_refused_or_installed() {
     let wheels = tmp.path().join("wheels");
     probe_wheel(&wheels);
     let install = tmp.path().join("install");
-    let server = Server::start(
+    let server = start_mlflow(
         &dir,
         &[
             ("MLFLOW_SERVE_COMMAND", &cmd),
