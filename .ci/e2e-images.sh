@@ -15,7 +15,8 @@
 #    (the time from `run` to ready is printed), POST /model/score returns the reference
 #    (H2O-3: genmodel's predictions; ONNX: onnxruntime's outputs, floats bit for bit, also
 #    through the batch command; MLflow: MLflow's own predictions for the sklearn pipeline,
-#    xgboost, lightgbm, statsmodels and custom pyfunc models; DAI: a conformance pipeline on
+#    xgboost, lightgbm, statsmodels, custom pyfunc, predict_proba (tensor output) and
+#    tensor ONNX models; DAI: a conformance pipeline on
 #    daimojo, and the project's stand-in scorer end to end), /healthz answers, SIGTERM stops it with exit code 0. Refusals: a
 #    model type the image does not serve (exit 5), MLflow requirements the image does not
 #    satisfy with MLFLOW_REQUIRE_REQUIREMENTS_MATCH (exit 6), the DAI conformance pipelines
@@ -38,7 +39,7 @@ VERSION=$(workspace_field version)
 IMAGE_TAG=${IMAGE_TAG:-$VERSION}
 H2O3_MODELS=${H2O3_MODELS:-gbm_binomial drf_multinomial glm_regression}
 ONNX_MODELS=${ONNX_MODELS:-regressor classifier_zipmap pipeline mlp}
-MLFLOW_MODELS=${MLFLOW_MODELS:-sklearn_pipeline xgboost lightgbm statsmodels custom_pyfunc}
+MLFLOW_MODELS=${MLFLOW_MODELS:-sklearn_pipeline xgboost lightgbm statsmodels custom_pyfunc sklearn_proba onnx_tensor}
 if [ -z "${CONFORMANCE_DIR:-}" ] && [ -d ../shared/conformance ]; then
   CONFORMANCE_DIR=$(cd ../shared/conformance && pwd)
 fi
