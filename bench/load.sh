@@ -11,6 +11,9 @@
 # Goal: p99 <= 2 ms for 1 row.
 #
 #   CONNECTIONS (32), DURATION (10s), WARMUP (2s), ROWS ("1 100")
+#   PROTOCOLS ("mlops v2") mlops: POST /model/score; v2: the same rows as JSON tensors (one
+#                        1-D tensor per input) to POST /v2/models/{id}/infer, the Open
+#                        Inference Protocol (shim-load load --protocol v2)
 #   CLIENT_THREADS (1)   shim-load's threads; the shim gets WORKER_THREADS (default: one per CPU)
 #   ACCESS_LOG (on)      on: the shim logs every request as deployed (stderr to a file);
 #                        off: RUST_LOG=info,access=off
@@ -112,13 +115,14 @@ stop_shim() {
   kill -TERM $pid; wait $pid || true; pid=
 }
 
-# load_run ROWS HEADER: one shim-load run against the running shim.
+# load_run ROWS HEADER [PROTOCOL]: one shim-load run against the running shim.
 load_run() {
-  local auth=()
+  local auth=() proto=${3:-mlops} json="$BENCH_DIR/load-$1.json"
   [ -z "$bearer" ] || auth=(--bearer "$bearer")
+  [ "$proto" = mlops ] || json="$BENCH_DIR/load-$proto-$1.json"
   "$REL/shim-load" load --url "$url" --rows "$1" --csv "$CSV" --connections "$CONNECTIONS" \
     --duration "$DURATION" --warmup "$WARMUP" --threads "$CLIENT_THREADS" $2 \
-    --json "$BENCH_DIR/load-$1.json" "${auth[@]}"
+    --protocol "$proto" --json "$json" "${auth[@]}"
 }
 
 if [ "$AUTH" = compare ]; then
@@ -149,10 +153,18 @@ start_shim "$AUTH"
 echo "runtime-shim ($SHIM_TARGET release build, native H2O-3 GBM binomial) on $url, pid $pid, access log $ACCESS_LOG, endpoint security $AUTH"
 echo "machine: $(nproc) CPUs; before: $(uptime | sed 's/.*load average/load average/')"
 echo "shim-load: $CONNECTIONS connections, $DURATION after a $WARMUP warm-up, $CLIENT_THREADS client thread(s)"
-header=--header
-for rows in $ROWS; do
-  load_run "$rows" "$header"
-  header=
+PROTOCOLS=${PROTOCOLS:-mlops v2}
+for proto in $PROTOCOLS; do
+  case "$proto" in
+    mlops) echo "--- MLOps API: POST /model/score" ;;
+    v2) echo "--- Open Inference Protocol v2: POST /v2/models/{id}/infer (JSON tensors)" ;;
+    *) echo "PROTOCOLS holds mlops and/or v2, not $proto" >&2; exit 2 ;;
+  esac
+  header=--header
+  for rows in $ROWS; do
+    load_run "$rows" "$header" "$proto"
+    header=
+  done
 done
 echo "after: $(uptime | sed 's/.*load average/load average/')"
 

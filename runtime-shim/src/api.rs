@@ -55,18 +55,25 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// The message of an error response, kept as a response extension so that a protocol
+/// with another error shape (`protocol::v2`: `{"error": ...}`) can answer it its way.
+#[derive(Debug, Clone)]
+pub struct ErrorDetail(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Body<'a> {
             detail: &'a str,
         }
-        json_response(
+        let mut r = json_response(
             self.status,
             &Body {
                 detail: &self.detail,
             },
-        )
+        );
+        r.extensions_mut().insert(ErrorDetail(self.detail));
+        r
     }
 }
 

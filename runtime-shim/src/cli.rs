@@ -123,6 +123,14 @@ pub struct ServeArgs {
     /// Id answered by /model/id and in every response (default: the manifest's id).
     #[arg(long, env = "MODEL_ID")]
     pub model_id: Option<String>,
+    /// The model's name in the Open Inference Protocol v2 (/v2/models/NAME/...; default:
+    /// the model id).
+    #[arg(long, env = "MODEL_NAME")]
+    pub model_name: Option<String>,
+    /// The model's one version in the Open Inference Protocol v2
+    /// (/v2/models/NAME/versions/VERSION/...).
+    #[arg(long, env = "MODEL_VERSION", default_value = "1")]
+    pub model_version: String,
     /// Largest accepted request body; K, M, G suffixes (powers of 1024).
     #[arg(long, env = "MAX_BODY_BYTES", value_parser = parse_size, default_value = "64M")]
     pub max_body_bytes: u64,
@@ -292,6 +300,8 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 model_path: model_path(&a.model)?,
                 served,
                 model_id: a.model_id.clone(),
+                model_name: a.model_name.clone(),
+                model_version: a.model_version.clone(),
                 host: a.host,
                 port: a.port,
                 max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(usize::MAX),

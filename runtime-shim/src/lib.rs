@@ -3,7 +3,8 @@
 //! It loads the normalized model directory that a processor wrote (`MODEL_PATH`, contract in
 //! `docs/model-directory.md`), checks it before it trusts it ([`model`]: `verify`, contract
 //! version, model type), picks a scoring [`backend`] by model type, and serves the H2O MLOps
-//! scoring REST API ([`server`], on the accept loop of [`connections`]). The request rules and the response shape live in [`api`]
+//! scoring REST API ([`server`], on the accept loop of [`connections`]) and, beside it, the
+//! Open Inference Protocol v2 ([`protocol::v2`]). The request rules and the response shape live in [`api`]
 //! so that the REST server and the batch command ([`batch`]) answer the same way.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod csv_input;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod protocol;
 pub mod server;
 
 pub use api::ApiError;

@@ -2,14 +2,16 @@
 //! request timeout), one access-log line and the metrics of each request, and the
 //! lifecycle of the process.
 //!
-//! Layers, outermost first: the access log and metrics (every request); routing; for the
-//! protected group (every `/model/*` route, and `/metrics` when it is served here) the
-//! endpoint security ([`crate::auth::protect`]); then the body limits and the handler
-//! deadline; then the handler. So a request is authenticated before its body is read.
+//! Layers, outermost first: the access log and metrics (every request); the error shape
+//! of the Open Inference Protocol on `/v2` paths ([`crate::protocol::v2::error_shape`]);
+//! routing; for the protected group (every `/model/*` and `/v2/models/*` route, and
+//! `/metrics` when it is served here) the endpoint security ([`crate::auth::protect`]);
+//! then the body limits and the handler deadline; then the handler. So a request is
+//! authenticated before its body is read.
 //!
-//! The port is bound before the model is loaded, so that liveness probes (`/healthz`) pass
-//! while a large model is verified; `/readyz` and the `/model/*` routes wait for the
-//! loaded model. SIGTERM or SIGINT stops accepting connections, lets in-flight requests
+//! The port is bound before the model is loaded, so that liveness probes (`/healthz`,
+//! `/v2/health/live`) pass while a large model is verified; `/readyz`,
+//! `/v2/health/ready` and the model routes wait for the loaded model. SIGTERM or SIGINT stops accepting connections, lets in-flight requests
 //! finish within a grace period, then stops the backend's child process (if it has one).
 
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +38,7 @@ use crate::connections::ConnLimits;
 use crate::error::ShimError;
 use crate::metrics::{self, RowsScored};
 use crate::model::LoadedModel;
+use crate::protocol::v2::{self, V2Model};
 
 /// What `serve` needs.
 #[derive(Debug, Clone)]
@@ -43,6 +46,10 @@ pub struct ServeConfig {
     pub model_path: PathBuf,
     pub served: Vec<BackendKind>,
     pub model_id: Option<String>,
+    /// `MODEL_NAME`: the model's name in the Open Inference Protocol (default: its id).
+    pub model_name: Option<String>,
+    /// `MODEL_VERSION`: the model's one version in the Open Inference Protocol.
+    pub model_version: String,
     pub host: IpAddr,
     pub port: u16,
     pub max_body_bytes: usize,
@@ -58,20 +65,44 @@ pub struct ServeConfig {
     pub metrics_port: Option<u16>,
 }
 
-/// Shared state of the handlers: the model once it is loaded.
+/// Shared state of the handlers: the model once it is loaded, and its view in the Open
+/// Inference Protocol (set first).
 #[derive(Debug, Default)]
 pub struct AppState {
     model: OnceLock<Arc<LoadedModel>>,
+    v2: OnceLock<Arc<V2Model>>,
 }
 
 impl AppState {
-    fn model(&self) -> Result<&Arc<LoadedModel>, ApiError> {
+    pub(crate) fn model(&self) -> Result<&Arc<LoadedModel>, ApiError> {
         self.model.get().ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the model is not loaded yet; retry when /readyz answers Ready",
             )
         })
+    }
+
+    /// The model, when it is loaded.
+    pub(crate) fn loaded(&self) -> Option<&Arc<LoadedModel>> {
+        self.model.get()
+    }
+
+    /// The model and its Open Inference Protocol view, or the 503 of a model not loaded.
+    pub(crate) fn v2(&self) -> Result<(&Arc<LoadedModel>, &V2Model), ApiError> {
+        match (self.model.get(), self.v2.get()) {
+            (Some(m), Some(v)) => Ok((m, v)),
+            _ => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model is not loaded yet; retry when /v2/health/ready answers 200",
+            )),
+        }
+    }
+
+    /// Publishes the loaded model (its protocol view first).
+    fn set(&self, model: Arc<LoadedModel>, v2: V2Model) {
+        let _ = self.v2.set(Arc::new(v2));
+        let _ = self.model.set(model);
     }
 }
 
@@ -96,7 +127,8 @@ pub fn router(
         .route("/model/capabilities", get(capabilities))
         .route("/model/score", post(score))
         .route("/model/contribution", post(contribution))
-        .route("/model/media-score", post(media_score));
+        .route("/model/media-score", post(media_score))
+        .merge(v2::protected_routes());
     if metrics_here {
         protected = protected.route("/metrics", get(metrics_text));
     }
@@ -105,12 +137,14 @@ pub fn router(
     let open = Router::new()
         .route("/readyz", get(readyz))
         .route("/healthz", get(healthz))
+        .merge(v2::open_routes())
         .fallback(not_found)
         .layer(limits);
     protected
         .merge(open)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(v2::error_shape))
         .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
 }
@@ -222,8 +256,14 @@ async fn read_body(req: Request, max_body: usize, deadline: Duration) -> Result<
     }
 }
 
-/// 413 with the prefix of the route's endpoint.
+/// 413 with the prefix of the route's endpoint (none for the Open Inference Protocol).
 fn too_large(path: &str) -> ApiError {
+    if path.starts_with("/v2/") {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than the limit (MAX_BODY_BYTES)",
+        );
+    }
     let ep = if path == "/model/contribution" {
         Endpoint::Contribution { enabled: None }
     } else {
@@ -437,10 +477,13 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         None => tracing::warn!(
             "ENDPOINT SECURITY IS OFF: none of SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, \
              OIDC_ISSUER is set, so anyone who can reach this port can call every /model/* \
-             route; set one of them to require `Authorization: Bearer <credential>`"
+             and /v2/models/* route; set one of them to require `Authorization: Bearer <credential>`"
         ),
         Some(a) => {
-            tracing::info!("endpoint security: /model/* needs one of {}", a.describe());
+            tracing::info!(
+                "endpoint security: /model/* (and /v2/models/*) needs one of {}",
+                a.describe()
+            );
             a.spawn_background();
         }
     }
@@ -519,7 +562,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         }
     };
     let model = Arc::new(model);
-    let _ = state.model.set(Arc::clone(&model));
+    let view = V2Model::new(&model, cfg.model_name.as_deref(), &cfg.model_version);
+    tracing::info!(
+        name = %view.name,
+        version = %view.version,
+        "Open Inference Protocol v2: POST /v2/models/{}/infer",
+        view.name
+    );
+    state.set(Arc::clone(&model), view);
     metrics::global().model_loaded(load_start.elapsed());
     tracing::info!("ready");
 
@@ -606,6 +656,42 @@ mod tests {
                 "/model/score",
                 503,
                 "the model is not loaded yet",
+            ),
+            ("v2 live", "GET", "/v2/health/live", 200, "{\"live\":true}"),
+            (
+                "v2 ready",
+                "GET",
+                "/v2/health/ready",
+                503,
+                "{\"ready\":false}",
+            ),
+            (
+                "v2 server metadata",
+                "GET",
+                "/v2",
+                200,
+                "binary_tensor_data",
+            ),
+            (
+                "v2 model ready",
+                "GET",
+                "/v2/models/m/ready",
+                503,
+                "{\"error\":\"the model is not loaded yet",
+            ),
+            (
+                "v2 metadata",
+                "GET",
+                "/v2/models/m",
+                503,
+                "{\"error\":\"the model is not loaded yet",
+            ),
+            (
+                "v2 infer",
+                "POST",
+                "/v2/models/m/infer",
+                503,
+                "{\"error\":\"the model is not loaded yet",
             ),
         ];
         for (name, method, path, status, needle) in cases {

@@ -5,7 +5,9 @@
 //! malformed requests. The proxy backends have their own modules: [`dai`] (an external
 //! scorer that is this shim serving an H2O-3 model) and [`mlflow`] (the real MLflow
 //! scoring server, when `MLFLOW_VENV` names a venv); the native `onnx` backend has
-//! [`onnx`] (ONNX Runtime from that venv's onnxruntime wheel).
+//! [`onnx`] (ONNX Runtime from that venv's onnxruntime wheel); the Open Inference Protocol
+//! v2 routes have [`v2`] (with tritonclient and KServe's client when `V2_CLIENTS_VENV`
+//! names their venv).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -25,6 +27,8 @@ mod mlflow;
 mod onnx;
 #[path = "cli/scoring_client.rs"]
 mod scoring_client;
+#[path = "cli/v2.rs"]
+mod v2;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
 const STARTUP: Duration = Duration::from_secs(180);

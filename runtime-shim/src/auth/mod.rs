@@ -1,5 +1,6 @@
-//! Endpoint security: who may call the protected routes (every `/model/*` route, and
-//! `/metrics` on the API port; later protocols' routes too), as an axum layer
+//! Endpoint security: who may call the protected routes (every `/model/*` route, every
+//! `/v2/models/*` route of the Open Inference Protocol, and `/metrics` on the API port),
+//! as an axum layer
 //! ([`protect`]) applied to a whole route group, never code in a handler.
 //!
 //! A request carries one credential, `Authorization: Bearer <credential>`, the way H2O's
@@ -17,7 +18,8 @@
 //! Invariants:
 //! - The check runs before the request body is read (an unauthenticated client cannot
 //!   make the shim buffer a body), and every refusal is the same 401 with
-//!   `WWW-Authenticate: Bearer` and one `detail` that never says what was wrong (a
+//!   `WWW-Authenticate: Bearer` and one message (`detail`; on `/v2` paths the
+//!   protocol's `error`) that never says what was wrong (a
 //!   missing header, a wrong passphrase and an expired token look alike), except 429
 //!   when too many hashed-passphrase checks already wait (said before any check).
 //! - No credential, hash or token is ever logged, put in an error or a panic message:

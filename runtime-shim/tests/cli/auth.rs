@@ -184,7 +184,9 @@ fn passphrases_protect_every_model_route() {
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
     assert!(
-        log.contains("endpoint security: /model/* needs one of a plain passphrase"),
+        log.contains(
+            "endpoint security: /model/* (and /v2/models/*) needs one of a plain passphrase"
+        ),
         "{log}"
     );
     for secret in [plain, hashed, rotated, &plain[..plain.len() - 1]] {

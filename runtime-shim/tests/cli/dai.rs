@@ -165,6 +165,12 @@ fn a_pipeline_is_scored_by_the_external_scorer_which_is_restarted_when_killed() 
         );
     };
     score(&server, "through the DAI scorer");
+    // The Open Inference Protocol goes through the same scorer.
+    super::v2::assert_v2_scores_like_mlops(
+        &server,
+        &request_for("gbm_binomial"),
+        "v2 through the DAI scorer",
+    );
 
     // The front shim assembles the response: copied fields, in input order.
     let r = server.post(

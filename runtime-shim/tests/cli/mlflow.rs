@@ -193,6 +193,8 @@ fn serve_and_check(name: &str, venv: &Path, tmp: &Path) -> String {
     assert_eq!(v["id"], m["id"], "{name}");
     let want = reference(name, &outputs);
     assert_reference(name, "HTTP", &rows_of(&v["score"]), &want);
+    // The Open Inference Protocol goes through the same MLflow server.
+    super::v2::assert_v2_scores_like_mlops(&server, &request(name), &format!("{name} over v2"));
 
     // One row, with the first input copied in front.
     let mut one = request(name);

@@ -23,13 +23,13 @@ use super::{batch, edit_manifest, read_csv, rows_of, run_to_exit, strings, Serve
 
 const MODELS: &[&str] = &["regressor", "classifier_zipmap", "pipeline", "mlp"];
 
-fn testdata() -> PathBuf {
+pub(super) fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/onnx")
 }
 
 /// `libonnxruntime.so.*` of the onnxruntime wheel in the venv of `MLFLOW_VENV`; `None`
 /// (and a "skipped" line) when the variable is not set.
-fn ort_library() -> Option<PathBuf> {
+pub(super) fn ort_library() -> Option<PathBuf> {
     let venv = super::mlflow::venv()?;
     let found = std::fs::read_dir(venv.join("lib"))
         .into_iter()
@@ -53,7 +53,7 @@ fn ort_library() -> Option<PathBuf> {
 }
 
 /// Processes `testdata/onnx/<name>` as the `onnx` model type into `parent/<name>`.
-fn process(name: &str, parent: &Path) -> PathBuf {
+pub(super) fn process(name: &str, parent: &Path) -> PathBuf {
     let target = parent.join(name);
     let ctx = Context {
         read: ReadOptions::default(),

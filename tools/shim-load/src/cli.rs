@@ -30,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Keep-alive load on /model/score; prints requests/s and latency percentiles.
+    /// Keep-alive load on /model/score (or /v2/models/{id}/infer with --protocol v2);
+    /// prints requests/s and latency percentiles.
     Load(LoadArgs),
     /// Malformed requests; checks every answer is an allowed 4xx and the server survives.
     Abuse(AbuseArgs),
@@ -141,6 +142,10 @@ pub struct LoadArgs {
     /// a shim with endpoint security).
     #[arg(long, env = "SHIM_LOAD_BEARER", hide_env_values = true)]
     pub bearer: Option<String>,
+    /// The API scored through: mlops (POST /model/score) or v2 (the same rows as JSON
+    /// tensors to POST /v2/models/{id}/infer, the Open Inference Protocol).
+    #[arg(long, value_enum, default_value = "mlops")]
+    pub protocol: load::Protocol,
 }
 
 #[derive(Debug, Args)]
@@ -257,6 +262,7 @@ fn run_load(a: &LoadArgs) -> Result<bool> {
         check_every: 1000,
         max_requests: a.max_requests,
         bearer: a.bearer.clone(),
+        protocol: a.protocol,
     };
     let report = runtime(a.common.threads)?.block_on(load::run(&cfg))?;
     if a.header {
@@ -282,6 +288,7 @@ fn run_body(a: &BodyArgs) -> Result<bool> {
         check_every: 0,
         max_requests: 0,
         bearer: None,
+        protocol: load::Protocol::Mlops,
     };
     let body = runtime(1)?.block_on(load::body(&cfg))?;
     std::io::Write::write_all(&mut std::io::stdout(), &body)

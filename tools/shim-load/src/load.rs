@@ -1,5 +1,6 @@
 //! `load`: closed-loop load on keep-alive connections. Each connection sends the same
-//! `/model/score` request back to back (the next one as soon as the answer is read), so
+//! scoring request (`/model/score`, or with `--protocol v2` the same rows as one 1-D
+//! tensor per input to `/v2/models/{name}/infer`) back to back (the next one as soon as the answer is read), so
 //! the figures are the server's: latency from the first byte written to the last byte of
 //! the answer read, requests per second over the measured window (the warm-up is not
 //! counted). The run is bounded by its duration and by a number of requests, and stops
@@ -37,6 +38,18 @@ pub struct LoadConfig {
     pub max_requests: u64,
     /// `Authorization: Bearer <this>` on every request.
     pub bearer: Option<String>,
+    /// Which API the requests use.
+    pub protocol: Protocol,
+}
+
+/// The API a load run scores through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// `POST /model/score` (the H2O MLOps scoring API).
+    Mlops,
+    /// `POST /v2/models/{name}/infer` (the Open Inference Protocol v2, JSON tensors; the
+    /// model's name is its id, `/model/id`).
+    V2,
 }
 
 /// What a load run measured.
@@ -94,25 +107,53 @@ pub async fn body(cfg: &LoadConfig) -> Result<Vec<u8>> {
     if cfg.rows == 0 {
         return Err(Error::Usage("--rows must be at least 1".into()));
     }
-    match &cfg.csv {
+    let (fields, rows) = match &cfg.csv {
         Some(path) => {
             let (fields, rows) = model::read_csv(path)?;
-            Ok(model::score_body(
-                &fields,
-                &model::cycle_rows(&rows, cfg.rows),
-            ))
+            (fields, model::cycle_rows(&rows, cfg.rows))
         }
-        None => Ok(Target::fetch(cfg.addr).await?.sample_body(cfg.rows)),
+        None => {
+            let t = Target::fetch(cfg.addr).await?;
+            (t.fields.clone(), vec![t.sample.clone(); cfg.rows])
+        }
+    };
+    match cfg.protocol {
+        Protocol::Mlops => Ok(model::score_body(&fields, &rows)),
+        Protocol::V2 => {
+            let t = Target::fetch(cfg.addr).await?;
+            model::v2_body(&t.fields, &t.types, &fields, &rows)
+        }
     }
 }
 
-/// `None` when `answer` is a `ScoreResponse` with `rows` rows, else what is wrong.
+/// The path the run posts to: `/model/score`, or the v2 infer route of the model (named
+/// by its id).
+async fn path(cfg: &LoadConfig) -> Result<String> {
+    match cfg.protocol {
+        Protocol::Mlops => Ok("/model/score".into()),
+        Protocol::V2 => {
+            let r = http::get(cfg.addr, "/model/id", cfg.timeout).await?;
+            if r.status != 200 {
+                return Err(Error::Server {
+                    request: "GET /model/id".into(),
+                    detail: format!("status {}: {}", r.status, r.text()),
+                });
+            }
+            Ok(format!("/v2/models/{}/infer", r.text().trim()))
+        }
+    }
+}
+
+/// `None` when `answer` is a `ScoreResponse` (or a v2 inference response) with `rows`
+/// rows, else what is wrong.
 fn check_answer(answer: &[u8], rows: usize) -> Option<String> {
     match serde_json::from_slice::<serde_json::Value>(answer) {
-        Ok(v) => match v["score"].as_array() {
-            Some(s) if s.len() == rows => None,
-            Some(s) => Some(format!("{} score rows for {rows} request rows", s.len())),
-            None => Some("no score in the answer".into()),
+        Ok(v) => match (v["score"].as_array(), v["outputs"][0]["shape"][0].as_u64()) {
+            (Some(s), _) if s.len() == rows => None,
+            (Some(s), _) => Some(format!("{} score rows for {rows} request rows", s.len())),
+            (None, Some(n)) if n == rows as u64 => None,
+            (None, Some(n)) => Some(format!("{n} output rows for {rows} request rows")),
+            (None, None) => Some("no score (or outputs) in the answer".into()),
         },
         Err(e) => Some(format!("answer is not JSON: {e}")),
     }
@@ -130,17 +171,18 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     if let Some(a) = &auth {
         headers.push(("Authorization", a.as_str()));
     }
-    let req: Arc<[u8]> = http::request("POST", "/model/score", &headers, &body).into();
+    let path = path(cfg).await?;
+    let req: Arc<[u8]> = http::request("POST", &path, &headers, &body).into();
     let probe = http::once(cfg.addr, &req, cfg.timeout).await?;
     if probe.status != 200 {
         return Err(Error::Server {
-            request: "POST /model/score".into(),
+            request: format!("POST {path}"),
             detail: format!("status {}: {}", probe.status, probe.text()),
         });
     }
     if let Some(wrong) = check_answer(&probe.body, cfg.rows) {
         return Err(Error::Server {
-            request: "POST /model/score".into(),
+            request: format!("POST {path}"),
             detail: wrong,
         });
     }
@@ -269,6 +311,18 @@ mod tests {
                 Some("1 score rows for 2"),
             ),
             ("no score", r#"{"detail":"x"}"#, 1, Some("no score")),
+            (
+                "v2 right",
+                r#"{"outputs":[{"name":"a","shape":[2],"data":[1,2]}]}"#,
+                2,
+                None,
+            ),
+            (
+                "v2 too few",
+                r#"{"outputs":[{"name":"a","shape":[1],"data":[1]}]}"#,
+                2,
+                Some("1 output rows for 2"),
+            ),
             ("not json", "<html>", 1, Some("not JSON")),
         ];
         for (name, body, rows, want) in cases {

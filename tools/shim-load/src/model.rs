@@ -127,6 +127,50 @@ pub fn score_body(fields: &[String], rows: &[Vec<String>]) -> Vec<u8> {
     serde_json::to_vec(&json!({ "fields": fields, "rows": rows })).expect("strings serialize")
 }
 
+/// An Open Inference Protocol v2 inference request of `rows` (cells under `fields`): one
+/// 1-D JSON tensor per model input (`inputs`, of MLOps `types`), numbers as numbers (an
+/// empty or unreadable numeric cell as `null`, a missing value), text as strings.
+pub fn v2_body(
+    inputs: &[String],
+    types: &[String],
+    fields: &[String],
+    rows: &[Vec<String>],
+) -> Result<Vec<u8>> {
+    let mut tensors = Vec::with_capacity(inputs.len());
+    for (name, ty) in inputs.iter().zip(types) {
+        let p = fields.iter().position(|f| f == name).ok_or_else(|| {
+            Error::Usage(format!(
+                "the rows have no field {name:?}, an input of the model"
+            ))
+        })?;
+        let cells = rows.iter().map(|r| r[p].as_str());
+        let (datatype, data): (&str, Vec<Value>) = match ty.as_str() {
+            "Float64" | "Float32" => (
+                if ty == "Float64" { "FP64" } else { "FP32" },
+                cells
+                    .map(|c| c.parse::<f64>().map_or(Value::Null, |f| json!(f)))
+                    .collect(),
+            ),
+            "Int32" | "Int64" => (
+                if ty == "Int64" { "INT64" } else { "INT32" },
+                cells
+                    .map(|c| c.parse::<i64>().map_or(Value::Null, |i| json!(i)))
+                    .collect(),
+            ),
+            "Bool" => (
+                "BOOL",
+                cells
+                    .map(|c| json!(c.eq_ignore_ascii_case("true")))
+                    .collect(),
+            ),
+            _ => ("BYTES", cells.map(|c| json!(c)).collect()),
+        };
+        tensors
+            .push(json!({"name": name, "datatype": datatype, "shape": [rows.len()], "data": data}));
+    }
+    Ok(serde_json::to_vec(&json!({ "inputs": tensors })).expect("JSON values serialize"))
+}
+
 /// A CSV file's header and rows (cells as text; an empty cell stays empty).
 pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let err = |detail: String| Error::Csv {
