@@ -94,11 +94,16 @@ BENCH_SIZES ?= 256 1024
 SCORE_MODELS ?=
 ## ONNX_MODELS: testdata/onnx models for bench/onnx.sh (native ONNX runtime vs MLflow).
 ONNX_MODELS ?=
+## bench/serve.sh: the shim's REST path against h2o-genmodel in a JIT-warmed Java HTTP
+## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load);
+## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list).
+SERVE_MODELS ?=
 bench: build
 	bench/run.sh $(BENCH_SIZES)
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
 	bench/score.sh $(SCORE_MODELS)
 	CARGO="$(CARGO)" bench/load.sh
+	CARGO="$(CARGO)" bench/serve.sh $(SERVE_MODELS)
 	bench/onnx.sh $(ONNX_MODELS)
 	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
 	  && command -v musl-gcc >/dev/null; then \
