@@ -28,7 +28,8 @@
 # Environment: ROWS ("1 100 1000"), ROUNDS (3), CONNECTIONS (32), DURATION (5s), WARMUP
 # (1s), JAVA_WARMUP (5s), JAVA_THREADS (32: one per connection), JAVA (java), JAVA_OPTS
 # (none), CLIENT_THREADS (1), BENCH_DIR (target/bench), BUILD (1; 0: use the release
-# binaries already built), GENMODEL_JAR.
+# binaries already built), SHIM (the shim binary: target/release/runtime-shim; another
+# build to compare), GENMODEL_JAR.
 #
 # Client and both servers share the machine's cores: on a 2-core machine read the figures
 # with the load average beside them.
@@ -39,6 +40,7 @@ MODELS=("$@")
 [ $# -gt 0 ] || MODELS=(gbm_binomial drf_multinomial glm_binomial xgboost_binomial gbm_onehot_binomial)
 CARGO=${CARGO:-cargo}
 REL=${CARGO_TARGET_DIR:-target}/release
+SHIM=${SHIM:-$REL/runtime-shim}
 BENCH_DIR=${BENCH_DIR:-target/bench}
 read -r -a SIZES <<< "${ROWS:-1 100 1000}"
 ROUNDS=${ROUNDS:-3}
@@ -91,7 +93,7 @@ run() {
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); l=r["latency"]; print(r["requests_per_second"], l["p50_us"], l["p99_us"], r["errors"])' "$5"
 }
 
-echo "serving benchmark: runtime-shim ($REL/runtime-shim) vs h2o-genmodel in the JDK's HTTP server ($JAR, $("$JAVA" -version 2>&1 | head -1), $JAVA_THREADS threads, TCP_NODELAY)"
+echo "serving benchmark: runtime-shim ($SHIM) vs h2o-genmodel in the JDK's HTTP server ($JAR, $("$JAVA" -version 2>&1 | head -1), $JAVA_THREADS threads, TCP_NODELAY)"
 echo "machine: $(nproc) CPUs; before: $(uptime | sed 's/.*load average/load average/')"
 echo "shim-load: $CONNECTIONS connections, $DURATION after a $WARMUP warm-up, $CLIENT_THREADS client thread(s), $ROUNDS alternating rounds (medians); JVM warm-up $JAVA_WARMUP per request size"
 summary=()
@@ -100,7 +102,8 @@ for model in "${MODELS[@]}"; do
   rm -rf "$dir"
   "$REL/h2o3-mojo-processor" --source "$zip" --target "$dir" >/dev/null 2>&1
   shim_log=$BENCH_DIR/serve-shim.log java_log=$BENCH_DIR/serve-java.log
-  MODEL_PATH="$dir" HOST=127.0.0.1 PORT=0 "$REL/runtime-shim" 2>>"$shim_log" &
+  rm -f "$shim_log" "$java_log"
+  MODEL_PATH="$dir" HOST=127.0.0.1 PORT=0 "$SHIM" 2>>"$shim_log" &
   shim_pid=$!
   "$JAVA" -Dsun.net.httpserver.nodelay=true "${JAVA_OPTS[@]}" -cp "$JAR:$BENCH_DIR/serve-java" \
     GenmodelServer "$zip" 0 "$JAVA_THREADS" >"$java_log" 2>&1 &

@@ -404,14 +404,20 @@ mod tests {
                     Ok(None) => assert!(!taken, "{name}: not taken"),
                     Ok(Some(a)) => {
                         assert!(taken, "{name}: taken");
-                        let want = want.as_ref().unwrap_or_else(|e| panic!("{name}: general path refused: {e}"));
+                        let want = want
+                            .as_ref()
+                            .unwrap_or_else(|e| panic!("{name}: general path refused: {e}"));
                         assert_eq!(
                             String::from_utf8(blank_uuids(&a.body)).unwrap(),
                             String::from_utf8(blank_uuids(want)).unwrap(),
                             "{name}, {threads} threads"
                         );
                         let v: Value = serde_json::from_slice(&a.body).unwrap();
-                        assert_eq!(v["score"].as_array().unwrap().len() as u64, a.rows, "{name}");
+                        assert_eq!(
+                            v["score"].as_array().unwrap().len() as u64,
+                            a.rows,
+                            "{name}"
+                        );
                     }
                     Err(e) => {
                         assert!(taken, "{name}: taken");
