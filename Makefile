@@ -98,6 +98,9 @@ ONNX_MODELS ?=
 ## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load);
 ## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list).
 SERVE_MODELS ?=
+## bench/s3.sh: an MLflow zip of S3_BENCH_MIB MiB processed from a local S3 server (moto)
+## against download-then-unpack (boto3 + zipfile + hashlib, KServe's storage-initializer way).
+S3_BENCH_MIB ?= 1024
 bench: build
 	bench/run.sh $(BENCH_SIZES)
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
@@ -105,20 +108,23 @@ bench: build
 	CARGO="$(CARGO)" bench/load.sh
 	CARGO="$(CARGO)" bench/serve.sh $(SERVE_MODELS)
 	bench/onnx.sh $(ONNX_MODELS)
+	bench/s3.sh $(S3_BENCH_MIB)
 	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
 	  && command -v musl-gcc >/dev/null; then \
 	  CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh; \
 	else echo "(no musl target or musl-gcc: the images' build of the shim is not benchmarked)"; fi
 
-## Container images, FROM scratch around static musl builds (podman, or docker when
-## podman is absent). IMAGES names some of images/images.txt (default: all of them);
-## IMAGE_PREFIX (e.g. registry.example.com/ml/) and IMAGE_TAG (default: the version).
+## Container images (images/images.txt): FROM scratch around static musl builds, and the
+## runtimes on the Debian/Python bases images/base/build.sh makes (podman, or docker when
+## podman is absent). IMAGES names some of them (default: all); IMAGE_PREFIX (e.g.
+## registry.example.com/ml/), IMAGE_TAG (default: the version), BASE_IMAGE_DEBIAN,
+## BASE_IMAGE_PYTHON, EXTRA_BUILD_ARGS (images/build.sh).
 IMAGES ?=
 images:
 	CARGO="$(CARGO)" images/build.sh $(IMAGES)
 
-## End-to-end test of the images: each processor image on test artifacts
-## (--network=none --read-only), then the runtime image scoring against H2O's reference.
+## End-to-end test of the images: every composition, each processor image on test
+## artifacts (--network=none --read-only), then each runtime image scoring the reference.
 e2e-images: images
 	.ci/e2e-images.sh
 

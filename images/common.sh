@@ -38,17 +38,22 @@ source_revision() {
   fi
 }
 
-# Reads images/images.txt into the arrays IMAGES, PACKAGES, BINARIES and ROLES (same
-# index). With arguments, only the images named (an unknown name is an error).
+# Reads images/images.txt into the arrays IMAGES, PACKAGES, BINARIES, ROLES, BASES, LIBCS
+# and MAX_MBS (same index). With arguments, only the images named (an unknown name is an
+# error).
 read_images() {
-  IMAGES=() PACKAGES=() BINARIES=() ROLES=()
-  local image package binary role extra a wanted
-  while read -r image package binary role extra; do
+  IMAGES=() PACKAGES=() BINARIES=() ROLES=() BASES=() LIBCS=() MAX_MBS=()
+  local image package binary role base libc max_mb extra a wanted
+  while read -r image package binary role base libc max_mb extra; do
     case "$image" in '' | '#'*) continue ;; esac
-    if [ -z "$role" ] || [ -n "$extra" ]; then
-      die "images/images.txt: the line for $image needs 4 fields: image package binary role"
+    if [ -z "$max_mb" ] || [ -n "$extra" ]; then
+      die "images/images.txt: the line for $image needs 7 fields: image package binary role base libc max_mb"
     fi
     case "$role" in processor | runtime) ;; *) die "images/images.txt: $image: role $role is not processor or runtime" ;; esac
+    case "$base" in scratch | debian | python) ;; *) die "images/images.txt: $image: base $base is not scratch, debian or python" ;; esac
+    case "$libc" in musl | glibc) ;; *) die "images/images.txt: $image: libc $libc is not musl or glibc" ;; esac
+    [ "$base" != scratch ] || [ "$libc" = musl ] || die "images/images.txt: $image: a FROM scratch image needs the static musl build"
+    case "$max_mb" in '' | *[!0-9]*) die "images/images.txt: $image: max_mb $max_mb is not a whole number" ;; esac
     [ -f "images/$image.Dockerfile" ] || die "images/images.txt lists $image but images/$image.Dockerfile is missing"
     if [ "$#" -gt 0 ]; then
       wanted=false
@@ -56,9 +61,20 @@ read_images() {
       $wanted || continue
     fi
     IMAGES+=("$image") PACKAGES+=("$package") BINARIES+=("$binary") ROLES+=("$role")
+    BASES+=("$base") LIBCS+=("$libc") MAX_MBS+=("$max_mb")
   done <images/images.txt
   for a in "$@"; do
     printf '%s\n' "${IMAGES[@]}" | grep -qx -- "$a" || die "$a is not an image of images/images.txt"
   done
   [ "${#IMAGES[@]}" -gt 0 ] || die "no image selected"
+}
+
+# The default base image of a base kind (images.txt's base column); BASE_IMAGE_DEBIAN and
+# BASE_IMAGE_PYTHON override them (e.g. debian:bookworm-slim, python:3.11-slim).
+base_image_of() {
+  case "$1" in
+    debian) echo "${BASE_IMAGE_DEBIAN:-toolkit-base-debian:bookworm}" ;;
+    python) echo "${BASE_IMAGE_PYTHON:-toolkit-base-python:3.11}" ;;
+    *) die "no base image for $1" ;;
+  esac
 }

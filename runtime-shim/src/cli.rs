@@ -49,6 +49,19 @@ pub struct BackendArgs {
     /// differs from the runtime's, instead of warning.
     #[arg(long, env = "MLFLOW_REQUIRE_PYTHON_MATCH")]
     pub mlflow_require_python_match: bool,
+    /// mlflow_pyfunc: refuse to start (exit code 6) when the runtime's Python does not
+    /// satisfy the model's requirements (metadata.requirements), instead of warning.
+    #[arg(long, env = "MLFLOW_REQUIRE_REQUIREMENTS_MATCH")]
+    pub mlflow_require_requirements_match: bool,
+    /// mlflow_pyfunc: install the requirements the runtime's Python does not satisfy with
+    /// pip into --mlflow-install-dir at start (needs a package index: PIP_INDEX_URL,
+    /// PIP_FIND_LINKS, ...), first on the scoring server's PYTHONPATH.
+    #[arg(long, env = "MLFLOW_INSTALL_REQUIREMENTS")]
+    pub mlflow_install_requirements: bool,
+    /// mlflow_pyfunc: the writable folder of --mlflow-install-requirements (default
+    /// $TMPDIR/mlflow-requirements).
+    #[arg(long, env = "MLFLOW_INSTALL_DIR")]
+    pub mlflow_install_dir: Option<PathBuf>,
     /// dai_mojo_pipeline: the external MOJO2 scorer's command line (it must serve the
     /// MLOps scoring API); {pipeline} is pipeline.mojo, {model_dir} its folder, {host} and
     /// {port} the loopback address the shim chooses. Without it a pipeline is refused.
@@ -57,6 +70,11 @@ pub struct BackendArgs {
     /// dai_mojo_pipeline: the scorer's route that answers 2xx once it can score.
     #[arg(long, env = "DAI_SCORER_HEALTH_PATH", default_value = "/model/id")]
     pub dai_scorer_health_path: String,
+    /// dai_mojo_pipeline: stop at start-up (exit code 9) unless a Driverless AI licence
+    /// was provided (DRIVERLESS_AI_LICENSE_KEY, a readable DRIVERLESS_AI_LICENSE_FILE,
+    /// /license/license.sig or ~/.driverlessai/license.sig).
+    #[arg(long, env = "DAI_REQUIRE_LICENSE")]
+    pub dai_require_license: bool,
     /// Seconds a child may take to answer its health route at start (and restart).
     #[arg(long, env = "CHILD_START_TIMEOUT_SECS", default_value_t = 300.0)]
     pub child_start_timeout_secs: f64,
@@ -85,8 +103,16 @@ impl BackendArgs {
             mlflow_serve_command: self.mlflow_serve_command.clone(),
             mlflow_python: self.mlflow_python.clone(),
             mlflow_require_python_match: self.mlflow_require_python_match,
+            mlflow_require_requirements_match: self.mlflow_require_requirements_match,
+            mlflow_install_requirements: self.mlflow_install_requirements,
+            mlflow_install_dir: self
+                .mlflow_install_dir
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| std::env::temp_dir().join("mlflow-requirements")),
             dai_scorer_command: self.dai_scorer_command.clone(),
             dai_scorer_health_path: self.dai_scorer_health_path.clone(),
+            dai_require_license: self.dai_require_license,
             child_start_timeout: seconds(
                 "--child-start-timeout-secs",
                 self.child_start_timeout_secs,

@@ -19,7 +19,8 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   5  the model type is not served by this runtime (MODEL_TYPES)
   6  the backend could not load the model (e.g. an unsupported algorithm, a scoring child that fails to start, a Python mismatch refused)
   7  batch command: the input CSV is invalid or a row was refused by the request checks
-  8  the endpoint security is misconfigured (SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, OIDC_*: an empty value, an unparsable hash, an unreadable key set, an issuer that cannot be reached at start-up); the message names the variable";
+  8  the endpoint security is misconfigured (SCORING_PASSPHRASE, SCORING_PASSPHRASE_HASH, OIDC_*: an empty value, an unparsable hash, an unreadable key set, an issuer that cannot be reached at start-up); the message names the variable
+  9  dai_mojo_pipeline with DAI_REQUIRE_LICENSE: no Driverless AI licence was provided (DRIVERLESS_AI_LICENSE_KEY, a readable DRIVERLESS_AI_LICENSE_FILE, /license/license.sig or ~/.driverlessai/license.sig); the message says how to provide one";
 
 /// Errors that stop the shim.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,8 @@ pub enum ShimError {
     Rejected { path: PathBuf, detail: String },
     #[error("endpoint security: {0}")]
     Auth(#[from] crate::auth::AuthConfigError),
+    #[error("{path}: no Driverless AI licence: {detail}")]
+    NoLicence { path: PathBuf, detail: String },
 }
 
 impl ShimError {
@@ -83,6 +86,7 @@ impl ShimError {
             ShimError::BackendLoad { .. } => 6,
             ShimError::BadInput { .. } | ShimError::Rejected { .. } => 7,
             ShimError::Auth(_) => 8,
+            ShimError::NoLicence { .. } => 9,
         }
     }
 

@@ -109,6 +109,17 @@ pub fn precheck(
         model_type: manifest.model_type.clone(),
         detail,
     })?;
+    if kind.model_type == crate::backend::dai::MODEL_TYPE && cfg.dai_require_license {
+        let found = crate::backend::dai::find_licence(
+            |v| std::env::var_os(v),
+            &crate::backend::dai::licence_paths(),
+        )
+        .map_err(|detail| ShimError::NoLicence {
+            path: dir.to_path_buf(),
+            detail,
+        })?;
+        tracing::info!(licence = %found, "a Driverless AI licence was provided");
+    }
     Ok(kind)
 }
 

@@ -1,8 +1,8 @@
 //! `images/images.txt`, the list of images `make images` builds, and the workspace facts
 //! the images carry: the version they are tagged with and which package holds which
-//! binary. The list is plain text (image, package, binary, role per line) so that shell
-//! scripts read it as easily as this crate, and so that it can be generated from the
-//! catalog.
+//! binary. The list is plain text (image, package, binary, role, base, libc and size
+//! budget per line) so that shell scripts read it as easily as this crate, and so that it
+//! can be generated from the catalog.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,38 @@ impl Role {
     }
 }
 
+/// What an image is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// `FROM scratch`: the static binary alone.
+    Scratch,
+    /// `FROM ${BASE_IMAGE}`, default the project's Debian base.
+    Debian,
+    /// `FROM ${BASE_IMAGE}`, default the project's Python 3.11 base.
+    Python,
+}
+
+impl Base {
+    /// The `ARG BASE_IMAGE=` default a non-scratch Dockerfile declares (the base
+    /// images/base/build.sh makes); `None` for scratch.
+    pub fn default_image(self) -> Option<&'static str> {
+        match self {
+            Base::Scratch => None,
+            Base::Debian => Some("toolkit-base-debian:bookworm"),
+            Base::Python => Some("toolkit-base-python:3.11"),
+        }
+    }
+}
+
+/// Which build of the binary an image holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Libc {
+    /// The static `x86_64-unknown-linux-musl` build (any base).
+    Musl,
+    /// The host's glibc build (needs a glibc base).
+    Glibc,
+}
+
 /// One line of `images/images.txt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
@@ -36,9 +68,13 @@ pub struct ImageSpec {
     pub package: String,
     pub binary: String,
     pub role: Role,
+    pub base: Base,
+    pub libc: Libc,
+    /// The size budget, in MB (10^6 bytes).
+    pub max_mb: u64,
 }
 
-/// Parses `images/images.txt`: `#` comments and blank lines, else exactly four fields.
+/// Parses `images/images.txt`: `#` comments and blank lines, else exactly seven fields.
 pub fn parse_images_list(text: &str, path: &Path) -> Result<Vec<ImageSpec>, CheckError> {
     let mut out: Vec<ImageSpec> = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -47,16 +83,38 @@ pub fn parse_images_list(text: &str, path: &Path) -> Result<Vec<ImageSpec>, Chec
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [image, package, binary, role] = fields[..] else {
+        let [image, package, binary, role, base, libc, max_mb] = fields[..] else {
             return Err(CheckError::parse(
                 path,
                 format!(
-                    "line {}: expected 4 fields (image package binary role), found {}",
+                    "line {}: expected 7 fields (image package binary role base libc max_mb), found {}",
                     n + 1,
                     fields.len()
                 ),
             ));
         };
+        let bad = |what: &str| CheckError::parse(path, format!("line {}: {what}", n + 1));
+        let base = match base {
+            "scratch" => Base::Scratch,
+            "debian" => Base::Debian,
+            "python" => Base::Python,
+            other => {
+                return Err(bad(&format!(
+                    "base {other:?} is not \"scratch\", \"debian\" or \"python\""
+                )))
+            }
+        };
+        let libc = match libc {
+            "musl" => Libc::Musl,
+            "glibc" => Libc::Glibc,
+            other => return Err(bad(&format!("libc {other:?} is not \"musl\" or \"glibc\""))),
+        };
+        if base == Base::Scratch && libc != Libc::Musl {
+            return Err(bad("a FROM scratch image needs the static musl build"));
+        }
+        let max_mb: u64 = max_mb
+            .parse()
+            .map_err(|_| bad(&format!("max_mb {max_mb:?} is not a whole number")))?;
         let role = match role {
             "processor" => Role::Processor,
             "runtime" => Role::Runtime,
@@ -81,6 +139,9 @@ pub fn parse_images_list(text: &str, path: &Path) -> Result<Vec<ImageSpec>, Chec
             package: package.to_owned(),
             binary: binary.to_owned(),
             role,
+            base,
+            libc,
+            max_mb,
         });
     }
     if out.is_empty() {

@@ -9,12 +9,16 @@
 //! variable the image does not document, a port or probe that does not reach the server,
 //! a runtime that does not read the directory its processor wrote, a container that may
 //! run as root or write its root filesystem, a scoring secret given as a literal value or
-//! a hash the runtime cannot read, metrics nobody scrapes. Its one test target (`tests/manifests.rs`)
+//! a hash the runtime cannot read, metrics nobody scrapes. The KServe manifests
+//! (`deploy/kserve/`) get the same image and environment checks, and [`kserve`] checks
+//! KServe's custom resources structurally (storage containers, serving runtimes,
+//! InferenceServices) against the images and the catalog. Its one test target (`tests/manifests.rs`)
 //! runs the checks on the real files and on broken copies of them.
 
 pub mod dockerfile;
 mod error;
 pub mod images;
+pub mod kserve;
 pub mod kube;
 pub mod security;
 

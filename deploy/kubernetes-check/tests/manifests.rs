@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use deploy_check::dockerfile::{self, check_stage, Stage, IMAGE_UID};
-use deploy_check::images::{self, parse_images_list, ImageSpec, Role, Workspace};
+use deploy_check::images::{self, parse_images_list, Base, ImageSpec, Role, Workspace};
 use deploy_check::kube::{self, Document, Expected};
 use serde_json::{json, Value};
 
@@ -17,7 +17,12 @@ struct Fixture {
     workspace: Workspace,
     /// The final (only) stage of images/<image>.Dockerfile, by image.
     stages: BTreeMap<String, Stage>,
+    /// The text of images/<image>.Dockerfile, by image.
+    texts: BTreeMap<String, String>,
+    /// deploy/kubernetes's own manifests.
     docs: Vec<Document>,
+    /// Every example: deploy/kubernetes and each folder in it, with its manifests.
+    examples: Vec<(PathBuf, Vec<Document>)>,
 }
 
 impl Fixture {
@@ -26,6 +31,7 @@ impl Fixture {
         let images = images::read_images_list(&root).expect("images/images.txt");
         let workspace = images::read_workspace(&root).expect("workspace Cargo.toml");
         let mut stages = BTreeMap::new();
+        let mut texts = BTreeMap::new();
         for spec in &images {
             let path = root.join(format!("images/{}.Dockerfile", spec.image));
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -41,14 +47,30 @@ impl Fixture {
                 spec.image.clone(),
                 parsed.into_iter().next().expect("one stage"),
             );
+            texts.insert(spec.image.clone(), text);
         }
-        let docs = kube::read_documents(&root.join("deploy/kubernetes")).expect("manifests parse");
+        let top = root.join("deploy/kubernetes");
+        let docs = kube::read_documents(&top).expect("manifests parse");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&top)
+            .expect("deploy/kubernetes")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        let mut examples = vec![(top, docs.clone())];
+        for d in dirs {
+            let docs = kube::read_documents(&d)
+                .unwrap_or_else(|e| panic!("{}: manifests parse: {e}", d.display()));
+            examples.push((d, docs));
+        }
         Fixture {
             root,
             images,
             workspace,
             stages,
+            texts,
             docs,
+            examples,
         }
     }
 
@@ -57,12 +79,15 @@ impl Fixture {
     }
 
     fn check(&self, docs: &[Document]) -> Vec<String> {
-        let dir = self.k8s_dir();
+        self.check_in(&self.k8s_dir(), docs)
+    }
+
+    fn check_in(&self, dir: &Path, docs: &[Document]) -> Vec<String> {
         let expected = Expected {
             images: &self.images,
             stages: &self.stages,
             version: &self.workspace.version,
-            dir: &dir,
+            dir,
         };
         kube::check(&expected, docs)
     }
@@ -125,7 +150,7 @@ fn images_list_agrees_with_the_workspace_the_catalog_and_the_dockerfiles() {
             catalog
                 .runtimes
                 .iter()
-                .filter_map(|r| Some((r.image.clone()?, r.binary.clone(), Role::Runtime))),
+                .map(|r| (r.image.clone(), r.binary.clone(), Role::Runtime)),
         )
         .collect();
     from_catalog.sort_by(|a, b| a.0.cmp(&b.0));
@@ -150,11 +175,47 @@ fn dockerfiles_declare_user_entrypoint_labels_and_the_env_contract() {
     let mut findings = Vec::new();
     for spec in &fx.images {
         let stage = &fx.stages[&spec.image];
-        if stage.from != "scratch" {
-            findings.push(format!(
-                "{}: FROM {}, not scratch (the tested path)",
+        match spec.base.default_image() {
+            None if stage.from != "scratch" => findings.push(format!(
+                "{}: FROM {}, not scratch (images.txt: base scratch)",
                 spec.image, stage.from
-            ));
+            )),
+            None => {}
+            Some(default) => {
+                // The base is a build argument (a registry user passes python:3.11-slim
+                // or debian:bookworm-slim), defaulting to the base images/base/build.sh makes.
+                if stage.from != "${BASE_IMAGE}" {
+                    findings.push(format!(
+                        "{}: FROM {}, not FROM ${{BASE_IMAGE}}",
+                        spec.image, stage.from
+                    ));
+                }
+                let arg = format!("ARG BASE_IMAGE={default}");
+                if !fx.texts[&spec.image].lines().any(|l| l.trim() == arg) {
+                    findings.push(format!("{}: no `{arg}` line", spec.image));
+                }
+            }
+        }
+        if spec.role == Role::Runtime {
+            // MODEL_TYPES is what the catalog says the image's runtime serves.
+            let catalog = artifact_core::catalog::catalog();
+            let want: Vec<String> = catalog
+                .runtimes
+                .iter()
+                .filter(|r| r.image == spec.image)
+                .flat_map(|r| r.model_types.iter().cloned())
+                .collect();
+            let got = stage
+                .env
+                .get("MODEL_TYPES")
+                .map(String::as_str)
+                .unwrap_or("");
+            if got != want.join(",") {
+                findings.push(format!(
+                    "{}: ENV MODEL_TYPES={got:?}, catalog.json says its runtime serves {want:?}",
+                    spec.image
+                ));
+            }
         }
         findings.extend(
             check_stage(stage, spec)
@@ -180,7 +241,9 @@ fn multistage_variant_matches_the_tested_dockerfiles() {
     let text = std::fs::read_to_string(&path).expect("images/Dockerfile.multistage");
     let stages = dockerfile::parse(&text, &path).expect("parses");
     let mut findings = Vec::new();
-    for spec in &fx.images {
+    // The images on a base are already the registry variant (BASE_IMAGE); the
+    // multi-stage file covers the FROM scratch ones.
+    for spec in fx.images.iter().filter(|s| s.base == Base::Scratch) {
         let Some(stage) = stages
             .iter()
             .find(|s| s.name.as_deref() == Some(&spec.image))
@@ -221,7 +284,9 @@ fn multistage_variant_matches_the_tested_dockerfiles() {
 #[test]
 fn kubernetes_example_agrees_with_the_images() {
     let fx = Fixture::load();
-    no_findings("deploy/kubernetes", &fx.check(&fx.docs));
+    for (dir, docs) in &fx.examples {
+        no_findings(&dir.display().to_string(), &fx.check_in(dir, docs));
+    }
 
     // What the example has to show: a processor as init container and a runtime serving
     // its output, a Service, a Job running a processor alone, a kustomization.
@@ -853,16 +918,40 @@ fn checker_finds_broken_dockerfiles() {
 fn parsers_refuse_malformed_input() {
     let p = Path::new("x");
     let lists: &[(&str, &str, &str)] = &[
-        ("three fields", "a pkg bin\n", "expected 4 fields"),
+        ("four fields", "a pkg bin processor\n", "expected 7 fields"),
         (
-            "five fields",
-            "a pkg bin processor extra\n",
-            "expected 4 fields",
+            "eight fields",
+            "a pkg bin processor scratch musl 10 extra\n",
+            "expected 7 fields",
         ),
-        ("unknown role", "a pkg bin sidecar\n", "role \"sidecar\""),
+        (
+            "unknown role",
+            "a pkg bin sidecar scratch musl 10\n",
+            "role \"sidecar\"",
+        ),
+        (
+            "unknown base",
+            "a pkg bin runtime alpine musl 10\n",
+            "base \"alpine\"",
+        ),
+        (
+            "unknown libc",
+            "a pkg bin runtime debian uclibc 10\n",
+            "libc \"uclibc\"",
+        ),
+        (
+            "glibc from scratch",
+            "a pkg bin runtime scratch glibc 10\n",
+            "needs the static musl build",
+        ),
+        (
+            "budget not a number",
+            "a pkg bin runtime python musl 1.5\n",
+            "max_mb \"1.5\"",
+        ),
         (
             "duplicate",
-            "a pkg bin processor\na pkg2 bin2 runtime\n",
+            "a pkg bin processor scratch musl 10\na pkg2 bin2 runtime scratch musl 10\n",
             "listed twice",
         ),
         ("empty", "# only a comment\n\n", "lists no image"),
@@ -871,8 +960,11 @@ fn parsers_refuse_malformed_input() {
         let err = parse_images_list(text, p).expect_err(name).to_string();
         assert!(err.contains(expected), "case {name}: {err}");
     }
-    let ok = parse_images_list("# c\n\n  a  pkg  bin  runtime  \n", p).expect("valid list");
+    let ok = parse_images_list("# c\n\n  a  pkg  bin  runtime  python  musl  1400 \n", p)
+        .expect("valid list");
     assert_eq!(ok[0].role, Role::Runtime);
+    assert_eq!(ok[0].base, Base::Python);
+    assert_eq!(ok[0].max_mb, 1400);
 
     let dockerfiles: &[(&str, &str, &str)] = &[
         ("no FROM", "LABEL a=b\n", "LABEL before FROM"),
@@ -919,83 +1011,402 @@ fn parsers_refuse_malformed_input() {
     assert!(err.starts_with("x: "), "{err}");
 }
 
-/// The onnx-native-runtime image (on the Debian base, built by
-/// images/onnx-native-runtime/build.sh until images/images.txt can list images that are
-/// not FROM scratch) and its Kubernetes example (deploy/kubernetes/onnx-native), held to
-/// the same rules as the listed images and deploy/kubernetes: the Dockerfile's user,
-/// entrypoint, labels and environment contract, and the example's images, tags,
-/// variables, probes and security context. The catalog names the runtime.
+/// Every composition of the catalog (processor, model type, runtime) has a Kubernetes
+/// example: a Deployment whose init container runs the processor's image (with
+/// `MLFLOW_MODEL_TYPE` when the model type is not the processor's default) and whose
+/// runtime container runs the runtime's image; the checks above hold for all of them.
 #[test]
-fn onnx_native_runtime_image_and_example_agree() {
+fn every_composition_has_a_kubernetes_example() {
     let fx = Fixture::load();
-    let spec = ImageSpec {
-        image: "onnx-native-runtime".into(),
-        package: "runtime-shim".into(),
-        binary: "runtime-shim".into(),
-        role: Role::Runtime,
+    let catalog = artifact_core::catalog::catalog();
+    let image_name = |c: &Value| {
+        c["image"]
+            .as_str()
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_owned()
     };
-    let path = fx.root.join("images/onnx-native-runtime/Dockerfile");
-    let text = std::fs::read_to_string(&path).expect("images/onnx-native-runtime/Dockerfile");
-    let parsed = dockerfile::parse(&text, &path).expect("Dockerfile parses");
-    assert_eq!(parsed.len(), 1, "{}: one stage", path.display());
-    let stage = parsed.into_iter().next().expect("one stage");
-    assert_eq!(stage.from, "${BASE_IMAGE}", "FROM the BASE_IMAGE argument");
-    let mut findings = check_stage(&stage, &spec);
-    if stage.env.get("MODEL_TYPES").map(String::as_str) != Some("onnx") {
-        findings.push(format!(
-            "ENV MODEL_TYPES is {:?}",
-            stage.env.get("MODEL_TYPES")
-        ));
+    let env_of = |c: &Value, name: &str| {
+        c["env"].as_array().and_then(|e| {
+            e.iter()
+                .find(|v| v["name"] == name)
+                .and_then(|v| v["value"].as_str().map(str::to_owned))
+        })
+    };
+    // (processor image, model type, runtime image) of every example Deployment.
+    let mut shown = Vec::new();
+    for (dir, docs) in &fx.examples {
+        for d in docs.iter().filter(|d| d.value["kind"] == "Deployment") {
+            let pod = &d.value["spec"]["template"]["spec"];
+            let Some(init) = pod["initContainers"].as_array().and_then(|a| a.first()) else {
+                continue;
+            };
+            let processor = catalog
+                .processors
+                .iter()
+                .find(|p| p.image == image_name(init))
+                .unwrap_or_else(|| panic!("{}: init image {}", dir.display(), init["image"]));
+            let model_type = env_of(init, "MLFLOW_MODEL_TYPE")
+                .unwrap_or_else(|| processor.model_types[0].clone());
+            for c in pod["containers"].as_array().expect("containers") {
+                shown.push((processor.image.clone(), model_type.clone(), image_name(c)));
+            }
+        }
     }
-    if !stage
-        .env
-        .get("ORT_DYLIB_PATH")
-        .is_some_and(|p| p.starts_with("/opt/onnxruntime/libonnxruntime.so."))
-    {
-        findings.push(format!(
-            "ENV ORT_DYLIB_PATH is {:?}",
-            stage.env.get("ORT_DYLIB_PATH")
-        ));
+    let mut missing = Vec::new();
+    for p in &catalog.processors {
+        for m in &p.model_types {
+            for r in catalog
+                .runtimes
+                .iter()
+                .filter(|r| r.model_types.contains(m))
+            {
+                let want = (p.image.clone(), m.clone(), r.image.clone());
+                if !shown.contains(&want) {
+                    missing.push(format!("{} -> {m} -> {} ({})", p.name, r.name, r.image));
+                }
+            }
+        }
     }
-    no_findings("images/onnx-native-runtime/Dockerfile", &findings);
+    assert!(
+        missing.is_empty(),
+        "compositions without a Kubernetes example under deploy/kubernetes: {missing:?} (examples show {shown:?})"
+    );
+}
 
-    let runtime = artifact_core::catalog::catalog()
-        .runtimes
-        .iter()
-        .find(|r| r.name == "onnx-native-runtime")
-        .expect("catalog.json has onnx-native-runtime");
-    assert_eq!(runtime.model_types, ["onnx"]);
-    assert_eq!(runtime.binary, spec.binary);
+fn kserve_docs(fx: &Fixture) -> Vec<Document> {
+    kube::read_documents(&fx.root.join("deploy/kserve")).expect("KServe manifests parse")
+}
 
-    let mut images = fx.images.clone();
-    images.push(spec.clone());
-    let mut stages = fx.stages.clone();
-    stages.insert(spec.image.clone(), stage);
-    let dir = fx.k8s_dir().join("onnx-native");
-    let docs = kube::read_documents(&dir).expect("manifests parse");
+fn catalog_json(fx: &Fixture) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fx.root.join("catalog.json")).unwrap()).unwrap()
+}
+
+/// The core checks (kustomization, Secrets) and the structural KServe checks.
+fn check_kserve(fx: &Fixture, docs: &[Document]) -> Vec<String> {
+    let dir = fx.root.join("deploy/kserve");
     let expected = Expected {
-        images: &images,
-        stages: &stages,
+        images: &fx.images,
+        stages: &fx.stages,
         version: &fx.workspace.version,
         dir: &dir,
     };
-    no_findings(
-        "deploy/kubernetes/onnx-native",
-        &kube::check(&expected, &docs),
-    );
-    let deployment = docs
+    let mut f = kube::check(&expected, docs);
+    f.extend(deploy_check::kserve::check(
+        &expected,
+        &catalog_json(fx),
+        docs,
+    ));
+    f
+}
+
+#[test]
+fn kserve_manifests_agree_with_the_images_and_the_catalog() {
+    let fx = Fixture::load();
+    let docs = kserve_docs(&fx);
+    let kinds: Vec<&str> = docs
         .iter()
-        .find(|d| d.value["kind"] == "Deployment")
-        .expect("a Deployment");
-    let pod = &deployment.value["spec"]["template"]["spec"];
-    assert_eq!(pod["containers"][0]["image"], "onnx-native-runtime:0.1.0");
-    assert_eq!(pod["initContainers"][0]["image"], "mlflow-processor:0.1.0");
-    let env = &pod["initContainers"][0]["env"];
-    assert!(
-        env.as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["name"] == "MLFLOW_MODEL_TYPE" && e["value"] == "onnx"),
-        "the processor writes the onnx model type: {env}"
+        .filter_map(|d| d.value.get("kind").and_then(Value::as_str))
+        .collect();
+    for k in [
+        "ClusterStorageContainer",
+        "ClusterServingRuntime",
+        "InferenceService",
+        "Kustomization",
+    ] {
+        assert!(kinds.contains(&k), "deploy/kserve has no {k}: {kinds:?}");
+    }
+    no_findings("deploy/kserve", &check_kserve(&fx, &docs));
+
+    // Broken copies: each must be caught.
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .position(|d| {
+                d.value.get("kind").and_then(Value::as_str) == Some(kind)
+                    && d.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+            })
+            .unwrap_or_else(|| panic!("{kind}/{name}"))
+    };
+    let csc = find("ClusterStorageContainer", "h2o3-mojo-processor");
+    let csr = find("ClusterServingRuntime", "h2o3-mojo-native-runtime");
+    let isvc = find("InferenceService", "gbm-binomial");
+    type Edit = Box<dyn Fn(&mut Vec<Document>)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "container not named storage-initializer",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/name",
+                    json!("processor"),
+                )
+            }),
+            "must be named storage-initializer",
+        ),
+        (
+            "processor given args",
+            Box::new(move |d| d[csc].value["spec"]["container"]["args"] = json!(["--source", "x"])),
+            "args is set",
+        ),
+        (
+            "processor given SOURCE_PATH",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/env",
+                    json!([{"name": "SOURCE_PATH", "value": "/x"}]),
+                )
+            }),
+            "env SOURCE_PATH is set",
+        ),
+        (
+            "processor with the wrong tag",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/image",
+                    json!("h2o3-mojo-processor:latest"),
+                )
+            }),
+            "not tagged with the workspace version",
+        ),
+        (
+            "runtime image as storage step",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/image",
+                    json!("runtime-shim:0.1.0"),
+                )
+            }),
+            "not a Processor",
+        ),
+        (
+            "a regex of another folder",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/supportedUriFormats",
+                    json!([{"regex": "^s3://.+$"}]),
+                )
+            }),
+            "supportedUriFormats must be",
+        ),
+        (
+            "storage container missing",
+            Box::new(move |d| {
+                d.remove(csc);
+            }),
+            "no ClusterStorageContainer runs the processor image h2o3-mojo-processor",
+        ),
+        (
+            "undocumented env",
+            Box::new(move |d| {
+                set(
+                    &mut d[csc].value,
+                    "/spec/container/env",
+                    json!([{"name": "S3_BUCKET", "value": "x"}]),
+                )
+            }),
+            "env S3_BUCKET is not documented",
+        ),
+        (
+            "no v2",
+            Box::new(move |d| set(&mut d[csr].value, "/spec/protocolVersions", json!(["v1"]))),
+            "protocolVersions does not hold v2",
+        ),
+        (
+            "format not in the catalog",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/supportedModelFormats",
+                    json!([{"name": "h2o3_mojo"}, {"name": "sklearn"}]),
+                )
+            }),
+            "are not the catalog's model types",
+        ),
+        (
+            "model path elsewhere",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/containers/0/env/0/value",
+                    json!("/model"),
+                )
+            }),
+            "MODEL_PATH is not /mnt/models",
+        ),
+        (
+            "runtime container renamed",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/containers/0/name",
+                    json!("runtime"),
+                )
+            }),
+            "no container named kserve-container",
+        ),
+        (
+            "port not declared",
+            Box::new(move |d| {
+                set(
+                    &mut d[csr].value,
+                    "/spec/containers/0/env/1/value",
+                    json!("9000"),
+                )
+            }),
+            "is not a declared containerPort",
+        ),
+        (
+            "runtime missing",
+            Box::new(move |d| {
+                d.remove(csr);
+            }),
+            "no ClusterServingRuntime for the catalog runtime h2o3-mojo-native-runtime",
+        ),
+        (
+            "uri of another processor",
+            Box::new(move |d| {
+                set(
+                    &mut d[isvc].value,
+                    "/spec/predictor/model/storageUri",
+                    json!("s3://models/dai-mojo/gbm.zip"),
+                )
+            }),
+            "which does not produce \"h2o3_mojo\"",
+        ),
+        (
+            "uri no storage container takes",
+            Box::new(move |d| {
+                set(
+                    &mut d[isvc].value,
+                    "/spec/predictor/model/storageUri",
+                    json!("s3://models/gbm.zip"),
+                )
+            }),
+            "is taken by 0 storage containers",
+        ),
+        (
+            "format the runtime does not serve",
+            Box::new(move |d| {
+                set(
+                    &mut d[isvc].value,
+                    "/spec/predictor/model/modelFormat/name",
+                    json!("onnx"),
+                )
+            }),
+            "does not serve \"onnx\"",
+        ),
+    ];
+    for (name, edit, says) in cases {
+        let mut broken = docs.clone();
+        edit(&mut broken);
+        let found = check_kserve(&fx, &broken);
+        assert!(
+            found.iter().any(|x| x.contains(says)),
+            "{name}: no finding saying {says:?} in {found:#?}"
+        );
+    }
+}
+
+/// Core Kubernetes objects of deploy/ (not KServe's resources, not kustomize's), each
+/// written to its own file for kubernetes-validate.
+fn core_objects(fx: &Fixture, dir: &Path) -> Vec<PathBuf> {
+    let mut docs = Vec::new();
+    for sub in [
+        "deploy/kubernetes",
+        "deploy/kubernetes/onnx-native",
+        "deploy/kserve",
+    ] {
+        docs.extend(kube::read_documents(&fx.root.join(sub)).expect("manifests parse"));
+    }
+    docs.iter()
+        .filter(|d| {
+            let api = d
+                .value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            !api.contains("kserve.io") && !api.starts_with("kustomize.config.k8s.io")
+        })
+        .enumerate()
+        .map(|(i, d)| {
+            let p = dir.join(format!("{i:02}-{}.json", d.origin.replace(['#', '/'], "-")));
+            std::fs::write(&p, serde_json::to_vec_pretty(&d.value).unwrap()).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn kubernetes_validate(venv: &Path, files: &[PathBuf]) -> std::process::Output {
+    std::process::Command::new(venv.join("bin/kubernetes-validate"))
+        .arg("--strict")
+        .arg("--no-warn")
+        .args(files)
+        .output()
+        .expect("kubernetes-validate runs")
+}
+
+/// kubernetes-validate (PyPI, in the venv .ci/setup-kubernetes-validate-venv.sh builds:
+/// KUBERNETES_VALIDATE_VENV) on every core object of deploy/, strict (no unknown fields);
+/// and on a broken copy, which it must refuse. Skipped with a message when the variable is
+/// unset; set but broken, the test fails.
+#[test]
+fn core_objects_pass_kubernetes_validate() {
+    let Some(venv) = std::env::var_os("KUBERNETES_VALIDATE_VENV").filter(|v| !v.is_empty()) else {
+        eprintln!("KUBERNETES_VALIDATE_VENV is not set: skipping kubernetes-validate (run `export KUBERNETES_VALIDATE_VENV=$(.ci/setup-kubernetes-validate-venv.sh)`)");
+        return;
+    };
+    let venv = PathBuf::from(venv);
+    let fx = Fixture::load();
+    let tmp = std::env::temp_dir().join(format!("kubernetes-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let files = core_objects(&fx, &tmp);
+    let kinds: Vec<String> = files
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            v["kind"].as_str().unwrap_or("").to_owned()
+        })
+        .collect();
+    for k in ["Deployment", "Service", "Secret", "ServiceAccount"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} among {kinds:?}");
+    }
+    let o = kubernetes_validate(&venv, &files);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
+    assert!(
+        o.status.success(),
+        "kubernetes-validate refused deploy/:\n{out}"
+    );
+    println!(
+        "kubernetes-validate: {} core objects ({})",
+        files.len(),
+        kinds.join(", ")
+    );
+
+    // A broken copy must be refused (the check can fail).
+    let deployment = files
+        .iter()
+        .zip(&kinds)
+        .find(|(_, k)| *k == "Deployment")
+        .map(|(p, _)| p.clone())
+        .unwrap();
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&deployment).unwrap()).unwrap();
+    set(&mut v, "/spec/replicas", json!("one"));
+    let broken = tmp.join("broken.json");
+    std::fs::write(&broken, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = kubernetes_validate(&venv, &[broken]);
+    assert!(
+        !o.status.success(),
+        "kubernetes-validate accepted replicas: \"one\""
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
 }

@@ -54,12 +54,9 @@ pub struct RuntimeEntry {
     /// Binary the runtime image runs.
     pub binary: String,
     pub model_types: Vec<String>,
-    /// The image built by `make images`; `None` when the runtime needs a base image this
-    /// project cannot build (see `requires`).
-    pub image: Option<String>,
-    /// What the runtime needs besides the binary, when it is more than a scratch image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requires: Option<String>,
+    /// The image built by `make images` (images/images.txt), with the binary as its
+    /// entrypoint.
+    pub image: String,
 }
 
 /// One way to deploy an artifact: the tuple a deployment request names.
@@ -71,7 +68,7 @@ pub struct Composition {
     pub processor_image: String,
     pub model_type: String,
     pub runtime: String,
-    pub runtime_image: Option<String>,
+    pub runtime_image: String,
 }
 
 /// The compiled-in catalog.

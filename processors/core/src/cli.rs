@@ -107,11 +107,24 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Arguments of `process` (also accepted with no subcommand).
+///
+/// The source and the target are given as `--source`/`--target` (or `SOURCE_PATH`/
+/// `TARGET_PATH`), or as two positional arguments, `SOURCE_URI TARGET_DIR`: the form
+/// KServe runs a storage initializer with (a `ClusterStorageContainer`'s container gets the
+/// InferenceService's storage URI and `/mnt/models`). Positional arguments win over the
+/// flags and the environment (a ClusterStorageContainer may set SOURCE_PATH for other uses).
 #[derive(Debug, Clone, Args)]
 pub struct ProcessArgs<A: Args> {
-    /// The artifact: a file or a folder.
+    /// The artifact: a file or a folder, or an object: s3://BUCKET/KEY or https://HOST/PATH
+    /// (endpoint and credentials from AWS_* or KServe's S3_* variables).
     #[arg(long, env = "SOURCE_PATH")]
     pub source: Option<PathBuf>,
+    /// Storage-initializer form: the artifact (as --source), then TARGET_DIR.
+    #[arg(value_name = "SOURCE_URI")]
+    pub source_uri: Option<PathBuf>,
+    /// Storage-initializer form: where the model directory is written (as --target).
+    #[arg(value_name = "TARGET_DIR", requires = "source_uri")]
+    pub target_dir: Option<PathBuf>,
     /// Where the normalized model directory is written: absent, or an empty directory.
     #[arg(long, env = "TARGET_PATH")]
     pub target: Option<PathBuf>,
@@ -226,12 +239,7 @@ pub fn run<P: Processor>(
 ) -> Result<(), P::Error> {
     match command.unwrap_or(Command::Process(default)) {
         Command::Process(a) => {
-            let source = a.source.ok_or_else(|| {
-                Error::Usage("no source: pass --source PATH or set SOURCE_PATH".into())
-            })?;
-            let target = a.target.ok_or_else(|| {
-                Error::Usage("no target: pass --target PATH or set TARGET_PATH".into())
-            })?;
+            let (source, target) = source_and_target(&a)?;
             let ctx = Context {
                 read: ReadOptions {
                     limits: a.limits.limits(),
@@ -281,6 +289,32 @@ pub fn run<P: Processor>(
                 m.contract_version
             ));
             Ok(())
+        }
+    }
+}
+
+/// The source and the target of `process`: the positional pair (storage-initializer form)
+/// or `--source`/`--target` (`SOURCE_PATH`/`TARGET_PATH`).
+fn source_and_target<A: Args>(a: &ProcessArgs<A>) -> Result<(PathBuf, PathBuf), Error> {
+    match (&a.source_uri, &a.target_dir) {
+        (Some(s), Some(t)) => Ok((s.clone(), t.clone())),
+        (Some(_), None) => Err(Error::Usage(
+            "no target: the storage-initializer form is PROCESSOR SOURCE_URI TARGET_DIR".into(),
+        )),
+        (None, _) => {
+            let source = a.source.clone().ok_or_else(|| {
+                Error::Usage(
+                    "no source: pass --source PATH (or SOURCE_URI TARGET_DIR) or set SOURCE_PATH"
+                        .into(),
+                )
+            })?;
+            let target = a.target.clone().ok_or_else(|| {
+                Error::Usage(
+                    "no target: pass --target PATH (or SOURCE_URI TARGET_DIR) or set TARGET_PATH"
+                        .into(),
+                )
+            })?;
+            Ok((source, target))
         }
     }
 }

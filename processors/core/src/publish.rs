@@ -146,7 +146,21 @@ impl Staging {
     }
 
     /// Copies a file byte for byte into the staging directory.
+    ///
+    /// `src` may name an object in object storage (`s3://`, `https://`): it is streamed
+    /// into the staging area, checked for its full length and against the version first
+    /// seen (ETag), as every remote read is.
     pub fn copy_file(&mut self, rel: &str, src: &Path) -> Result<FileRecord> {
+        if crate::source::is_remote(src) {
+            let (_, opened) = crate::source::open(src)?;
+            let opened =
+                opened.ok_or_else(|| Error::Usage(format!("{} is not a file", src.display())))?;
+            let mut r = opened
+                .bytes()
+                .range(0, opened.len())
+                .map_err(|e| Error::io("read", src, e))?;
+            return self.write_file(rel, &mut r);
+        }
         let mut f = crate::fsutil::open_nofollow(src)?;
         self.write_file(rel, &mut f)
     }

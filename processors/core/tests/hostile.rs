@@ -915,6 +915,78 @@ fn hostile_archives_are_refused_with_their_own_error() {
     assert!(cases.len() >= 40, "only {} cases", cases.len());
 }
 
+/// The same cases from a real S3 server (moto's; skipped with a message when `S3_VENV` is
+/// unset): every zip, tar and tar.gz case read from `s3://` through the core, unpacking
+/// into a staging directory, must be refused with the same error (naming the object) and
+/// leave the target empty; the zip cases also end to end through the H2O-3 processor.
+#[test]
+fn hostile_archives_from_s3_are_refused_the_same_way() {
+    let Some(s3) = testkit::s3::S3Server::start() else {
+        return;
+    };
+    for (k, v) in s3.env() {
+        std::env::set_var(k, v);
+    }
+    s3.create_bucket("uploads");
+    let cases = hostile_cases();
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for (i, c) in cases.iter().enumerate() {
+        let (file, bytes) = match &c.src {
+            Src::Zip(b) => ("upload.zip", b),
+            Src::Tar(b) => ("upload.tar", b),
+            Src::TarGz(b) => ("upload.tar.gz", b),
+            Src::Dir(_) => continue,
+        };
+        n += 1;
+        let key = format!("case-{i}/{file}");
+        s3.put("uploads", &key, bytes);
+        let uri = PathBuf::from(format!("s3://uploads/{key}"));
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = ReadOptions {
+            limits: c.limits.unwrap_or_default(),
+            ..ReadOptions::default()
+        };
+        let expect = c.expect.replace("{src}", &uri.display().to_string());
+        let result = read_staged(tmp.path(), &uri, &opts);
+        let checked = if c.expect.is_empty() {
+            result
+                .map(|_| ())
+                .map_err(|e| format!("the core refused it: {e}"))
+        } else {
+            check_refusal(&expect, result)
+        };
+        if let Err(why) = checked {
+            failures.push(format!("case {:?}: {why}", c.name));
+            continue;
+        }
+        let want = match c.e2e {
+            EndToEnd::Skip => continue,
+            EndToEnd::Same => expect.clone(),
+            EndToEnd::Says(s) => s.replace("{src}", &uri.display().to_string()),
+        };
+        let target = tmp.path().join("target-e2e");
+        let ctx = Context {
+            read: opts.clone(),
+            args: NoArgs {},
+        };
+        match artifact_core::cli::process::<H2o3MojoProcessor>(&uri, &target, false, &ctx) {
+            Ok(_) => failures.push(format!("case {:?}: the processor accepted it", c.name)),
+            Err(e) if !matches(&want, &e.to_string()) => failures.push(format!(
+                "case {:?}: processor error\n  got:  {e}\n  want: {want}",
+                c.name
+            )),
+            Err(_) => {}
+        }
+        if target.join("model.json").exists() {
+            failures.push(format!("case {:?}: model.json exists", c.name));
+        }
+    }
+    println!("hostile cases from s3://: {n}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(n >= 30, "only {n} cases");
+}
+
 /// Reads `src` into a fresh staging directory below `tmp`, drops the staging, and checks
 /// that the target it lived in is left empty and without `model.json`.
 fn read_staged(

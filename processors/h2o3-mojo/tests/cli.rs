@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 /// SIGKILL, full-disk and read-only-target tests of the binary.
 mod crash;
 
+/// Objects in a real S3 server, read straight into the target (storage-initializer form).
+mod s3;
+
 const BIN: &str = env!("CARGO_BIN_EXE_h2o3-mojo-processor");
 
 fn repo() -> PathBuf {

@@ -125,7 +125,7 @@ fn run(cmd: Cmd) -> Result<(), IngestError> {
                         c.artifact_processor,
                         c.model_type,
                         c.runtime,
-                        c.runtime_image.as_deref().unwrap_or("(not built here)")
+                        c.runtime_image
                     );
                 }
             }
@@ -156,7 +156,7 @@ fn run(cmd: Cmd) -> Result<(), IngestError> {
                         c.artifact_processor,
                         c.model_type,
                         c.runtime,
-                        c.runtime_image.as_deref().unwrap_or("(not built here)")
+                        c.runtime_image
                     );
                 }
             }

@@ -9,6 +9,9 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+/// Objects in a real S3 server, read straight into the target (storage-initializer form).
+mod s3;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mlflow-processor");
 
 fn repo() -> PathBuf {

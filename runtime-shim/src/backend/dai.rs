@@ -12,7 +12,7 @@
 //! The scorer's `/model/schema`, when it has one, must name the manifest's inputs and
 //! outputs, so that a scorer started on the wrong pipeline is refused at start-up.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,57 @@ const SETTING: &str = "DAI_SCORER_COMMAND";
 
 /// Said when no scorer is configured.
 pub const NO_SCORER: &str = "a Driverless AI MOJO pipeline needs the proprietary MOJO2 runtime, which this build does not contain: install a scorer that serves the MLOps scoring API with it (for example H2O's local REST scorer from h2oai/mlops-dai-runtimes with the licensed mojo2-runtime.jar and Java), give its command line in DAI_SCORER_COMMAND / --dai-scorer-command with {pipeline} and {port} placeholders (e.g. \"java -Dmojo.path={pipeline} -Dserver.address={host} -Dserver.port={port} -jar /opt/scorer/local-rest-scorer.jar\"), and mount the licence as DRIVERLESS_AI_LICENSE_FILE or DRIVERLESS_AI_LICENSE_KEY";
+
+/// How to provide a licence, said when none was found.
+pub const HOW_TO_LICENSE: &str = "provide it at deploy time, never in the image: mount the licence file (e.g. from a Kubernetes Secret) at /license/license.sig, or mount it elsewhere and set DRIVERLESS_AI_LICENSE_FILE to its path, or set DRIVERLESS_AI_LICENSE_KEY to the key itself (from a Secret)";
+
+/// The files the MOJO2 runtime reads a licence from when neither variable is set:
+/// `/license/license.sig`, then `~/.driverlessai/license.sig`.
+pub fn licence_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("/license/license.sig")];
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        paths.push(Path::new(&home).join(".driverlessai/license.sig"));
+    }
+    paths
+}
+
+/// Where the licence the scorer will use comes from, in the MOJO2 runtime's order:
+/// `DRIVERLESS_AI_LICENSE_KEY`, `DRIVERLESS_AI_LICENSE_FILE` (it must be readable), then
+/// the first readable file of `paths`. The error says what was looked at and how to
+/// provide a licence; the key's value is never part of either.
+pub fn find_licence(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    paths: &[PathBuf],
+) -> Result<String, String> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if set("DRIVERLESS_AI_LICENSE_KEY").is_some() {
+        return Ok("DRIVERLESS_AI_LICENSE_KEY".into());
+    }
+    if let Some(file) = set("DRIVERLESS_AI_LICENSE_FILE") {
+        let file = PathBuf::from(file);
+        return match std::fs::File::open(&file).and_then(|f| f.metadata()) {
+            Ok(m) if m.is_file() => Ok(format!("DRIVERLESS_AI_LICENSE_FILE ({})", file.display())),
+            Ok(_) => Err(format!(
+                "DRIVERLESS_AI_LICENSE_FILE={} is not a file; {HOW_TO_LICENSE}",
+                file.display()
+            )),
+            Err(e) => Err(format!(
+                "DRIVERLESS_AI_LICENSE_FILE={} cannot be read ({e}); {HOW_TO_LICENSE}",
+                file.display()
+            )),
+        };
+    }
+    for p in paths {
+        if std::fs::File::open(p).is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_file())) {
+            return Ok(p.display().to_string());
+        }
+    }
+    let looked: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    Err(format!(
+        "the MOJO2 runtime refuses to load a pipeline without one, and none was found (DRIVERLESS_AI_LICENSE_KEY and DRIVERLESS_AI_LICENSE_FILE are not set, no {}): {HOW_TO_LICENSE}",
+        looked.join(", no ")
+    ))
+}
 
 /// A pipeline scored by an external scorer.
 pub struct DaiBackend {
@@ -126,6 +177,7 @@ pub fn load(
         start_timeout: cfg.child_start_timeout,
         stop_grace: cfg.child_stop_grace,
         secrets,
+        env: Vec::new(),
     };
     let inputs: Vec<String> = manifest
         .input_schema
@@ -329,6 +381,70 @@ impl Backend for DaiBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_licence_is_found_where_the_runtime_looks_or_the_error_says_how_to_provide_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("license.sig");
+        std::fs::write(&file, b"sig").unwrap();
+        let file_s = file.to_str().unwrap().to_owned();
+        let absent = tmp.path().join("absent.sig");
+        let absent_s = absent.to_str().unwrap().to_owned();
+        let dir_s = tmp.path().to_str().unwrap().to_owned();
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            Vec<PathBuf>,
+            Result<&'a str, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            ("key", vec![("DRIVERLESS_AI_LICENSE_KEY", "k3y")], vec![], Ok("DRIVERLESS_AI_LICENSE_KEY")),
+            (
+                "file variable",
+                vec![("DRIVERLESS_AI_LICENSE_FILE", &file_s)],
+                vec![],
+                Ok("DRIVERLESS_AI_LICENSE_FILE ("),
+            ),
+            (
+                "file variable unreadable",
+                vec![("DRIVERLESS_AI_LICENSE_FILE", &absent_s)],
+                vec![file.clone()],
+                Err("cannot be read"),
+            ),
+            (
+                "file variable is a folder",
+                vec![("DRIVERLESS_AI_LICENSE_FILE", &dir_s)],
+                vec![],
+                Err("is not a file"),
+            ),
+            ("empty key, mounted file", vec![("DRIVERLESS_AI_LICENSE_KEY", "")], vec![absent.clone(), file.clone()], Ok("license.sig")),
+            (
+                "nothing",
+                vec![],
+                vec![absent.clone()],
+                Err("none was found (DRIVERLESS_AI_LICENSE_KEY and DRIVERLESS_AI_LICENSE_FILE are not set, no "),
+            ),
+        ];
+        for (name, vars, paths, want) in cases {
+            let got = find_licence(
+                |v| {
+                    vars.iter()
+                        .find(|(k, _)| *k == v)
+                        .map(|(_, x)| std::ffi::OsString::from(x))
+                },
+                &paths,
+            );
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert!(g.contains(w), "{name}: {g}"),
+                (Err(g), Err(w)) => {
+                    assert!(g.contains(w), "{name}: {g}");
+                    assert!(g.contains("mount the licence file"), "{name}: {g}");
+                    assert!(!g.contains("k3y"), "{name}: {g}");
+                }
+                (g, w) => panic!("{name}: got {g:?}, expected {w:?}"),
+            }
+        }
+    }
 
     #[test]
     fn the_scorer_command_is_required_with_a_port() {

@@ -17,7 +17,11 @@
 //!
 //! Before the server starts, the Python version the model was saved with
 //! (`metadata.python_version`) is compared with the runtime's: a different major.minor is
-//! a warning, or a refusal with `MLFLOW_REQUIRE_PYTHON_MATCH`.
+//! a warning, or a refusal with `MLFLOW_REQUIRE_PYTHON_MATCH`; then its requirements
+//! (`metadata.requirements`) are checked against the runtime's Python
+//! ([`super::requirements`]): each unmet one is a warning, or a refusal with
+//! `MLFLOW_REQUIRE_REQUIREMENTS_MATCH`, or installed into `MLFLOW_INSTALL_DIR` with
+//! `MLFLOW_INSTALL_REQUIREMENTS`.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -103,6 +107,7 @@ pub fn load(
         .and_then(|text| mlflow_tensor::layout(&text, manifest))
         .map_err(|e| format!("{}: {e}", mlmodel.display()))?;
     check_python(manifest, &command, cfg)?;
+    let installed = check_requirements(manifest, &runtime_python(cfg, &command), cfg)?;
     let model = std::path::absolute(dir.join(&manifest.payload))
         .map_err(|e| format!("{}: {e}", dir.join(&manifest.payload).display()))?;
     let spec = ProxySpec {
@@ -114,6 +119,9 @@ pub fn load(
         start_timeout: cfg.child_start_timeout,
         stop_grace: cfg.child_stop_grace,
         secrets: Vec::new(),
+        env: installed
+            .map(|dir| vec![("PYTHONPATH", super::requirements::python_path(&dir))])
+            .unwrap_or_default(),
     };
     let handle = tokio::runtime::Handle::current();
     let (proxy, version) = handle.block_on(async {
@@ -265,6 +273,96 @@ fn python_problem(cfg: &BackendConfig, msg: String) -> Result<(), String> {
     } else {
         tracing::warn!("{msg} (MLFLOW_REQUIRE_PYTHON_MATCH=true refuses to start)");
         Ok(())
+    }
+}
+
+/// Applies the requirements policy: `Ok(Some(dir))` when unmet requirements were
+/// installed into `dir` (to put first on the server's `PYTHONPATH`).
+fn check_requirements(
+    manifest: &Manifest,
+    python: &Path,
+    cfg: &BackendConfig,
+) -> Result<super::requirements::Installed, String> {
+    use super::requirements;
+    let lines: Vec<String> = manifest
+        .metadata
+        .get("requirements")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if lines.is_empty() {
+        tracing::info!("the model records no requirements; not compared");
+        return Ok(None);
+    }
+    let found = match requirements::check(python, &lines, None) {
+        Ok(f) => f,
+        Err(e) if cfg.mlflow_require_requirements_match => {
+            return Err(format!(
+                "{e}; refused because MLFLOW_REQUIRE_REQUIREMENTS_MATCH is set"
+            ))
+        }
+        Err(e) => {
+            tracing::warn!("{e}");
+            return Ok(None);
+        }
+    };
+    for u in found.iter().filter(|u| !u.is_unmet()) {
+        tracing::info!(requirement = %u.requirement, "not compared: {}", u.detail);
+    }
+    let unmet: Vec<_> = found.into_iter().filter(|u| u.is_unmet()).collect();
+    if unmet.is_empty() {
+        tracing::info!(
+            requirements = lines.len(),
+            python = %python.display(),
+            "the runtime's Python satisfies the model's requirements"
+        );
+        return Ok(None);
+    }
+    let list = |u: &[requirements::Unmet]| {
+        u.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if cfg.mlflow_install_requirements {
+        let dir = &cfg.mlflow_install_dir;
+        let wanted: Vec<String> = unmet.iter().map(|u| u.requirement.clone()).collect();
+        tracing::info!(dir = %dir.display(), requirements = %wanted.join(" "), "installing the requirements the runtime's Python does not satisfy (MLFLOW_INSTALL_REQUIREMENTS)");
+        let start = std::time::Instant::now();
+        requirements::install(python, dir, &wanted, cfg.child_start_timeout)
+            .map_err(|e| format!("MLFLOW_INSTALL_REQUIREMENTS: {e}"))?;
+        let left: Vec<_> = requirements::check(python, &lines, Some(dir))?
+            .into_iter()
+            .filter(requirements::Unmet::is_unmet)
+            .collect();
+        if !left.is_empty() {
+            return Err(format!(
+                "MLFLOW_INSTALL_REQUIREMENTS: after installing into {}, still unmet: {}",
+                dir.display(),
+                list(&left)
+            ));
+        }
+        tracing::info!(seconds = start.elapsed().as_secs_f64(), dir = %dir.display(), "installed the model's unmet requirements");
+        return Ok(Some(dir.clone()));
+    }
+    let msg = format!(
+        "the runtime's Python ({}) does not satisfy {} of the model's requirements: {}",
+        python.display(),
+        unmet.len(),
+        list(&unmet)
+    );
+    if cfg.mlflow_require_requirements_match {
+        Err(format!(
+            "{msg}; refused because MLFLOW_REQUIRE_REQUIREMENTS_MATCH is set (MLFLOW_INSTALL_REQUIREMENTS=true installs them at start)"
+        ))
+    } else {
+        tracing::warn!("{msg}; the model may fail to load or score differently (MLFLOW_REQUIRE_REQUIREMENTS_MATCH=true refuses to start, MLFLOW_INSTALL_REQUIREMENTS=true installs them)");
+        Ok(None)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod mlflow;
 pub mod mlflow_tensor;
 pub mod onnx;
 pub mod proxy;
+pub mod requirements;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -121,11 +122,22 @@ pub struct BackendConfig {
     /// `MLFLOW_REQUIRE_PYTHON_MATCH`: refuse (rather than warn about) a different Python
     /// major.minor.
     pub mlflow_require_python_match: bool,
+    /// `MLFLOW_REQUIRE_REQUIREMENTS_MATCH`: refuse (rather than warn about) a model whose
+    /// requirements the runtime's Python does not satisfy.
+    pub mlflow_require_requirements_match: bool,
+    /// `MLFLOW_INSTALL_REQUIREMENTS`: install the unmet requirements at start into
+    /// [`BackendConfig::mlflow_install_dir`].
+    pub mlflow_install_requirements: bool,
+    /// `MLFLOW_INSTALL_DIR`: the writable folder of `MLFLOW_INSTALL_REQUIREMENTS`.
+    pub mlflow_install_dir: PathBuf,
     /// `DAI_SCORER_COMMAND`: the external MOJO2 scorer's command line, with `{pipeline}`,
     /// `{model_dir}`, `{host}` and `{port}`.
     pub dai_scorer_command: Option<String>,
     /// `DAI_SCORER_HEALTH_PATH`: the scorer's route that answers 2xx once it can score.
     pub dai_scorer_health_path: String,
+    /// `DAI_REQUIRE_LICENSE`: stop at start-up (exit code 9) when no Driverless AI licence
+    /// was provided, rather than let the scorer find one by itself.
+    pub dai_require_license: bool,
     /// `CHILD_START_TIMEOUT_SECS`: how long a child may take to answer its health route.
     pub child_start_timeout: Duration,
     /// `CHILD_STOP_GRACE_SECS`: how long a child gets after SIGTERM before SIGKILL.
@@ -146,8 +158,12 @@ impl Default for BackendConfig {
             mlflow_serve_command: mlflow::DEFAULT_SERVE_COMMAND.to_string(),
             mlflow_python: None,
             mlflow_require_python_match: false,
+            mlflow_require_requirements_match: false,
+            mlflow_install_requirements: false,
+            mlflow_install_dir: std::env::temp_dir().join("mlflow-requirements"),
             dai_scorer_command: None,
             dai_scorer_health_path: "/model/id".to_string(),
+            dai_require_license: false,
             child_start_timeout: Duration::from_secs(300),
             child_stop_grace: Duration::from_secs(5),
             onnx_runtime_lib: None,

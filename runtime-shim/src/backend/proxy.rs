@@ -75,6 +75,8 @@ pub struct ProxySpec {
     pub stop_grace: Duration,
     /// Values never written to the log: replaced in the child's output lines.
     pub secrets: Vec<String>,
+    /// Variables set in the child's environment besides what it inherits.
+    pub env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 /// Where a healthy child listens.
@@ -293,6 +295,9 @@ impl Proxy {
             .kill_on_drop(false);
         if let Some(path) = child_path(Path::new(&argv[0])) {
             cmd.env("PATH", path);
+        }
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
         }
         let mut child = cmd.spawn().map_err(|e| {
             format!(

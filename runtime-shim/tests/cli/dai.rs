@@ -416,3 +416,67 @@ fn a_signal_while_the_scorer_starts_stops_both() {
         assert!(!alive(pid), "{name}: the scorer {pid} outlived the shim");
     }
 }
+
+/// With DAI_REQUIRE_LICENSE (the dai-mojo-runtime image sets it), a pipeline without a
+/// licence stops the start with exit code 9 and the way to provide one, before the scorer
+/// or the port; a licence file that cannot be read is named. With a key it starts.
+#[test]
+fn without_a_licence_the_start_stops_with_its_own_exit_code() {
+    let s = setup("gbm_binomial");
+    let home = s._tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let dai = s.dai.to_str().unwrap();
+    let base = [
+        ("MODEL_PATH", dai),
+        ("DAI_SCORER_COMMAND", s.command.as_str()),
+        ("DAI_REQUIRE_LICENSE", "true"),
+        ("HOME", home.to_str().unwrap()),
+        ("PORT", "0"),
+        ("HOST", "127.0.0.1"),
+    ];
+    let missing = s._tmp.path().join("nowhere/license.sig");
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
+        (
+            "nothing provided",
+            vec![],
+            &[
+                "no Driverless AI licence: the MOJO2 runtime refuses to load a pipeline without one, and none was found (DRIVERLESS_AI_LICENSE_KEY and DRIVERLESS_AI_LICENSE_FILE are not set, no /license/license.sig, no ",
+                ".driverlessai/license.sig)",
+                "mount the licence file (e.g. from a Kubernetes Secret) at /license/license.sig",
+            ],
+        ),
+        (
+            "unreadable file",
+            vec![("DRIVERLESS_AI_LICENSE_FILE", missing.to_str().unwrap())],
+            &["DRIVERLESS_AI_LICENSE_FILE=", "nowhere/license.sig cannot be read"],
+        ),
+    ];
+    for (name, extra, needles) in cases {
+        let mut env = base.to_vec();
+        env.extend(extra);
+        let (code, log) = run_to_exit(&[], &env);
+        assert_eq!(code, 9, "{name}: {log}");
+        for n in needles {
+            assert!(log.contains(n), "{name}: {n:?} not in\n{log}");
+        }
+        assert!(
+            !log.contains(&format!("starting the {NAME}")),
+            "{name}: {log}"
+        );
+    }
+    let mut env = base.to_vec();
+    env.push(("DRIVERLESS_AI_LICENSE_FILE", s.licence.to_str().unwrap()));
+    let env: Vec<(&str, &str)> = env
+        .into_iter()
+        .filter(|(k, _)| *k != "MODEL_PATH" && *k != "PORT" && *k != "HOST")
+        .collect();
+    let server = Server::start(&s.dai, &env);
+    assert_eq!(server.get("/readyz").status, 200);
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("a Driverless AI licence was provided"),
+        "{log}"
+    );
+}

@@ -5,8 +5,9 @@
 //! beside them (which came from MLflow's own server). Without `MLFLOW_VENV` the tests say
 //! they are skipped; with a venv that lacks `bin/mlflow` they fail.
 //!
-//! Starting the server takes seconds, so the four models start in parallel (each shim and
-//! each child on its own free loopback port).
+//! Starting the server takes seconds, so the models start in parallel (each shim and
+//! each child on its own free loopback port), at most [`MAX_STARTING`] at a time across
+//! the tests of this binary ([`start_mlflow`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,6 +21,36 @@ use super::{
 };
 
 const NAME: &str = "MLflow scoring server";
+
+/// MLflow servers starting at once across the tests of this binary. A start imports
+/// mlflow and the model's flavor (seconds of CPU each); nine at once on a 2-core machine
+/// take minutes each and miss the start-up deadline, two at once keep the cores busy.
+const MAX_STARTING: usize = 2;
+static STARTING: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// [`Server::start`] (which waits for `/readyz`) for a shim in front of an MLflow server,
+/// once fewer than [`MAX_STARTING`] others are starting.
+fn start_mlflow(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let (count, turn) = &STARTING;
+    {
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_STARTING {
+            n = turn.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+    }
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let (count, turn) = &STARTING;
+            *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            turn.notify_one();
+        }
+    }
+    let _slot = Slot;
+    Server::start(dir, env)
+}
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/mlflow")
@@ -164,7 +195,7 @@ fn serve_and_check(name: &str, venv: &Path, tmp: &Path) -> String {
     let outputs = names(&m["output_schema"]);
     let cmd = serve_command(venv);
     let started = Instant::now();
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let ready = started.elapsed();
 
     let schema = server.get("/model/schema").json();
@@ -326,7 +357,7 @@ fn a_killed_mlflow_server_is_restarted_and_a_python_mismatch_is_flagged() {
     );
 
     env.pop();
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let outputs = vec!["prediction".to_string()];
     let want = reference(name, &outputs);
     let r = server.post("/model/score", &request(name).to_string());
@@ -587,7 +618,7 @@ fn serve_tensor_model(
     let want = tensor_reference(name, &m);
     let cmd = serve_command(venv);
     let started = Instant::now();
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
     let ready = started.elapsed();
     let schema = server.get("/model/schema").json();
     assert_eq!(
@@ -738,7 +769,7 @@ fn a_tensor_model_scores_the_same_with_instances() {
     });
     let m = manifest(&dir);
     let (rows, want) = (tensor_rows(name, &m), tensor_reference(name, &m));
-    let server = Server::start(&dir, &[("MLFLOW_SERVE_COMMAND", &serve_command(&venv))]);
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &serve_command(&venv))]);
     let r = server.post(
         "/model/score",
         &json!({"fields": names(&m["input_schema"]), "rows": rows}).to_string(),
@@ -801,4 +832,141 @@ fn a_manifest_that_disagrees_with_the_tensor_signature_is_refused() {
         );
         assert!(child_pids(&log, NAME).is_empty(), "{label}: {log}");
     }
+}
+
+/// A wheel of the made-up distribution `toolkit-req-probe` 1.0 (pure Python), so that an
+/// install at start can be shown with no package index (PIP_NO_INDEX, PIP_FIND_LINKS).
+fn probe_wheel(dir: &Path) {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("toolkit_req_probe-1.0-py3-none-any.whl");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let info = "toolkit_req_probe-1.0.dist-info";
+    let files = [
+        ("toolkit_req_probe/__init__.py".to_string(), "VALUE = 1\n".to_string()),
+        (
+            format!("{info}/METADATA"),
+            "Metadata-Version: 2.1\nName: toolkit-req-probe\nVersion: 1.0\n".to_string(),
+        ),
+        (
+            format!("{info}/WHEEL"),
+            "Wheel-Version: 1.0\nGenerator: runtime-shim tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+                .to_string(),
+        ),
+    ];
+    let mut record = String::new();
+    for (name, text) in &files {
+        w.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+        record.push_str(&format!("{name},,\n"));
+    }
+    record.push_str(&format!("{info}/RECORD,,\n"));
+    w.start_file(
+        format!("{info}/RECORD"),
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    w.write_all(record.as_bytes()).unwrap();
+    w.finish().unwrap();
+}
+
+/// The requirements policy: a model asking for what the runtime's Python does not have
+/// is served with a warning naming each unmet line (the default), refused before the
+/// server starts with MLFLOW_REQUIRE_REQUIREMENTS_MATCH (exit code 6), and served after
+/// pip installs the unmet lines into MLFLOW_INSTALL_DIR with MLFLOW_INSTALL_REQUIREMENTS
+/// (here from a local wheel, without an index). Lines whose marker does not apply are
+/// not compared.
+#[test]
+fn unmet_requirements_are_warned_about_refused_or_installed() {
+    let Some(venv) = venv() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "sklearn_pipeline";
+    let dir = process(name, tmp.path());
+    let add = |lines: &'static [&'static str]| {
+        move |v: &mut Value| {
+            let r = v["metadata"]["requirements"].as_array_mut().unwrap();
+            r.extend(lines.iter().map(|l| json!(l)));
+        }
+    };
+    edit_manifest(
+        &dir,
+        add(&[
+            "toolkit-req-probe==1.0",
+            "scikit-learn<1.0",
+            "pywin32==306; sys_platform == 'win32'",
+        ]),
+    );
+    let cmd = serve_command(&venv);
+    let unmet = "does not satisfy 2 of the model's requirements: toolkit-req-probe==1.0 (not installed), scikit-learn<1.0 (installed: scikit-learn 1.";
+    let (code, log) = run_to_exit(
+        &[],
+        &[
+            ("MODEL_PATH", dir.to_str().unwrap()),
+            ("MLFLOW_SERVE_COMMAND", &cmd),
+            ("PORT", "0"),
+            ("HOST", "127.0.0.1"),
+            ("MLFLOW_REQUIRE_REQUIREMENTS_MATCH", "true"),
+        ],
+    );
+    assert_eq!(code, 6, "{log}");
+    for needle in [
+        unmet,
+        "refused because MLFLOW_REQUIRE_REQUIREMENTS_MATCH is set",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in\n{log}");
+    }
+    assert!(
+        child_pids(&log, NAME).is_empty(),
+        "refused before the server starts: {log}"
+    );
+
+    let server = start_mlflow(&dir, &[("MLFLOW_SERVE_COMMAND", &cmd)]);
+    let r = server.post("/model/score", &request(name).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, log) = server.stop();
+    for needle in [
+        unmet,
+        "(MLFLOW_REQUIRE_REQUIREMENTS_MATCH=true refuses to start",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in\n{log}");
+    }
+    assert!(
+        !log.contains("pywin32"),
+        "a marker that does not apply: {log}"
+    );
+
+    // Only the probe unmet: installed from the local wheel, first on the server's path.
+    let again = tmp.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    let dir = process_with(name, &again, Default::default());
+    edit_manifest(&dir, add(&["toolkit-req-probe==1.0"]));
+    let wheels = tmp.path().join("wheels");
+    probe_wheel(&wheels);
+    let install = tmp.path().join("install");
+    let server = start_mlflow(
+        &dir,
+        &[
+            ("MLFLOW_SERVE_COMMAND", &cmd),
+            ("MLFLOW_INSTALL_REQUIREMENTS", "true"),
+            ("MLFLOW_INSTALL_DIR", install.to_str().unwrap()),
+            ("PIP_NO_INDEX", "1"),
+            ("PIP_FIND_LINKS", wheels.to_str().unwrap()),
+        ],
+    );
+    let r = server.post("/model/score", &request(name).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (status, log) = server.stop();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        install.join("toolkit_req_probe/__init__.py").is_file(),
+        "{log}"
+    );
+    for needle in [
+        "installing the requirements the runtime's Python does not satisfy (MLFLOW_INSTALL_REQUIREMENTS)",
+        "installed the model's unmet requirements",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in\n{log}");
+    }
+    assert!(!log.contains("does not satisfy 1 of"), "{log}");
 }

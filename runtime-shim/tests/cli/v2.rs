@@ -586,6 +586,12 @@ fn malformed_v2_requests_get_4xx_and_the_shim_keeps_serving() {
             400,
             "serves no sequences",
         ),
+        (
+            "a cell the backend cannot read",
+            json!({"inputs": [input("t", "BYTES", json!([1, 4]), json!(["1", "two", "3", "red"]))]}),
+            400,
+            "column \"x2\": \"two\" is not a number",
+        ),
     ];
     let check_ok = |after: &str| {
         let ok = server.post("/v2/models/gbm/infer", &good().to_string());

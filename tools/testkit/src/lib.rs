@@ -2,9 +2,10 @@
 //! (`runtime-shim/tests`, `tools/shim-load/tests`), so that starting it, reading its log
 //! and stopping it are written once; edited copies of real MOJOs ([`mojo`]) for the
 //! processor, scorer and shim tests; and the test OIDC tokens of the endpoint security
-//! tests ([`tokens`]).
+//! tests ([`tokens`]); a real S3 server and a faulty proxy in front of it ([`s3`]).
 
 pub mod mojo;
+pub mod s3;
 pub mod tokens;
 
 use std::io::{BufRead, BufReader};

@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
@@ -252,8 +251,50 @@ fn write_new(p: &Path, data: &mut dyn Read) -> Result<()> {
     Ok(())
 }
 
+/// A source opened for reading its bytes: a local file or an object in object storage.
+pub(crate) enum Opened {
+    Local(File, u64),
+    Remote(Box<Remote>),
+}
+
+impl Opened {
+    pub(crate) fn bytes(&self) -> &dyn ByteSource {
+        match self {
+            Opened::Local(f, _) => f,
+            Opened::Remote(r) => r.as_ref(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Opened::Local(_, len) => *len,
+            Opened::Remote(r) => r.len(),
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        matches!(self, Opened::Remote(_))
+    }
+}
+
 /// Decides the kind of a source from its content, never from its name.
 pub fn detect(path: &Path) -> Result<SourceKind> {
+    open(path).map(|(kind, _)| kind)
+}
+
+/// Opens a source and decides its kind from its content (a directory is not opened).
+pub(crate) fn open(path: &Path) -> Result<(SourceKind, Option<Opened>)> {
+    if is_remote(path) {
+        let r = Remote::open(path).map_err(|e| match e {
+            remote::OpenError::NotFound => Error::SourceMissing {
+                path: path.to_path_buf(),
+            },
+            remote::OpenError::Usage(msg) => Error::Usage(msg),
+            remote::OpenError::Io(e) => Error::io("open", path, e),
+        })?;
+        let kind = sniff(path, &r)?;
+        return Ok((kind, Some(Opened::Remote(Box::new(r)))));
+    }
     let meta = std::fs::symlink_metadata(path).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             Error::SourceMissing {
@@ -270,7 +311,7 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
         meta
     };
     if meta.is_dir() {
-        return Ok(SourceKind::Directory);
+        return Ok((SourceKind::Directory, None));
     }
     if !meta.is_file() {
         return Err(Error::UnsupportedSource {
@@ -278,9 +319,16 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
             detail: "it is a special file".into(),
         });
     }
+    let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let kind = sniff(path, &f)?;
+    Ok((kind, Some(Opened::Local(f, len))))
+}
+
+/// The kind of a file source from its first bytes.
+fn sniff(path: &Path, src: &dyn ByteSource) -> Result<SourceKind> {
     let mut head = [0u8; 512];
-    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let n = read_full(&mut f, &mut head).map_err(|e| Error::io("read", path, e))?;
+    let n = read_full_at(src, &mut head, 0).map_err(|e| Error::io("read", path, e))?;
     let head = &head[..n];
     if n == 0 {
         return Err(Error::UnsupportedSource {
@@ -307,23 +355,10 @@ pub fn detect(path: &Path) -> Result<SourceKind> {
 }
 
 /// Reads from `at` until `buf` is full or the file ends; returns the bytes read.
-fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+fn read_full_at(f: &dyn ByteSource, buf: &mut [u8], at: u64) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read_at(&mut buf[n..], at + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -347,27 +382,32 @@ fn read_source_threads(
     threads: Option<usize>,
 ) -> Result<Listing> {
     let start = Instant::now();
-    let kind = detect(path)?;
+    let (kind, opened) = open(path)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let mut w = Walker::new(path, opts);
-    let (size, sha256) = match kind {
-        SourceKind::Zip => {
-            let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-            let len = file
-                .metadata()
-                .map_err(|e| Error::io("stat", path, e))?
-                .len();
+    let (size, sha256) = match (kind, &opened) {
+        (SourceKind::Zip, Some(opened)) => {
+            let src = opened.bytes();
+            let len = opened.len();
             let progress = Progress::new(path, Some(len));
-            let threads = threads.unwrap_or_else(|| worker_threads(len));
+            // An object is read over the network: several ranges in flight whatever the
+            // number of cores.
+            let threads = threads.unwrap_or_else(|| {
+                if opened.is_remote() {
+                    REMOTE_THREADS
+                } else {
+                    worker_threads(len)
+                }
+            });
             if threads > 1 {
                 // The source's sha256 on its own thread, alongside the entries.
                 let cancel = AtomicBool::new(false);
                 std::thread::scope(|s| {
-                    let hasher = s.spawn(|| hash_source(&file, &cancel));
-                    let read = read_zip(path, &file, len, &mut w, sink, &progress, threads);
+                    let hasher = s.spawn(|| hash_source(src, len, &cancel));
+                    let read = read_zip(path, src, len, &mut w, sink, &progress, threads);
                     if read.is_err() {
                         cancel.store(true, Ordering::Relaxed);
                     }
@@ -378,14 +418,22 @@ fn read_source_threads(
                     hashed.map_err(|e| Error::io("read", path, e))
                 })?
             } else {
-                let hashed = hash_source(&file, &AtomicBool::new(false))
+                let hashed = hash_source(src, len, &AtomicBool::new(false))
                     .map_err(|e| Error::io("read", path, e))?;
-                read_zip(path, &file, len, &mut w, sink, &progress, 1)?;
+                read_zip(path, src, len, &mut w, sink, &progress, 1)?;
                 hashed
             }
         }
-        SourceKind::Tar | SourceKind::TarGz => read_tar(path, kind, &mut w, sink, threads)?,
-        SourceKind::Directory => read_dir(path, &mut w, sink)?,
+        (SourceKind::Tar | SourceKind::TarGz, Some(opened)) => read_tar(
+            path,
+            kind,
+            opened.bytes(),
+            opened.len(),
+            &mut w,
+            sink,
+            threads,
+        )?,
+        _ => read_dir(path, &mut w, sink)?,
     };
     if w.files.is_empty() {
         return Err(Error::BadArchive {
@@ -418,6 +466,9 @@ fn read_source_threads(
 pub const PARALLEL_MIN_BYTES: u64 = 4 << 20;
 /// At most this many threads work on one source (each holds its own buffers).
 const MAX_THREADS: usize = 4;
+/// Threads reading the entries of a zip in object storage, each with its own ranged GET
+/// in flight (network-bound: not limited by the cores).
+const REMOTE_THREADS: usize = 4;
 
 /// How many threads may work on a source of `len` bytes.
 fn worker_threads(len: u64) -> usize {
@@ -437,16 +488,19 @@ fn worker_threads(len: u64) -> usize {
         .min(MAX_THREADS)
 }
 
-/// Size and sha256 (hex) of a whole file, read by offset so that other threads can read
-/// it at the same time; stops early (with an error) once `cancel` is set.
-fn hash_source(file: &File, cancel: &AtomicBool) -> io::Result<(u64, String)> {
+/// Size and sha256 (hex) of a whole source, read forward on its own (by offset for a
+/// file, one GET for an object) so that other threads can read it at the same time;
+/// stops early (with an error) once `cancel` is set. A source that is not `len` bytes
+/// long any more is an error.
+fn hash_source(src: &dyn ByteSource, len: u64, cancel: &AtomicBool) -> io::Result<(u64, String)> {
     let mut h = Sha256::new();
     let mut pos = 0u64;
+    let mut stream = src.range(0, u64::MAX)?;
     crate::fsutil::with_buffer(|buf| loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(io::Error::other("cancelled"));
         }
-        let n = match file.read_at(buf, pos) {
+        let n = match stream.read(buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -455,6 +509,11 @@ fn hash_source(file: &File, cancel: &AtomicBool) -> io::Result<(u64, String)> {
         h.update(&buf[..n]);
         pos += n as u64;
     })?;
+    if pos != len {
+        return Err(io::Error::other(format!(
+            "the source changed while it was read: {pos} bytes, {len} when opened"
+        )));
+    }
     Ok((pos, hex::encode(h.finalize())))
 }
 
@@ -538,6 +597,8 @@ enum Fault {
         flag: &'static str,
     },
     Read(String),
+    /// The object store failed or lied (see [`remote::RemoteFault`]).
+    Source(String),
 }
 
 struct Guard<'r> {
@@ -561,6 +622,10 @@ impl Read for Guard<'_> {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
             Err(e) => {
+                if let Some(msg) = remote::remote_fault(&e) {
+                    self.fault = Some(Fault::Source(msg));
+                    return Err(e);
+                }
                 let msg = describe_read_error(&e);
                 self.fault = Some(Fault::Read(msg.clone()));
                 return Err(io::Error::other(msg));
@@ -787,6 +852,11 @@ impl EntryCheck<'_> {
                     flag,
                 },
                 Fault::Read(detail) => bad_entry(&name, detail),
+                Fault::Source(detail) => Error::Io {
+                    op: "read",
+                    path: self.path.to_path_buf(),
+                    source: io::Error::other(format!("entry {name:?}: {detail}")),
+                },
             });
         }
         sink_result?;
@@ -828,8 +898,12 @@ fn bad_archive(path: &Path, detail: impl Into<String>) -> Error {
 }
 
 mod dirtree;
+pub mod remote;
 mod tarfile;
 mod zipfile;
+
+pub use remote::{is_remote, S3Env};
+use remote::{ByteSource, Remote};
 
 use dirtree::read_dir;
 use tarfile::read_tar;

@@ -45,7 +45,7 @@ enum Chunk {
 /// and sends the tar stream in chunks, in order, read faults included where they occur;
 /// then hashes whatever follows the stream. Stops when the walking side hangs up.
 fn produce_tar(
-    mut src: CountingHasher<'_, File>,
+    mut src: CountingHasher<'_, Box<dyn Read + Send + '_>>,
     gz: bool,
     full: mpsc::SyncSender<Chunk>,
     free: mpsc::Receiver<Vec<u8>>,
@@ -268,15 +268,16 @@ fn share_ends(full: &[u8], short: &[u8]) -> bool {
 pub(super) fn read_tar(
     path: &Path,
     kind: SourceKind,
+    src: &dyn ByteSource,
+    compressed_len: u64,
     w: &mut Walker,
     sink: &mut dyn EntrySink,
     threads: Option<usize>,
 ) -> Result<(u64, String)> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let compressed_len = file
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
+    // One forward read of the whole source (one GET for an object).
+    let file = src
+        .range(0, u64::MAX)
+        .map_err(|e| Error::io("read", path, e))?;
     let progress = Progress::new(path, Some(compressed_len));
     if threads.unwrap_or_else(|| worker_threads(compressed_len)) > 1 {
         // One thread reads, hashes and inflates; this one walks, hashes and writes.

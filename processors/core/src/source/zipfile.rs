@@ -16,6 +16,45 @@ struct ZipTail {
     cd_end: u64,
 }
 
+/// Fills `buf` from `at`, or fails (a source shorter than it said is an error).
+fn read_exact_at(f: &dyn ByteSource, buf: &mut [u8], at: u64) -> io::Result<()> {
+    if read_full_at(f, buf, at)? < buf.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the source ends before the bytes its records point at",
+        ));
+    }
+    Ok(())
+}
+
+/// A source as `Read + Seek`, by offset, for the zip crate's walk of the central directory.
+struct AtReader<'a> {
+    src: &'a dyn ByteSource,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for AtReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for AtReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
 fn le(b: &[u8], at: usize, n: usize) -> u64 {
     b[at..at + n]
         .iter()
@@ -28,13 +67,10 @@ fn le(b: &[u8], at: usize, n: usize) -> u64 {
 /// at one) must sit right before the locator, the central directory must end where those
 /// records begin, and the declared entry count must fit the limit and the directory's
 /// size, all before the zip crate allocates anything for the entries.
-fn check_zip_tail(path: &Path, f: &File, len: u64, limits: &Limits) -> Result<ZipTail> {
-    let mut f = f;
+fn check_zip_tail(path: &Path, f: &dyn ByteSource, len: u64, limits: &Limits) -> Result<ZipTail> {
     let tail_len = len.min(22 + 65535);
     let mut tail = vec![0u8; tail_len as usize];
-    f.seek(SeekFrom::Start(len - tail_len))
-        .and_then(|_| f.read_exact(&mut tail))
-        .map_err(|e| Error::io("read", path, e))?;
+    read_exact_at(f, &mut tail, len - tail_len).map_err(|e| Error::io("read", path, e))?;
     let mut seen_any = false;
     let mut found = None;
     for i in (0..tail.len().saturating_sub(21)).rev() {
@@ -93,18 +129,14 @@ fn check_zip_tail(path: &Path, f: &File, len: u64, limits: &Limits) -> Result<Zi
     // A zip64 end-of-central-directory locator right before the end record.
     if eocd_pos >= 20 {
         let mut loc = [0u8; 20];
-        f.seek(SeekFrom::Start(eocd_pos - 20))
-            .and_then(|_| f.read_exact(&mut loc))
-            .map_err(|e| Error::io("read", path, e))?;
+        read_exact_at(f, &mut loc, eocd_pos - 20).map_err(|e| Error::io("read", path, e))?;
         if &loc[..4] == b"PK\x06\x07" {
             let z_off = le(&loc, 8, 8);
             let mut z = [0u8; 56];
             let ok = z_off
                 .checked_add(56)
                 .is_some_and(|end| end <= eocd_pos - 20)
-                && f.seek(SeekFrom::Start(z_off))
-                    .and_then(|_| f.read_exact(&mut z))
-                    .is_ok()
+                && read_exact_at(f, &mut z, z_off).is_ok()
                 && &z[..4] == b"PK\x06\x06"
                 && le(&z, 4, 8).checked_add(12 + z_off) == Some(eocd_pos - 20);
             if !ok {
@@ -177,7 +209,7 @@ struct ZipMeta {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn read_zip(
     path: &Path,
-    raw: &File,
+    raw: &dyn ByteSource,
     len: u64,
     w: &mut Walker,
     sink: &mut dyn EntrySink,
@@ -185,8 +217,15 @@ pub(super) fn read_zip(
     threads: usize,
 ) -> Result<()> {
     let tail = check_zip_tail(path, raw, len, &w.opts.limits)?;
-    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(SRC_BUFFER, raw))
-        .map_err(|e| bad_archive(path, e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(
+        SRC_BUFFER,
+        AtReader {
+            src: raw,
+            pos: 0,
+            len,
+        },
+    ))
+    .map_err(|e| bad_archive(path, e.to_string()))?;
     // The zip crate keys entries by name, so a repeated name would silently vanish.
     if tail.entries != archive.len() as u64 {
         return Err(bad_archive(
@@ -348,13 +387,13 @@ const SRC_BUFFER: usize = 64 << 10;
 /// with "File is larger than its declared uncompressed size" as soon as they are read,
 /// and at the end the CRC-32 must match ("Invalid checksum").
 struct ZipEntries<'a> {
-    file: &'a File,
+    file: &'a dyn ByteSource,
     progress: &'a Progress,
     inflater: Option<flate2::bufread::DeflateDecoder<Range<'a>>>,
 }
 
 impl<'a> ZipEntries<'a> {
-    fn new(file: &'a File, progress: &'a Progress) -> Self {
+    fn new(file: &'a dyn ByteSource, progress: &'a Progress) -> Self {
         ZipEntries {
             file,
             progress,
@@ -365,6 +404,7 @@ impl<'a> ZipEntries<'a> {
     fn open(&mut self, m: &ZipMeta) -> ZipEntryReader<'_, 'a> {
         let mut range = Range {
             file: self.file,
+            stream: None,
             progress: self.progress,
             pos: m.data_start,
             end: m.data_start.saturating_add(m.compressed),
@@ -395,9 +435,12 @@ impl<'a> ZipEntries<'a> {
     }
 }
 
-/// The compressed bytes `pos..end` of the source, read by offset.
+/// The compressed bytes `pos..end` of the source, read forward through one
+/// [`ByteSource::range`] (by offset for a file, one ranged GET for an object), opened on
+/// the first read.
 struct Range<'a> {
-    file: &'a File,
+    file: &'a dyn ByteSource,
+    stream: Option<Box<dyn Read + Send + 'a>>,
     progress: &'a Progress,
     pos: u64,
     end: u64,
@@ -405,6 +448,29 @@ struct Range<'a> {
     buf: Vec<u8>,
     at: usize,
     filled: usize,
+}
+
+impl<'a> Range<'a> {
+    /// Reads the next bytes of the range into `out` (at most what is left of it).
+    fn pull(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let want = out
+            .len()
+            .min((self.end - self.pos).min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        if self.stream.is_none() {
+            self.stream = Some(self.file.range(self.pos, self.end)?);
+        }
+        let n = self
+            .stream
+            .as_mut()
+            .expect("opened above")
+            .read(&mut out[..want])?;
+        self.pos += n as u64;
+        self.progress.add(n);
+        Ok(n)
+    }
 }
 
 impl Read for Range<'_> {
@@ -415,16 +481,7 @@ impl Read for Range<'_> {
             self.at += n;
             return Ok(n);
         }
-        let want = out
-            .len()
-            .min((self.end - self.pos).min(usize::MAX as u64) as usize);
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = self.file.read_at(&mut out[..want], self.pos)?;
-        self.pos += n as u64;
-        self.progress.add(n);
-        Ok(n)
+        self.pull(out)
     }
 }
 
@@ -434,14 +491,10 @@ impl io::BufRead for Range<'_> {
             if self.buf.len() < SRC_BUFFER {
                 self.buf.resize(SRC_BUFFER, 0);
             }
-            let want = (self.end - self.pos).min(SRC_BUFFER as u64) as usize;
-            let n = if want == 0 {
-                0
-            } else {
-                self.file.read_at(&mut self.buf[..want], self.pos)?
-            };
-            self.pos += n as u64;
-            self.progress.add(n);
+            let mut buf = std::mem::take(&mut self.buf);
+            let n = self.pull(&mut buf[..SRC_BUFFER]);
+            self.buf = buf;
+            let n = n?;
             self.at = 0;
             self.filled = n;
         }
@@ -533,7 +586,7 @@ const BATCH_ENTRIES: usize = 256;
 /// memory does not depend on the entries' sizes.
 fn read_zip_parallel<'a>(
     path: &'a Path,
-    raw: &File,
+    raw: &dyn ByteSource,
     progress: &Progress,
     metas: &'a [ZipMeta],
     w: &mut Walker<'_>,
@@ -706,7 +759,7 @@ struct CentralView {
 fn check_local_header(
     path: &Path,
     name: &str,
-    raw: &File,
+    raw: &dyn ByteSource,
     offset: u64,
     len: u64,
     c: &CentralView,
@@ -769,7 +822,7 @@ fn check_local_header(
 fn check_descriptor(
     path: &Path,
     name: &str,
-    raw: &File,
+    raw: &dyn ByteSource,
     at: u64,
     len: u64,
     c: &CentralView,
@@ -781,8 +834,7 @@ fn check_descriptor(
     };
     let mut d = [0u8; 24];
     let n = (len - at).min(24) as usize;
-    raw.read_exact_at(&mut d[..n], at)
-        .map_err(|e| Error::io("read", path, e))?;
+    read_exact_at(raw, &mut d[..n], at).map_err(|e| Error::io("read", path, e))?;
     let d = &d[..n];
     let off = if d.len() >= 4 && d[..4] == *b"PK\x07\x08" {
         4

@@ -10,10 +10,10 @@
 # debootstrap minbase + ca-certificates); with a registry, --build-arg
 # BASE_IMAGE=debian:bookworm-slim gives the same image.
 #
-# Built by images/onnx-native-runtime/build.sh, without network: its context holds the
-# glibc release build of runtime-shim and onnxruntime/ (libonnxruntime.so.<version>,
-# LICENSE and ThirdPartyNotices.txt from the onnxruntime wheel on PyPI, pinned by version
-# and sha256).
+# Built by images/build.sh (`make images`; images/images.txt: base debian, libc glibc),
+# without network use: its context holds the glibc release build of runtime-shim and
+# onnxruntime/ (libonnxruntime.so.<version>, LICENSE and ThirdPartyNotices.txt from the
+# onnxruntime wheel on PyPI, pinned by version and sha256; images/onnx-native-runtime/stage.sh).
 #
 # Environment contract (docs/model-directory.md): MODEL_PATH (default /model, read-only),
 # PORT (default 8080), and the variables labelled below: among them the endpoint security
@@ -26,7 +26,7 @@ ARG VERSION
 ARG REVISION
 ARG SOURCE
 ARG LICENSES
-ARG ORT_VERSION
+ARG ORT_VERSION=1.32.0
 
 RUN echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
  && echo 'nonroot:x:65532:' >>/etc/group
