@@ -94,6 +94,10 @@ BENCH_SIZES ?= 256 1024
 SCORE_MODELS ?=
 ## ONNX_MODELS: testdata/onnx models for bench/onnx.sh (native ONNX runtime vs MLflow).
 ONNX_MODELS ?=
+## bench/serve.sh: the shim's REST path against h2o-genmodel in a JIT-warmed Java HTTP
+## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load);
+## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list).
+SERVE_MODELS ?=
 ## bench/s3.sh: an MLflow zip of S3_BENCH_MIB MiB processed from a local S3 server (moto)
 ## against download-then-unpack (boto3 + zipfile + hashlib, KServe's storage-initializer way).
 S3_BENCH_MIB ?= 1024
@@ -102,6 +106,7 @@ bench: build
 	$(CARGO) build --release --locked -p h2o3-scorer --example score_csv
 	bench/score.sh $(SCORE_MODELS)
 	CARGO="$(CARGO)" bench/load.sh
+	CARGO="$(CARGO)" bench/serve.sh $(SERVE_MODELS)
 	bench/onnx.sh $(ONNX_MODELS)
 	bench/s3.sh $(S3_BENCH_MIB)
 	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \

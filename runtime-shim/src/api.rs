@@ -577,23 +577,36 @@ impl RequestRules {
     ) -> Result<Prepared, ApiError> {
         let mut req = req.ok_or_else(|| ep.invalid("Request cannot be empty"))?;
         let opts = req.take_options();
-        let fields = match req.fields {
-            Some(f) if !f.is_empty() => f,
-            _ => return Err(ep.invalid("List of input fields cannot be empty")),
-        };
-        let rows = match req.rows {
-            Some(r) if !r.is_empty() => r,
-            _ => return Err(ep.invalid("List of input data rows cannot be empty")),
-        };
-        let cols = self.columns(&fields, ep)?;
-        for (r, row) in rows.iter().enumerate() {
-            check_row_len(r, row.len(), fields.len(), ep)?;
-        }
-        let layout = self.layout(fields, cols, opts, ep)?;
+        let rows = req.rows.unwrap_or_default();
+        let layout = self.check(req.fields, rows.iter().map(Vec::len), opts, ep)?;
         Ok(Prepared {
             frame: Arc::new(layout.frame(rows, 0)),
             layout,
         })
+    }
+
+    /// The checks of [`RequestRules::prepare_for`] after the empty body, on the parts of a
+    /// request however it was parsed: `fields`, the length of each row (none: `rows`
+    /// missing or empty) and the other members.
+    pub fn check(
+        &self,
+        fields: Option<Vec<String>>,
+        row_lens: impl ExactSizeIterator<Item = usize>,
+        opts: RequestOptions,
+        ep: Endpoint,
+    ) -> Result<Layout, ApiError> {
+        let fields = match fields {
+            Some(f) if !f.is_empty() => f,
+            _ => return Err(ep.invalid("List of input fields cannot be empty")),
+        };
+        if row_lens.len() == 0 {
+            return Err(ep.invalid("List of input data rows cannot be empty"));
+        }
+        let cols = self.columns(&fields, ep)?;
+        for (r, len) in row_lens.enumerate() {
+            check_row_len(r, len, fields.len(), ep)?;
+        }
+        self.layout(fields, cols, opts, ep)
     }
 
     /// Checks a streamed request's header (the batch command's CSV header), once it is
@@ -671,6 +684,37 @@ impl Layout {
             f.extend(output_names.iter().cloned());
             f
         })
+    }
+
+    /// Writes one response row's cells before the outputs, each followed by a comma:
+    /// what [`Layout::output_row`] puts there (`cell(p)` as there).
+    pub fn write_extra<'a>(&self, out: &mut Vec<u8>, cell: impl Fn(usize) -> &'a str) {
+        for &p in &self.include {
+            write_json_str(out, cell(p));
+            out.push(b',');
+        }
+        if self.generated_id.is_some() {
+            write_json_str(out, &uuid::Uuid::new_v4().to_string());
+            out.push(b',');
+        }
+    }
+
+    /// Writes the start of a [`ScoreResponse`] without Shapley values, exactly as serde
+    /// would, up to the opening bracket of `score`'s rows.
+    pub fn write_response_head(&self, out: &mut Vec<u8>, id: &str, output_names: &[String]) {
+        out.extend_from_slice(b"{\"id\":");
+        write_json_str(out, id);
+        if let Some(fields) = self.output_fields(output_names) {
+            out.extend_from_slice(b",\"fields\":[");
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, f);
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b",\"score\":[");
     }
 
     /// How many cells [`Layout::output_row`] puts before the outputs.
@@ -769,6 +813,11 @@ pub struct ContributionGroup {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub output_group: Option<String>,
     pub contributions: Vec<Vec<String>>,
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("writing to a Vec cannot fail");
 }
 
 /// Parses a `/model/score` request body: empty or `null` is `None`; anything that is not

@@ -18,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
+pub mod rest_score;
 pub mod server;
 
 pub use api::ApiError;

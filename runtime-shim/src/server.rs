@@ -39,6 +39,7 @@ use crate::error::ShimError;
 use crate::metrics::{self, RowsScored};
 use crate::model::LoadedModel;
 use crate::protocol::v2::{self, V2Model};
+use crate::rest_score;
 
 /// What `serve` needs.
 #[derive(Debug, Clone)]
@@ -335,6 +336,9 @@ fn body_of(body: Result<Bytes, BytesRejection>, ep: Endpoint) -> Result<Bytes, A
 async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let m = st.model()?;
     let body = body_of(body, Endpoint::Score)?;
+    if let Some(a) = rest_score::score(m, &body).await? {
+        return Ok(with_rows(json_bytes(StatusCode::OK, a.body.into()), a.rows));
+    }
     let prepared = m
         .rules
         .prepare_for(parse_request_for(&body, Endpoint::Score)?, Endpoint::Score)?;

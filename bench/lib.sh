@@ -1,0 +1,29 @@
+# Shared by the benchmarks (sourced, not run): bench/score.sh, bench/serve.sh.
+
+# find_genmodel_jar: prints the path of h2o-genmodel.jar (h2o 3.46.0.11): GENMODEL_JAR, else
+# /tmp/h2o-genmodel.jar, else extracted from a pip-installed h2o (`pip install
+# h2o==3.46.0.11`) into /tmp; says how to get it and fails when none is found.
+find_genmodel_jar() {
+  if [ -n "${GENMODEL_JAR:-}" ]; then
+    [ -f "$GENMODEL_JAR" ] && { echo "$GENMODEL_JAR"; return; }
+    echo "GENMODEL_JAR=$GENMODEL_JAR does not exist" >&2
+    return 1
+  fi
+  if [ -f /tmp/h2o-genmodel.jar ]; then echo /tmp/h2o-genmodel.jar; return; fi
+  local pkg
+  pkg=$(python3 -c 'import os, h2o; print(os.path.dirname(h2o.__file__))' 2>/dev/null || true)
+  if [ -n "$pkg" ] && [ -f "$pkg/backend/bin/h2o.jar" ]; then
+    echo "extracting h2o-genmodel.jar from $pkg/backend/bin/h2o.jar" >&2
+    unzip -j -o -q "$pkg/backend/bin/h2o.jar" www/3/h2o-genmodel.jar -d /tmp
+    echo /tmp/h2o-genmodel.jar
+    return
+  fi
+  cat >&2 <<'EOF'
+this benchmark needs h2o-genmodel.jar (h2o 3.46.0.11). Get it with:
+    pip install h2o==3.46.0.11
+    unzip -j -o <site-packages>/h2o/backend/bin/h2o.jar www/3/h2o-genmodel.jar -d /tmp
+(<site-packages>: python3 -c 'import h2o, os; print(os.path.dirname(os.path.dirname(h2o.__file__)))')
+or point GENMODEL_JAR at a copy.
+EOF
+  return 1
+}
