@@ -31,6 +31,23 @@ mod scoring_client;
 mod v2;
 
 const BIN: &str = env!("CARGO_BIN_EXE_runtime-shim");
+
+/// `bin/python` of the venv the environment variable `var` names (made by
+/// `.ci/<setup>`), or `None` with a "skipped" line when it is not set; a venv without a
+/// python is a failure.
+fn venv_python(var: &str, setup: &str) -> Option<PathBuf> {
+    let Some(venv) = std::env::var_os(var) else {
+        eprintln!("skipped: {var} not set (export {var}=\"$(.ci/{setup})\")");
+        return None;
+    };
+    let py = Path::new(&venv).join("bin/python");
+    assert!(
+        py.is_file(),
+        "{var}={} has no bin/python; build it with .ci/{setup}",
+        Path::new(&venv).display()
+    );
+    Some(py)
+}
 const STARTUP: Duration = Duration::from_secs(180);
 
 fn testdata() -> PathBuf {

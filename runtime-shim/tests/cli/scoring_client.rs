@@ -11,17 +11,7 @@ use super::{process, testdata, Server};
 
 /// The venv's python, or `None` (skipped) when `SCORING_CLIENT_VENV` is unset.
 fn python() -> Option<PathBuf> {
-    let Some(venv) = std::env::var_os("SCORING_CLIENT_VENV") else {
-        eprintln!("skipped: SCORING_CLIENT_VENV not set (export SCORING_CLIENT_VENV=\"$(.ci/setup-scoring-client-venv.sh)\")");
-        return None;
-    };
-    let py = Path::new(&venv).join("bin/python");
-    assert!(
-        py.is_file(),
-        "SCORING_CLIENT_VENV={} has no bin/python; build it with .ci/setup-scoring-client-venv.sh",
-        Path::new(&venv).display()
-    );
-    Some(py)
+    super::venv_python("SCORING_CLIENT_VENV", "setup-scoring-client-venv.sh")
 }
 
 /// Runs the client checks against `server`; panics with their output on failure.

@@ -25,17 +25,7 @@ use super::{process, testdata, Reply, Server};
 
 /// The venv's python, or `None` (skipped) when `V2_CLIENTS_VENV` is unset.
 fn python() -> Option<PathBuf> {
-    let Some(venv) = std::env::var_os("V2_CLIENTS_VENV") else {
-        eprintln!("skipped: V2_CLIENTS_VENV not set (export V2_CLIENTS_VENV=\"$(.ci/setup-v2-clients-venv.sh)\")");
-        return None;
-    };
-    let py = Path::new(&venv).join("bin/python");
-    assert!(
-        py.is_file(),
-        "V2_CLIENTS_VENV={} has no bin/python; build it with .ci/setup-v2-clients-venv.sh",
-        Path::new(&venv).display()
-    );
-    Some(py)
+    super::venv_python("V2_CLIENTS_VENV", "setup-v2-clients-venv.sh")
 }
 
 /// Runs the client checks with `args`; panics with their output (and the shims' logs) on
