@@ -253,3 +253,47 @@ fn serve(
     let _ = client.shutdown(std::net::Shutdown::Both);
     Ok(())
 }
+
+/// Reads the object `bytes` of each faulty-server case through a [`Proxy`] with its
+/// [`Fault`] (`run(env, uri, target)` is the processor under test, in the
+/// storage-initializer form) and holds the outcome to the rule "an error, never a model":
+/// the run fails, its message says the case's text, and no `model.json` is written.
+/// `also(name, output, uri, target)` adds a caller's own checks. Each case's object is
+/// `models/case-<i>/<file>` (the bucket `models` must exist).
+pub fn faulty_reads_are_errors<R, A>(
+    s3: &S3Server,
+    file: &str,
+    bytes: &[u8],
+    cases: Vec<(&str, Fault, &str)>,
+    dir: &std::path::Path,
+    run: R,
+    also: A,
+) where
+    R: Fn(&[(&'static str, String)], &str, &std::path::Path) -> std::process::Output,
+    A: Fn(&str, &std::process::Output, &str, &std::path::Path),
+{
+    for (i, (name, fault, says)) in cases.into_iter().enumerate() {
+        let key = format!("case-{i}/{file}");
+        s3.put("models", &key, bytes);
+        let proxy = Proxy::start(s3.port, fault);
+        let target = dir.join(format!("t{i}"));
+        let uri = format!("s3://models/{key}");
+        let o = run(&env_for(&proxy.endpoint()), &uri, &target);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{name}: accepted:\n{err}");
+        assert!(
+            err.contains(says),
+            "{name}: error does not say {says:?}:\n{err}"
+        );
+        assert!(
+            !target.join("model.json").exists(),
+            "{name}: model.json written"
+        );
+        also(name, &o, &uri, &target);
+        println!(
+            "{name}: exit {:?}: {}",
+            o.status.code(),
+            err.lines().last().unwrap_or("")
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use testkit::s3::{env_for, Fault, Proxy, S3Server};
+use testkit::s3::{Fault, S3Server};
 
 use super::{manifest, process, stderr, testdata, BIN};
 
@@ -157,40 +157,25 @@ fn short_lying_or_changing_objects_are_errors_never_models() {
             "the object changed while it was read",
         ),
     ];
-    for (i, (name, fault, says)) in cases.into_iter().enumerate() {
-        let key = format!("case-{i}/gbm_binomial.zip");
-        s3.put("models", &key, &zip);
-        let proxy = Proxy::start(s3.port, fault);
-        let target = tmp.path().join(format!("t{i}"));
-        let o = storage_initializer(
-            &env_for(&proxy.endpoint()),
-            &format!("s3://models/{key}"),
-            &target,
-        );
-        let err = stderr(&o);
-        assert!(!o.status.success(), "{name}: accepted:\n{err}");
-        assert!(
-            err.contains(says),
-            "{name}: error does not say {says:?}:\n{err}"
-        );
-        assert!(
-            err.contains(&format!("s3://models/{key}")),
-            "{name}: error does not name the object:\n{err}"
-        );
-        assert!(
-            !target.join("model.json").exists(),
-            "{name}: model.json written"
-        );
-        assert!(
-            !target.exists() || std::fs::read_dir(&target).unwrap().next().is_none(),
-            "{name}: the target is not empty"
-        );
-        println!(
-            "{name}: exit {:?}: {}",
-            o.status.code(),
-            err.lines().last().unwrap_or("")
-        );
-    }
+    testkit::s3::faulty_reads_are_errors(
+        &s3,
+        "gbm_binomial.zip",
+        &zip,
+        cases,
+        tmp.path(),
+        storage_initializer,
+        |name, o, uri, target| {
+            let err = stderr(o);
+            assert!(
+                err.contains(uri),
+                "{name}: error does not name the object:\n{err}"
+            );
+            assert!(
+                !target.exists() || std::fs::read_dir(target).unwrap().next().is_none(),
+                "{name}: the target is not empty"
+            );
+        },
+    );
 }
 
 /// An object behind a plain URL (`https://` in production; moto serves http) is read the

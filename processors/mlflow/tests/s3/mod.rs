@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use testkit::s3::{env_for, Fault, Proxy, S3Server};
+use testkit::s3::{Fault, S3Server};
 
 use super::{command, folder_files, manifest, process, stderr, testdata};
 
@@ -108,30 +108,13 @@ fn a_cut_or_changed_tar_gz_is_an_error() {
             "the object changed while it was read",
         ),
     ];
-    for (i, (name, fault, says)) in cases.into_iter().enumerate() {
-        let key = format!("case-{i}/xgboost.tar.gz");
-        s3.put("models", &key, &tgz);
-        let proxy = Proxy::start(s3.port, fault);
-        let target = tmp.path().join(format!("t{i}"));
-        let o = storage_initializer(
-            &env_for(&proxy.endpoint()),
-            &format!("s3://models/{key}"),
-            &target,
-        );
-        let err = stderr(&o);
-        assert!(!o.status.success(), "{name}: accepted:\n{err}");
-        assert!(
-            err.contains(says),
-            "{name}: error does not say {says:?}:\n{err}"
-        );
-        assert!(
-            !target.join("model.json").exists(),
-            "{name}: model.json written"
-        );
-        println!(
-            "{name}: exit {:?}: {}",
-            o.status.code(),
-            err.lines().last().unwrap_or("")
-        );
-    }
+    testkit::s3::faulty_reads_are_errors(
+        &s3,
+        "xgboost.tar.gz",
+        &tgz,
+        cases,
+        tmp.path(),
+        storage_initializer,
+        |_, _, _, _| {},
+    );
 }
