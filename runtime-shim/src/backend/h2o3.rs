@@ -101,6 +101,11 @@ enum Job {
     Contributions,
 }
 
+/// The 400 for a row the scorer refused (a cell it cannot read), naming the row.
+fn refused_row(ep: Endpoint, row_number: usize, e: impl std::fmt::Display) -> ApiError {
+    ep.invalid(format!("row {row_number} (zero-indexed): {e}"))
+}
+
 /// One row (`cells` by model input index) through the scorer; `row_number` for messages.
 fn score_one<'a>(
     scorer: &H2oScorer,
@@ -125,7 +130,7 @@ fn score_one<'a>(
             }
         }
     };
-    result.map_err(|e| ep.invalid(format!("row {row_number} (zero-indexed): {e}")))
+    result.map_err(|e| refused_row(ep, row_number, e))
 }
 
 fn score_rows(
@@ -251,9 +256,9 @@ impl Backend for H2o3Backend {
             &heap
         };
         Some(
-            self.scorer.score_into(ordered, out).map_err(|e| {
-                Endpoint::Score.invalid(format!("row {row_number} (zero-indexed): {e}"))
-            }),
+            self.scorer
+                .score_into(ordered, out)
+                .map_err(|e| refused_row(Endpoint::Score, row_number, e)),
         )
     }
 }
