@@ -24,6 +24,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use crate::api::{cell_value, ApiError, Cell, Endpoint, Layout, RequestOptions};
 use crate::backend::Backend;
 use crate::csv_input::{self, BlankLinesAsRows};
+use crate::csv_output::Records;
 use crate::error::ShimError;
 use crate::model::LoadedModel;
 
@@ -189,7 +190,7 @@ impl<F: Fn(ApiError) -> ShimError> Stream<'_, F> {
                 .score(Arc::clone(&frame))
                 .await
                 .map_err(self.rejected)?;
-            let mut csv = Csv::new(outputs.len());
+            let mut csv = Records::new(outputs.len());
             for (i, out) in outputs.into_iter().enumerate() {
                 csv.record(&self.layout.output_row(|p| frame.request_cell(i, p), out));
             }
@@ -323,7 +324,7 @@ async fn in_process(
 fn score_block(block: Block, layout: &Layout, backend: &dyn Backend) -> Scored {
     let ep = Endpoint::Score;
     let positions = layout.positions();
-    let mut csv = Csv::new(block.len);
+    let mut csv = Records::new(block.len);
     let mut refused = None;
     // Reused row after row: the cells of a record and the output cells.
     let mut cells: Vec<Option<&str>> = Vec::with_capacity(positions.len());
@@ -353,26 +354,6 @@ fn score_block(block: Block, layout: &Layout, backend: &dyn Backend) -> Scored {
         csv: csv.finish(),
         refused,
         records: block.records,
-    }
-}
-
-/// CSV records formatted in memory, with the csv crate's default quoting.
-struct Csv(csv::Writer<Vec<u8>>);
-
-impl Csv {
-    /// For about `rows` records.
-    fn new(rows: usize) -> Self {
-        Csv(csv::WriterBuilder::new().from_writer(Vec::with_capacity(rows * 64)))
-    }
-
-    fn record<S: AsRef<[u8]>>(&mut self, row: &[S]) {
-        self.0
-            .write_record(row)
-            .expect("writing to memory cannot fail");
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.0.into_inner().expect("writing to memory cannot fail")
     }
 }
 
@@ -451,7 +432,7 @@ impl Output {
 
     /// Appends one CSV record (the header).
     fn record(&mut self, row: &[String]) -> Result<(), ShimError> {
-        let mut csv = Csv::new(0);
+        let mut csv = Records::new(0);
         csv.record(row);
         self.bytes(&csv.finish())
     }

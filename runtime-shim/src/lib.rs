@@ -14,6 +14,7 @@ pub mod batch;
 pub mod cli;
 pub mod connections;
 pub mod csv_input;
+pub mod csv_output;
 pub mod error;
 pub mod metrics;
 pub mod model;

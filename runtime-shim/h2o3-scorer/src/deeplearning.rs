@@ -337,18 +337,33 @@ impl DeepLearning {
 
 impl Model for DeepLearning {
     fn score0(&self, row: &mut [f64], _offset: f64, preds: &mut [f64]) -> bool {
-        let mut input = vec![0.0; self.n_input];
-        self.set_input(row, &mut input);
-        let mut out = Vec::new();
-        for layer in &self.layers {
-            layer.forward(&input, &mut out);
-            std::mem::swap(&mut input, &mut out);
-        }
-        let out = input;
+        LAYERS.with_borrow_mut(|(input, out)| {
+            input.clear();
+            input.resize(self.n_input, 0.0);
+            self.set_input(row, input);
+            for layer in &self.layers {
+                layer.forward(input, out);
+                std::mem::swap(input, out);
+            }
+            self.finish(input, row, preds)
+        })
+    }
+}
+
+thread_local! {
+    /// The activations of the row being scored (input, output of a layer), reused so
+    /// that a row costs no allocation.
+    static LAYERS: std::cell::RefCell<(Vec<f64>, Vec<f64>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl DeepLearning {
+    /// The prediction from the last layer's output `out`.
+    fn finish(&self, out: &[f64], row: &[f64], preds: &mut [f64]) -> bool {
         match &self.head {
             Head::AutoEncoder => {
                 if self.norm_mul.is_empty() {
-                    preds[..out.len()].copy_from_slice(&out);
+                    preds[..out.len()].copy_from_slice(out);
                 } else {
                     let node = out.len() - self.nums;
                     preds[..node].copy_from_slice(&out[..node]);
@@ -358,7 +373,7 @@ impl Model for DeepLearning {
                 }
             }
             Head::Classes => {
-                for (p, &o) in preds[1..].iter_mut().zip(&out) {
+                for (p, &o) in preds[1..].iter_mut().zip(out) {
                     if o.is_nan() {
                         return false;
                     }

@@ -42,12 +42,10 @@
 //! are never inputs: genmodel's row converter skips every column past the features, and
 //! `PredictCsv` reads only the offset column apart.
 
-use std::collections::HashMap;
-
 use artifact_core::ColumnType;
 use serde_json::{json, Map, Value};
 
-use crate::input::{InputColumn, Kind, Slot};
+use crate::input::{InputColumn, Kind, LevelMap, Slot};
 use crate::keys::{unsupported, Keys, LoadResult};
 use crate::shap::ContributionKind;
 
@@ -97,7 +95,7 @@ enum How {
 /// The encoder of one original categorical column.
 #[derive(Debug, Clone)]
 pub(crate) struct Encoder {
-    levels: HashMap<String, u32>,
+    levels: LevelMap,
     how: How,
 }
 
@@ -485,7 +483,7 @@ fn encoder(
     start: usize,
 ) -> LoadResult<(Encoder, Option<Vec<f64>>)> {
     // HashMap.put in domain order: a repeated level keeps its last index.
-    let index = |d: &[String]| -> HashMap<String, u32> {
+    let index = |d: &[String]| -> LevelMap {
         d.iter()
             .enumerate()
             .map(|(j, l)| (l.clone(), j as u32))
@@ -718,7 +716,7 @@ mod tests {
 
     #[test]
     fn encoders_write_like_genmodel() {
-        let levels: HashMap<String, u32> = ["a", "b", "c", "d", "e"]
+        let levels: LevelMap = ["a", "b", "c", "d", "e"]
             .iter()
             .enumerate()
             .map(|(i, l)| (l.to_string(), i as u32))

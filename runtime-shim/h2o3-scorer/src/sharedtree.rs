@@ -83,12 +83,14 @@ impl Forest {
                 let name = format!("trees/t{class:02}_{group:03}.bin");
                 let tree = match keys.blob(&name) {
                     None => None,
-                    Some(bytes) => Some(Tree::decode(bytes, version, common.n_features).map_err(
-                        |e| LoadError::Invalid {
-                            file: format!("{}{name}", keys.mojo.prefix),
-                            detail: e.0,
-                        },
-                    )?),
+                    Some(bytes) => Some(
+                        Tree::decode(bytes, version, common.n_features, &common.cat_len).map_err(
+                            |e| LoadError::Invalid {
+                                file: format!("{}{name}", keys.mojo.prefix),
+                                detail: e.0,
+                            },
+                        )?,
+                    ),
                 };
                 trees.push(tree);
             }
@@ -139,13 +141,22 @@ impl Forest {
     pub(crate) fn score_all(&self, row: &[f64], n_classes: usize, preds: &mut [f64]) {
         preds.fill(0.0);
         let off = usize::from(n_classes != 1);
+        let (cats, version) = (self.cat_len.as_slice(), self.version);
         for class in 0..self.per_group {
             let k = off + class;
-            for t in self.trees[class * self.groups..(class + 1) * self.groups]
+            // Two trees at a time (see `Tree::score_pair`), added in the trees' order.
+            let mut trees = self.trees[class * self.groups..(class + 1) * self.groups]
                 .iter()
-                .flatten()
-            {
-                preds[k] += t.score(row, &self.cat_len, self.version);
+                .flatten();
+            while let Some(a) = trees.next() {
+                match trees.next() {
+                    Some(b) => {
+                        let [va, vb] = Tree::score_pair(a, b, row, cats, version);
+                        preds[k] += va;
+                        preds[k] += vb;
+                    }
+                    None => preds[k] += a.score(row, cats, version),
+                }
             }
         }
     }

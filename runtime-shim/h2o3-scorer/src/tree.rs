@@ -77,7 +77,29 @@ pub(crate) struct Tree {
     leaves: Vec<f32>,
     bits: Vec<u8>,
     root: Child,
+    /// The tree as [`Tree::score`] walks it: nodes and leaves in one array, depth first
+    /// with a node's left subtree right after it, so a row touches few cache lines.
+    steps: Vec<Step>,
 }
+
+/// One entry of [`Tree::steps`], 16 bytes. A numeric split on a numeric column (the
+/// common case) is tested from here alone, without branches on the split's kind; any
+/// other split ([`STEP_GENERAL`]) defers to its [`Node`]. A split's left child is the
+/// next step.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// The threshold of a numeric split, or the value of a leaf (both `f32` in the file).
+    value: f64,
+    /// The column (or, for [`STEP_GENERAL`], the index in [`Tree::nodes`]) in the low
+    /// bits, and the [`STEP_LEAF`], [`STEP_GENERAL`], [`STEP_NA_RIGHT`] flags.
+    meta: u32,
+    right: u32,
+}
+
+const STEP_LEAF: u32 = 1 << 29;
+const STEP_GENERAL: u32 = 1 << 30;
+const STEP_NA_RIGHT: u32 = 1 << 31;
+const STEP_INDEX: u32 = STEP_LEAF - 1;
 
 /// Where a tree file is malformed (byte offset and what was expected).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,16 +157,24 @@ struct Pending {
 
 impl Tree {
     /// Decodes a tree file. `n_cols` bounds the column indices a split may use.
+    /// `cat_len[c]` is the domain size of categorical column `c` and `-1` for numeric ones.
     pub(crate) fn decode(
         bytes: &[u8],
         version: TreeVersion,
         n_cols: usize,
+        cat_len: &[i32],
     ) -> Result<Tree, TreeError> {
+        if n_cols > STEP_INDEX as usize {
+            return Err(TreeError(format!(
+                "{n_cols} features are too many for a tree"
+            )));
+        }
         let mut tree = Tree {
             nodes: Vec::new(),
             leaves: Vec::new(),
             bits: Vec::new(),
             root: 0,
+            steps: Vec::new(),
         };
         let mut stack = vec![Pending {
             pos: 0,
@@ -270,7 +300,55 @@ impl Tree {
                 Some((i, true)) => tree.nodes[i].right = child,
             }
         }
+        tree.steps = tree.plan(version, cat_len)?;
         Ok(tree)
+    }
+
+    /// Lays the decoded nodes out as [`Step`]s (see [`Tree::steps`]).
+    fn plan(&self, version: TreeVersion, cat_len: &[i32]) -> Result<Vec<Step>, TreeError> {
+        let total = self.nodes.len() + self.leaves.len();
+        if total > STEP_INDEX as usize {
+            return Err(TreeError(format!("{total} nodes are too many for a tree")));
+        }
+        let mut steps: Vec<Step> = Vec::with_capacity(total);
+        // (child to lay out, the step whose left (false) or right (true) it is)
+        let mut stack: Vec<(Child, Option<(usize, bool)>)> = vec![(self.root, None)];
+        while let Some((c, parent)) = stack.pop() {
+            let at = steps.len();
+            match parent {
+                Some((p, true)) => steps[p].right = at as u32,
+                Some((p, false)) => debug_assert_eq!(p + 1, at, "a left child follows"),
+                None => {}
+            }
+            if c & LEAF != 0 {
+                steps.push(Step {
+                    value: f64::from(self.leaves[(c & !LEAF) as usize]),
+                    meta: STEP_LEAF,
+                    right: 0,
+                });
+                continue;
+            }
+            let n = &self.nodes[c as usize];
+            let numeric_column = version != TreeVersion::V2
+                || cat_len.get(n.col as usize).is_none_or(|&len| len < 0);
+            let na = if n.na_right { STEP_NA_RIGHT } else { 0 };
+            steps.push(match n.test {
+                Test::Num(t) if numeric_column => Step {
+                    value: f64::from(t),
+                    meta: n.col | na,
+                    right: 0,
+                },
+                _ => Step {
+                    value: 0.0,
+                    meta: c | STEP_GENERAL,
+                    right: 0,
+                },
+            });
+            // Popped left first: the left subtree directly follows its parent.
+            stack.push((n.right, Some((at, true))));
+            stack.push((n.left, Some((at, false))));
+        }
+        Ok(steps)
     }
 
     fn leaf(&mut self, v: f32) -> Child {
@@ -282,51 +360,113 @@ impl Tree {
     /// column `c` and `-1` for numeric columns (used by [`TreeVersion::V2`]).
     #[inline]
     pub(crate) fn score(&self, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
-        let mut c = self.root;
+        self.score_from(0, row, cat_len, version)
+    }
+
+    /// The walk of [`Tree::score`] from step `i` on.
+    #[inline]
+    fn score_from(&self, mut i: usize, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
         loop {
-            if c & LEAF != 0 {
-                return f64::from(self.leaves[(c & !LEAF) as usize]);
-            }
-            let n = &self.nodes[c as usize];
-            let col = n.col as usize;
-            let d = row[col];
-            let level = d as i32;
-            let mut na = d.is_nan();
-            if !na && version != TreeVersion::V0 {
-                let range = match n.test {
-                    Test::Set { bitoff, nbits, .. } => Some((bitoff, nbits)),
-                    Test::NaVsRest { range } => range,
-                    Test::Num(_) => None,
-                };
-                if let Some((bitoff, nbits)) = range {
-                    let b = level.wrapping_sub(bitoff);
-                    na = !(0..nbits).contains(&b);
-                }
-                if !na && version == TreeVersion::V2 {
-                    let len = cat_len[col];
-                    na = len >= 0 && len <= level;
-                }
-            }
-            let right = if na {
-                n.na_right
+            let s = self.steps[i];
+            let right = if s.meta & (STEP_LEAF | STEP_GENERAL) == 0 {
+                numeric_right(s, row)
+            } else if s.meta & STEP_LEAF != 0 {
+                return s.value;
             } else {
-                match n.test {
-                    Test::Num(t) => d >= f64::from(t),
-                    Test::Set {
-                        start,
-                        bitoff,
-                        nbits,
-                    } => {
-                        let b = level.wrapping_sub(bitoff);
-                        (0..nbits).contains(&b)
-                            && self.bits[start as usize + (b >> 3) as usize] & (1 << (b & 7)) != 0
-                    }
-                    Test::NaVsRest { .. } => false,
-                }
+                self.goes_right(
+                    &self.nodes[(s.meta & STEP_INDEX) as usize],
+                    row,
+                    cat_len,
+                    version,
+                )
             };
-            c = if right { n.right } else { n.left };
+            i = if right { s.right as usize } else { i + 1 };
         }
     }
+
+    /// `[a.score(row), b.score(row)]`, walking both trees in lockstep while both are at
+    /// numeric splits: the two walks are independent chains of loads and compares, which
+    /// the processor overlaps (a single walk waits on each step's load).
+    #[inline]
+    pub(crate) fn score_pair(
+        a: &Tree,
+        b: &Tree,
+        row: &[f64],
+        cat_len: &[i32],
+        version: TreeVersion,
+    ) -> [f64; 2] {
+        let (mut i, mut j) = (0usize, 0usize);
+        loop {
+            let (sa, sb) = (a.steps[i], b.steps[j]);
+            if (sa.meta | sb.meta) & (STEP_LEAF | STEP_GENERAL) != 0 {
+                break;
+            }
+            i = if numeric_right(sa, row) {
+                sa.right as usize
+            } else {
+                i + 1
+            };
+            j = if numeric_right(sb, row) {
+                sb.right as usize
+            } else {
+                j + 1
+            };
+        }
+        [
+            a.score_from(i, row, cat_len, version),
+            b.score_from(j, row, cat_len, version),
+        ]
+    }
+
+    /// Genmodel's test of any split: level sets, NA-versus-rest, and the version rules
+    /// for levels outside a set or beyond the column's domain.
+    fn goes_right(&self, n: &Node, row: &[f64], cat_len: &[i32], version: TreeVersion) -> bool {
+        let col = n.col as usize;
+        let d = row[col];
+        let level = d as i32;
+        let mut na = d.is_nan();
+        if !na && version != TreeVersion::V0 {
+            let range = match n.test {
+                Test::Set { bitoff, nbits, .. } => Some((bitoff, nbits)),
+                Test::NaVsRest { range } => range,
+                Test::Num(_) => None,
+            };
+            if let Some((bitoff, nbits)) = range {
+                let b = level.wrapping_sub(bitoff);
+                na = !(0..nbits).contains(&b);
+            }
+            if !na && version == TreeVersion::V2 {
+                let len = cat_len[col];
+                na = len >= 0 && len <= level;
+            }
+        }
+        if na {
+            n.na_right
+        } else {
+            match n.test {
+                Test::Num(t) => d >= f64::from(t),
+                Test::Set {
+                    start,
+                    bitoff,
+                    nbits,
+                } => {
+                    let b = level.wrapping_sub(bitoff);
+                    (0..nbits).contains(&b)
+                        && self.bits[start as usize + (b >> 3) as usize] & (1 << (b & 7)) != 0
+                }
+                Test::NaVsRest { .. } => false,
+            }
+        }
+    }
+}
+
+/// A numeric split's test (a step without [`STEP_LEAF`] or [`STEP_GENERAL`]): right when
+/// the value is at least the threshold, or missing and missing values go right. `|` and
+/// `&` rather than `||` and `&&`: no branch on the row's value.
+#[inline(always)]
+fn numeric_right(s: Step, row: &[f64]) -> bool {
+    let d = row[(s.meta & STEP_INDEX) as usize];
+    (d >= s.value) | (d.is_nan() & (s.meta & STEP_NA_RIGHT != 0))
 }
 
 /// One record of `trees/tCC_GGG_aux.bin` (`SharedTreeMojoModel.AuxInfo`): the training
@@ -489,7 +629,7 @@ mod tests {
 
     #[test]
     fn decodes_and_scores() {
-        let t = Tree::decode(&small_tree(), TreeVersion::V2, 2).unwrap();
+        let t = Tree::decode(&small_tree(), TreeVersion::V2, 2, &[-1, 4]).unwrap();
         let cats = [-1, 4];
         let cases = [
             ("left leaf", [1.0, 0.0], 10.0),
@@ -506,8 +646,56 @@ mod tests {
         for (name, row, want) in cases {
             assert_eq!(t.score(&row, &cats, TreeVersion::V2), want, "{name}");
         }
-        let single = Tree::decode(&leaf_tree(0.25), TreeVersion::V2, 1).unwrap();
+        let single = Tree::decode(&leaf_tree(0.25), TreeVersion::V2, 1, &[-1]).unwrap();
         assert_eq!(single.score(&[0.0], &[-1], TreeVersion::V2), 0.25);
+    }
+
+    #[test]
+    fn a_threshold_on_a_categorical_column_keeps_the_domain_rule() {
+        // The root's threshold split (go right at >= 1.5, NA right) is on column 0. As a
+        // categorical column of one level (V2), level 1 is beyond the domain and follows
+        // the NA direction (right), whereas as a number 1.0 goes left.
+        let cases = [
+            ("categorical, in the domain", [1, 4], [0.0, 3.0], 10.0),
+            ("categorical, beyond the domain", [1, 4], [1.0, 3.0], 30.0),
+            ("numeric, same value", [-1, 4], [1.0, 3.0], 10.0),
+        ];
+        for (name, cats, row, want) in cases {
+            let t = Tree::decode(&small_tree(), TreeVersion::V2, 2, &cats).unwrap();
+            assert_eq!(t.score(&row, &cats, TreeVersion::V2), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_pair_scores_like_each_tree_alone() {
+        let cats = [-1, 4];
+        let trees = [
+            Tree::decode(&small_tree(), TreeVersion::V2, 2, &cats).unwrap(),
+            Tree::decode(&leaf_tree(0.5), TreeVersion::V2, 2, &cats).unwrap(),
+        ];
+        let rows = [
+            [1.0, 0.0],
+            [1.5, 1.0],
+            [2.0, 2.0],
+            [2.0, 3.0],
+            [f64::NAN, f64::NAN],
+            [2.0, 5.0],
+        ];
+        for a in &trees {
+            for b in &trees {
+                for row in &rows {
+                    let want = [
+                        a.score(row, &cats, TreeVersion::V2),
+                        b.score(row, &cats, TreeVersion::V2),
+                    ];
+                    assert_eq!(
+                        Tree::score_pair(a, b, row, &cats, TreeVersion::V2),
+                        want,
+                        "{row:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// A level-set split in the 1.00/1.10 layout (`bitoff u16`, `nbytes u16`), levels
@@ -538,7 +726,7 @@ mod tests {
             (TreeVersion::V0, f64::NAN, 2.0),
         ];
         for (version, level, want) in cases {
-            let t = Tree::decode(&bytes, version, 1).unwrap();
+            let t = Tree::decode(&bytes, version, 1, &[8]).unwrap();
             assert_eq!(
                 t.score(&[level], &cats, version),
                 want,
@@ -559,7 +747,7 @@ mod tests {
             ("unknown left encoding", bad_mask, "left-child encoding"),
         ];
         for (name, bytes, needle) in cases {
-            let e = Tree::decode(&bytes, TreeVersion::V2, 2).expect_err(name);
+            let e = Tree::decode(&bytes, TreeVersion::V2, 2, &[-1, 4]).expect_err(name);
             assert!(e.0.contains(needle), "{name}: {}", e.0);
         }
     }
@@ -577,7 +765,7 @@ mod tests {
             b.push(0); // left size 0
         }
         b.extend_from_slice(&leaf_tree(1.0));
-        let e = Tree::decode(&b, TreeVersion::V2, 1).expect_err("overlap");
+        let e = Tree::decode(&b, TreeVersion::V2, 1, &[-1]).expect_err("overlap");
         assert!(e.0.contains("overlap"), "{}", e.0);
     }
 }

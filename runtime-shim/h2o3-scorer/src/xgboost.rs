@@ -40,26 +40,19 @@ struct XTree {
 }
 
 impl XTree {
-    /// `RegTree.getLeafValue` from the root; `None` if a malformed tree loops.
-    fn leaf(&self, fvalue: &impl Fn(usize) -> f32) -> Option<f32> {
+    /// `RegTree.getLeafValue` from the root over the row's feature values (see
+    /// [`XGBoost::features`]); `None` if a malformed tree loops.
+    #[inline]
+    fn leaf(&self, fvalues: &[f32]) -> Option<f32> {
         let mut n = &self.nodes[0];
         for _ in 0..=self.nodes.len() {
             if n.left == -1 {
                 return Some(n.value);
             }
-            let v = fvalue(n.feature as usize);
-            let next = if v.is_nan() {
-                if n.default_left {
-                    n.left
-                } else {
-                    n.right
-                }
-            } else if v < n.value {
-                n.left
-            } else {
-                n.right
-            };
-            n = &self.nodes[next as usize];
+            let v = fvalues[n.feature as usize];
+            // NaN compares false: `default_left` decides for it alone.
+            let left = (v < n.value) | (v.is_nan() & n.default_left);
+            n = &self.nodes[if left { n.left } else { n.right } as usize];
         }
         None
     }
@@ -425,41 +418,25 @@ impl XGBoost {
     }
 }
 
-/// A row in XGBoost's input layout (`OneHotEncoderFactory.fromArray`).
-struct FVec<'a> {
-    model: &'a XGBoost,
-    /// The hot slot of each categorical column.
-    cat_values: Vec<i32>,
-    nums: Vec<f32>,
-    not_hot: f32,
-}
-
-impl FVec<'_> {
-    /// `FVec.fvalue`: the value of one-hot slot or numeric feature `idx`.
-    #[inline]
-    fn value(&self, idx: usize) -> f32 {
-        let m = self.model;
-        let n_hot = m.cat_map.len();
-        if idx >= n_hot {
-            return self.nums[idx - n_hot];
-        }
-        let hot = self.cat_values[m.cat_map[idx]] == idx as i32
-            || (m.compatible10 && self.cat_values.contains(&(idx as i32)));
-        if hot {
-            1.0
-        } else {
-            self.not_hot
-        }
-    }
+thread_local! {
+    /// The feature values of the row being scored ([`XGBoost::features`]), reused so
+    /// that a row costs no allocation.
+    static FEATURES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl XGBoost {
-    fn fvec(&self, row: &[f64]) -> FVec<'_> {
-        // GenModel.setCats: the hot slot of each categorical column.
-        let mut cat_values = vec![0i32; self.cats];
-        for (i, cv) in cat_values.iter_mut().enumerate() {
+    /// The row in XGBoost's input layout (`OneHotEncoderFactory.fromArray` and
+    /// `FVec.fvalue`): one value per one-hot slot (1 for the hot slot of each
+    /// categorical column, else 0, or NaN for a sparse model), then the numeric columns
+    /// as `f32` (0 is NaN for a sparse model). Written into `out`.
+    fn features(&self, row: &[f64], out: &mut Vec<f32>) {
+        let n_hot = self.cat_map.len();
+        let not_hot = if self.sparse { f32::NAN } else { 0.0 };
+        out.clear();
+        out.resize(n_hot, not_hot);
+        for (i, &v) in row[..self.cats].iter().enumerate() {
+            // GenModel.setCats: the hot slot of the column.
             let (lo, hi) = (self.cat_offsets[i], self.cat_offsets[i + 1]);
-            let v = row[i];
             let mut slot = if v.is_nan() {
                 hi - 1
             } else {
@@ -475,25 +452,22 @@ impl XGBoost {
             if slot >= hi {
                 slot = hi - 1;
             }
-            *cv = slot;
-        }
-        let nums: Vec<f32> = row[self.cats..self.cats + self.nums]
-            .iter()
-            .map(|&d| {
-                let f = d as f32;
-                if self.sparse && f == 0.0 {
-                    f32::NAN
-                } else {
-                    f
+            // A slot is hot when its own column's slot names it; 1.0-compatible models
+            // (`compatible10`) count any column's slot.
+            if let Ok(at) = usize::try_from(slot) {
+                if at < n_hot && (self.compatible10 || self.cat_map[at] == i) {
+                    out[at] = 1.0;
                 }
-            })
-            .collect();
-        FVec {
-            model: self,
-            cat_values,
-            nums,
-            not_hot: if self.sparse { f32::NAN } else { 0.0 },
+            }
         }
+        out.extend(row[self.cats..self.cats + self.nums].iter().map(|&d| {
+            let f = d as f32;
+            if self.sparse && f == 0.0 {
+                f32::NAN
+            } else {
+                f
+            }
+        }));
     }
 
     /// `XGBoostJavaMojoModel.makeContributionsPredictor`: TreeSHAP over the trees of
@@ -568,13 +542,12 @@ impl XGBoost {
 impl Model for XGBoost {
     fn contributions(&self, row: &[f64]) -> Option<Vec<f32>> {
         let c = self.shap.as_ref()?;
-        let fv = self.fvec(row);
-        c.compute(&|i| f64::from(fv.value(i)))
+        let mut fv = Vec::new();
+        self.features(row, &mut fv);
+        c.compute(&|i| f64::from(fv[i]))
     }
 
     fn score0(&self, row: &mut [f64], offset: f64, preds: &mut [f64]) -> bool {
-        let fv = self.fvec(row);
-        let fvalue = |idx: usize| fv.value(idx);
         let b = &self.booster;
         let base = if self.has_offset {
             offset as f32
@@ -582,28 +555,43 @@ impl Model for XGBoost {
             b.base_score
         };
         let start = if b.add_base_after { 0.0f32 } else { base };
-        let mut out = vec![0.0f32; b.groups.len()];
-        for (g, group) in b.groups.iter().enumerate() {
-            let mut psum = start;
-            for (i, &t) in group.iter().enumerate() {
-                let Some(leaf) = b.trees[t].leaf(&fvalue) else {
-                    return false;
-                };
-                psum += match &b.dart_weights {
-                    Some(w) => w[i] * leaf,
-                    None => leaf,
-                };
+        // One margin per output group: at most `n_classes` of them (checked at load).
+        let mut margins = [0.0f32; 16];
+        let mut heap = Vec::new();
+        let out: &mut [f32] = if b.groups.len() <= margins.len() {
+            &mut margins[..b.groups.len()]
+        } else {
+            heap.resize(b.groups.len(), 0.0);
+            &mut heap
+        };
+        let scored = FEATURES.with_borrow_mut(|fv| {
+            self.features(row, fv);
+            for (g, group) in b.groups.iter().enumerate() {
+                let mut psum = start;
+                for (i, &t) in group.iter().enumerate() {
+                    let Some(leaf) = b.trees[t].leaf(fv) else {
+                        return false;
+                    };
+                    psum += match &b.dart_weights {
+                        Some(w) => w[i] * leaf,
+                        None => leaf,
+                    };
+                }
+                out[g] += psum;
+                if b.add_base_after {
+                    out[g] += base;
+                }
             }
-            out[g] += psum;
-            if b.add_base_after {
-                out[g] += base;
-            }
+            true
+        });
+        if !scored {
+            return false;
         }
-        b.objective.transform(&mut out);
+        b.objective.transform(out);
         let c = &self.common;
         match c.n_classes {
             k if k > 2 => {
-                for (p, &o) in preds[1..].iter_mut().zip(&out) {
+                for (p, &o) in preds[1..].iter_mut().zip(out.iter()) {
                     *p = f64::from(o);
                 }
                 preds[0] =
