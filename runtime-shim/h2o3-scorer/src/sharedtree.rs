@@ -9,7 +9,7 @@ use crate::java::{jmax, jmin};
 use crate::keys::{unsupported, Keys, LoadError, LoadResult};
 use crate::model::{Common, Model};
 use crate::shap::{ContributionKind, Contributions, Finish};
-use crate::tree::{Tree, TreeVersion};
+use crate::tree::{score_trees, Tree, TreeVersion};
 
 /// The decoded trees of a shared-tree model.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub(crate) struct Forest {
     pub trees: Vec<Option<Tree>>,
     pub version: TreeVersion,
     pub cat_len: Vec<i32>,
+    /// Per class, the indices in `trees` of the trees that are there, in order.
+    present: Vec<Vec<u32>>,
 }
 
 impl Forest {
@@ -98,7 +100,16 @@ impl Forest {
         if trees.iter().all(Option::is_none) && count > 0 {
             return keys.invalid("none of the tree files trees/tCC_GGG.bin is present");
         }
+        let present = (0..per_group)
+            .map(|class| {
+                (class * groups..(class + 1) * groups)
+                    .filter(|&i| trees[i].is_some())
+                    .map(|i| i as u32)
+                    .collect()
+            })
+            .collect();
         Ok(Forest {
+            present,
             groups,
             per_group,
             trees,
@@ -142,20 +153,20 @@ impl Forest {
         preds.fill(0.0);
         let off = usize::from(n_classes != 1);
         let (cats, version) = (self.cat_len.as_slice(), self.version);
-        for class in 0..self.per_group {
+        // A class's trees scored together (see `score_trees`), added in their order.
+        const CHUNK: usize = 64;
+        let mut values = [0.0f64; CHUNK];
+        for (class, present) in self.present.iter().enumerate() {
             let k = off + class;
-            // Two trees at a time (see `Tree::score_pair`), added in the trees' order.
-            let mut trees = self.trees[class * self.groups..(class + 1) * self.groups]
-                .iter()
-                .flatten();
-            while let Some(a) = trees.next() {
-                match trees.next() {
-                    Some(b) => {
-                        let [va, vb] = Tree::score_pair(a, b, row, cats, version);
-                        preds[k] += va;
-                        preds[k] += vb;
-                    }
-                    None => preds[k] += a.score(row, cats, version),
+            for chunk in present.chunks(CHUNK) {
+                let tree = |j: usize| {
+                    self.trees[chunk[j] as usize]
+                        .as_ref()
+                        .expect("`present` lists trees that are there")
+                };
+                score_trees(chunk.len(), tree, row, cats, version, &mut values);
+                for &v in &values[..chunk.len()] {
+                    preds[k] += v;
                 }
             }
         }

@@ -80,26 +80,38 @@ pub(crate) struct Tree {
     /// The tree as [`Tree::score`] walks it: nodes and leaves in one array, depth first
     /// with a node's left subtree right after it, so a row touches few cache lines.
     steps: Vec<Step>,
+    /// The level bitmaps of [`STEP_CATEGORICAL`] steps: bit `l` set when level `l` goes
+    /// right.
+    lut: Vec<u64>,
 }
 
-/// One entry of [`Tree::steps`], 16 bytes. A numeric split on a numeric column (the
-/// common case) is tested from here alone, without branches on the split's kind; any
-/// other split ([`STEP_GENERAL`]) defers to its [`Node`]. A split's left child is the
-/// next step.
+/// One entry of [`Tree::steps`], 16 bytes. A split's left child is the next step. The
+/// usual splits are tested from the step alone: a threshold on a numeric column
+/// (without branches on the value), and (`mojo_version` 1.20 and later) a level set on a
+/// categorical column, through a bitmap over the column's domain computed at load with
+/// genmodel's rules ([`Tree::goes_right`]); any other split ([`STEP_GENERAL`]) runs
+/// those rules on its [`Node`].
 #[derive(Debug, Clone, Copy)]
 struct Step {
-    /// The threshold of a numeric split, or the value of a leaf (both `f32` in the file).
+    /// The threshold of a numeric split or the value of a leaf (both `f32` in the
+    /// file); for a [`STEP_CATEGORICAL`] step the bits `start << 32 | domain size`, its
+    /// bitmap being `lut[start..]`.
     value: f64,
-    /// The column (or, for [`STEP_GENERAL`], the index in [`Tree::nodes`]) in the low
-    /// bits, and the [`STEP_LEAF`], [`STEP_GENERAL`], [`STEP_NA_RIGHT`] flags.
+    /// The column (for [`STEP_GENERAL`], the index in [`Tree::nodes`]) in the low bits,
+    /// the kind ([`STEP_KIND`]) and [`STEP_NA_RIGHT`].
     meta: u32,
     right: u32,
 }
 
+/// The kind bits of [`Step::meta`]: 0 for a numeric split, or one of the three below.
+const STEP_KIND: u32 = 3 << 29;
 const STEP_LEAF: u32 = 1 << 29;
-const STEP_GENERAL: u32 = 1 << 30;
+const STEP_GENERAL: u32 = 2 << 29;
+const STEP_CATEGORICAL: u32 = 3 << 29;
 const STEP_NA_RIGHT: u32 = 1 << 31;
 const STEP_INDEX: u32 = STEP_LEAF - 1;
+/// Largest domain a [`STEP_CATEGORICAL`] bitmap is made for.
+const LUT_MAX_LEVELS: i32 = 1 << 16;
 
 /// Where a tree file is malformed (byte offset and what was expected).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +187,7 @@ impl Tree {
             bits: Vec::new(),
             root: 0,
             steps: Vec::new(),
+            lut: Vec::new(),
         };
         let mut stack = vec![Pending {
             pos: 0,
@@ -300,17 +313,23 @@ impl Tree {
                 Some((i, true)) => tree.nodes[i].right = child,
             }
         }
-        tree.steps = tree.plan(version, cat_len)?;
+        (tree.steps, tree.lut) = tree.plan(version, cat_len)?;
         Ok(tree)
     }
 
     /// Lays the decoded nodes out as [`Step`]s (see [`Tree::steps`]).
-    fn plan(&self, version: TreeVersion, cat_len: &[i32]) -> Result<Vec<Step>, TreeError> {
+    #[allow(clippy::type_complexity)]
+    fn plan(
+        &self,
+        version: TreeVersion,
+        cat_len: &[i32],
+    ) -> Result<(Vec<Step>, Vec<u64>), TreeError> {
         let total = self.nodes.len() + self.leaves.len();
         if total > STEP_INDEX as usize {
             return Err(TreeError(format!("{total} nodes are too many for a tree")));
         }
         let mut steps: Vec<Step> = Vec::with_capacity(total);
+        let mut lut: Vec<u64> = Vec::new();
         // (child to lay out, the step whose left (false) or right (true) it is)
         let mut stack: Vec<(Child, Option<(usize, bool)>)> = vec![(self.root, None)];
         while let Some((c, parent)) = stack.pop() {
@@ -329,8 +348,8 @@ impl Tree {
                 continue;
             }
             let n = &self.nodes[c as usize];
-            let numeric_column = version != TreeVersion::V2
-                || cat_len.get(n.col as usize).is_none_or(|&len| len < 0);
+            let domain = cat_len.get(n.col as usize).copied().unwrap_or(-1);
+            let numeric_column = version != TreeVersion::V2 || domain < 0;
             let na = if n.na_right { STEP_NA_RIGHT } else { 0 };
             steps.push(match n.test {
                 Test::Num(t) if numeric_column => Step {
@@ -338,6 +357,22 @@ impl Tree {
                     meta: n.col | na,
                     right: 0,
                 },
+                Test::Set { .. }
+                    if version == TreeVersion::V2 && (0..=LUT_MAX_LEVELS).contains(&domain) =>
+                {
+                    let start = lut.len();
+                    lut.resize(start + (domain as usize).div_ceil(64), 0);
+                    for level in 0..domain {
+                        if self.goes_right(n, f64::from(level), cat_len, version) {
+                            lut[start + (level as usize >> 6)] |= 1 << (level & 63);
+                        }
+                    }
+                    Step {
+                        value: f64::from_bits((start as u64) << 32 | domain as u64),
+                        meta: n.col | na | STEP_CATEGORICAL,
+                        right: 0,
+                    }
+                }
                 _ => Step {
                     value: 0.0,
                     meta: c | STEP_GENERAL,
@@ -348,7 +383,7 @@ impl Tree {
             stack.push((n.right, Some((at, true))));
             stack.push((n.left, Some((at, false))));
         }
-        Ok(steps)
+        Ok((steps, lut))
     }
 
     fn leaf(&mut self, v: f32) -> Child {
@@ -367,62 +402,53 @@ impl Tree {
     #[inline]
     fn score_from(&self, mut i: usize, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
         loop {
-            let s = self.steps[i];
-            let right = if s.meta & (STEP_LEAF | STEP_GENERAL) == 0 {
-                numeric_right(s, row)
-            } else if s.meta & STEP_LEAF != 0 {
-                return s.value;
-            } else {
-                self.goes_right(
-                    &self.nodes[(s.meta & STEP_INDEX) as usize],
-                    row,
-                    cat_len,
-                    version,
-                )
-            };
-            i = if right { s.right as usize } else { i + 1 };
+            match self.step(i, row, cat_len, version) {
+                Ok(next) => i = next,
+                Err(leaf) => return leaf,
+            }
         }
     }
 
-    /// `[a.score(row), b.score(row)]`, walking both trees in lockstep while both are at
-    /// numeric splits: the two walks are independent chains of loads and compares, which
-    /// the processor overlaps (a single walk waits on each step's load).
-    #[inline]
-    pub(crate) fn score_pair(
-        a: &Tree,
-        b: &Tree,
+    /// From step `i`: `Ok` with the next step, or `Err` with the leaf's value.
+    #[inline(always)]
+    fn step(
+        &self,
+        i: usize,
         row: &[f64],
         cat_len: &[i32],
         version: TreeVersion,
-    ) -> [f64; 2] {
-        let (mut i, mut j) = (0usize, 0usize);
-        loop {
-            let (sa, sb) = (a.steps[i], b.steps[j]);
-            if (sa.meta | sb.meta) & (STEP_LEAF | STEP_GENERAL) != 0 {
-                break;
+    ) -> Result<usize, f64> {
+        let s = self.steps[i];
+        let right = match s.meta & STEP_KIND {
+            0 => {
+                let d = row[(s.meta & STEP_INDEX) as usize];
+                // `|` and `&` rather than `||` and `&&`: no branch on the row's value.
+                (d >= s.value) | (d.is_nan() & (s.meta & STEP_NA_RIGHT != 0))
             }
-            i = if numeric_right(sa, row) {
-                sa.right as usize
-            } else {
-                i + 1
-            };
-            j = if numeric_right(sb, row) {
-                sb.right as usize
-            } else {
-                j + 1
-            };
-        }
-        [
-            a.score_from(i, row, cat_len, version),
-            b.score_from(j, row, cat_len, version),
-        ]
+            STEP_CATEGORICAL => {
+                let d = row[(s.meta & STEP_INDEX) as usize];
+                let bits = s.value.to_bits();
+                let (start, domain) = ((bits >> 32) as usize, bits as u32 as i32);
+                let level = d as i32;
+                if d.is_nan() || !(0..domain).contains(&level) {
+                    s.meta & STEP_NA_RIGHT != 0
+                } else {
+                    self.lut[start + (level as usize >> 6)] >> (level & 63) & 1 != 0
+                }
+            }
+            STEP_LEAF => return Err(s.value),
+            _ => {
+                let n = &self.nodes[(s.meta & STEP_INDEX) as usize];
+                self.goes_right(n, row[n.col as usize], cat_len, version)
+            }
+        };
+        Ok(if right { s.right as usize } else { i + 1 })
     }
 
     /// Genmodel's test of any split: level sets, NA-versus-rest, and the version rules
     /// for levels outside a set or beyond the column's domain.
-    fn goes_right(&self, n: &Node, row: &[f64], cat_len: &[i32], version: TreeVersion) -> bool {
+    fn goes_right(&self, n: &Node, d: f64, cat_len: &[i32], version: TreeVersion) -> bool {
         let col = n.col as usize;
-        let d = row[col];
         let level = d as i32;
         let mut na = d.is_nan();
         if !na && version != TreeVersion::V0 {
@@ -460,13 +486,54 @@ impl Tree {
     }
 }
 
-/// A numeric split's test (a step without [`STEP_LEAF`] or [`STEP_GENERAL`]): right when
-/// the value is at least the threshold, or missing and missing values go right. `|` and
-/// `&` rather than `||` and `&&`: no branch on the row's value.
-#[inline(always)]
-fn numeric_right(s: Step, row: &[f64]) -> bool {
-    let d = row[(s.meta & STEP_INDEX) as usize];
-    (d >= s.value) | (d.is_nan() & (s.meta & STEP_NA_RIGHT != 0))
+/// The predictions of `n` trees for a row, `tree(k)` giving the `k`-th, into
+/// `out[..n]`. Two trees are walked at a time, each taking the next tree when it
+/// reaches a leaf: the two walks are independent chains of loads and compares that the
+/// processor overlaps, where a single walk waits on each step's load.
+#[inline]
+pub(crate) fn score_trees<'t>(
+    n: usize,
+    tree: impl Fn(usize) -> &'t Tree,
+    row: &[f64],
+    cat_len: &[i32],
+    version: TreeVersion,
+    out: &mut [f64],
+) {
+    if n < 2 {
+        if n == 1 {
+            out[0] = tree(0).score(row, cat_len, version);
+        }
+        return;
+    }
+    let (mut ka, mut a, mut ia) = (0, tree(0), 0usize);
+    let (mut kb, mut b, mut ib) = (1, tree(1), 0usize);
+    let mut next = 2;
+    loop {
+        match a.step(ia, row, cat_len, version) {
+            Ok(i) => ia = i,
+            Err(v) => {
+                out[ka] = v;
+                if next == n {
+                    out[kb] = b.score_from(ib, row, cat_len, version);
+                    return;
+                }
+                (ka, a, ia) = (next, tree(next), 0);
+                next += 1;
+            }
+        }
+        match b.step(ib, row, cat_len, version) {
+            Ok(i) => ib = i,
+            Err(v) => {
+                out[kb] = v;
+                if next == n {
+                    out[ka] = a.score_from(ia, row, cat_len, version);
+                    return;
+                }
+                (kb, b, ib) = (next, tree(next), 0);
+                next += 1;
+            }
+        }
+    }
 }
 
 /// One record of `trees/tCC_GGG_aux.bin` (`SharedTreeMojoModel.AuxInfo`): the training
@@ -667,32 +734,53 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_scores_like_each_tree_alone() {
-        let cats = [-1, 4];
-        let trees = [
-            Tree::decode(&small_tree(), TreeVersion::V2, 2, &cats).unwrap(),
-            Tree::decode(&leaf_tree(0.5), TreeVersion::V2, 2, &cats).unwrap(),
+    fn trees_scored_together_score_like_each_alone() {
+        // Column 0 numeric, 1 and 2 categorical: a numeric split and a level set (the
+        // bitmap step), a leaf alone, and a threshold on a categorical column (the
+        // general step; NA left).
+        let cats = [-1, 4, 3];
+        let mut threshold_on_levels = vec![0x30 | 0x40];
+        threshold_on_levels.extend_from_slice(&2u16.to_le_bytes());
+        threshold_on_levels.push(2);
+        for v in [1.5f32, 100.0, 200.0] {
+            threshold_on_levels.extend_from_slice(&v.to_le_bytes());
+        }
+        let shapes = [
+            Tree::decode(&small_tree(), TreeVersion::V2, 3, &cats).unwrap(),
+            Tree::decode(&leaf_tree(0.5), TreeVersion::V2, 3, &cats).unwrap(),
+            Tree::decode(&threshold_on_levels, TreeVersion::V2, 3, &cats).unwrap(),
         ];
+        assert_eq!(
+            shapes[2].score(&[0.0, 0.0, 2.0], &cats, TreeVersion::V2),
+            200.0
+        );
+        assert_eq!(
+            shapes[2].score(&[0.0, 0.0, 3.0], &cats, TreeVersion::V2),
+            100.0
+        );
         let rows = [
-            [1.0, 0.0],
-            [1.5, 1.0],
-            [2.0, 2.0],
-            [2.0, 3.0],
-            [f64::NAN, f64::NAN],
-            [2.0, 5.0],
+            [1.0, 0.0, 0.0],
+            [1.5, 1.0, 1.0],
+            [2.0, 2.0, 2.0],
+            [2.0, 3.0, 3.0],
+            [f64::NAN, f64::NAN, f64::NAN],
+            [2.0, 5.0, -1.0],
+            [-0.5, 3.7, 2.5],
         ];
-        for a in &trees {
-            for b in &trees {
+        // Every sequence of up to 4 trees of the three shapes.
+        for n in 0..=4usize {
+            for code in 0..3usize.pow(n as u32) {
+                let picks: Vec<&Tree> = (0..n)
+                    .map(|k| &shapes[code / 3usize.pow(k as u32) % 3])
+                    .collect();
                 for row in &rows {
-                    let want = [
-                        a.score(row, &cats, TreeVersion::V2),
-                        b.score(row, &cats, TreeVersion::V2),
-                    ];
-                    assert_eq!(
-                        Tree::score_pair(a, b, row, &cats, TreeVersion::V2),
-                        want,
-                        "{row:?}"
-                    );
+                    let want: Vec<f64> = picks
+                        .iter()
+                        .map(|t| t.score(row, &cats, TreeVersion::V2))
+                        .collect();
+                    let mut got = vec![f64::NAN; n];
+                    score_trees(n, |k| picks[k], row, &cats, TreeVersion::V2, &mut got);
+                    assert_eq!(got, want, "{n} trees, code {code}, {row:?}");
                 }
             }
         }
