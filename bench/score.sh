@@ -17,7 +17,8 @@
 #        genmodel  java -cp $GENMODEL_JAR hex.genmodel.tools.PredictCsv --mojo MOJO
 #                       --input IN --output OUT --decimal
 #      each a whole process (start-up, reading, scoring, writing), timed with
-#      /usr/bin/time -f "%e %M" (wall seconds, peak RSS);
+#      /usr/bin/time -f "%M" (peak RSS) and bash's clock around it (wall seconds to the
+#      microsecond: %e's 10 ms steps are a tenth of a native run);
 #   4. checks that both outputs have every row and agree on a sample of rows (labels
 #      equal, numbers within 1e-9 relative), so the two never do different work;
 # then prints rows per second (ROWS / median wall seconds), the larger peak RSS of the
@@ -64,12 +65,18 @@ JAR=$(find_genmodel_jar)
 mkdir -p "$BENCH_DIR"
 
 # measure LOG cmd...: runs cmd with stdout discarded; prints "seconds maxrss_kib cpu".
+# The wall time is bash's $EPOCHREALTIME (microseconds, no process started) around the
+# command (GNU time's %e has 10 ms steps, a tenth of a native run); peak RSS and CPU from
+# time.
 measure() {
   local log=$1; shift
+  local t0 t1
+  t0=${EPOCHREALTIME/,/.}
   if ! $TIME -f "%e %M %U %S" -o "$log.time" "$@" >/dev/null 2>"$log"; then
     echo "failed: $*" >&2; tail -20 "$log" >&2; exit 1
   fi
-  tail -1 "$log.time" | awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}'
+  t1=${EPOCHREALTIME/,/.}
+  tail -1 "$log.time" | awk -v t0="$t0" -v t1="$t1" '{printf "%.4f %s %.2f\n", t1 - t0, $2, $3 + $4}'
 }
 
 # row LABEL ROWS WALL_N WALL_G RSS_N RSS_G CPU_N CPU_G CHECKED: one table line.
