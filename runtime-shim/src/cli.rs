@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use artifact_core::cli::{init_logging, parse_size, report, LogArgs};
+use artifact_core::cli::{init_logging_to, parse_size, report, LogArgs};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::passphrase::HashAlgorithm;
@@ -261,17 +261,20 @@ pub struct Cli {
 /// The whole `main` of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.log_format);
+    init_logging_to(cli.log.log_format, crate::log_writer::stderr());
     let result = run(cli.command.unwrap_or(Command::Serve(cli.serve)));
     // Children are stopped in order on every normal path; this catches the others.
     crate::backend::proxy::kill_all();
-    match result {
+    crate::log_writer::flush();
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e, cli.log.log_format);
             ExitCode::from(e.exit_code())
         }
-    }
+    };
+    crate::log_writer::flush();
+    code
 }
 
 fn model_path(m: &ModelArgs) -> Result<PathBuf, ShimError> {

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod csv_input;
 pub mod csv_output;
 pub mod error;
+pub mod log_writer;
 pub mod metrics;
 pub mod model;
 pub mod protocol;

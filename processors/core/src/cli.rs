@@ -179,11 +179,20 @@ pub struct Cli<A: Args> {
 
 /// Sets up tracing to stderr in the chosen format; `RUST_LOG` sets the level.
 pub fn init_logging(format: LogFormat) {
+    init_logging_to(format, std::io::stderr)
+}
+
+/// [`init_logging`] with the lines going to `writer` (one that ends on stderr: colours
+/// follow whether stderr is a terminal).
+pub fn init_logging_to<W>(format: LogFormat, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match format {
