@@ -9,7 +9,7 @@ use crate::java::{jmax, jmin};
 use crate::keys::{unsupported, Keys, LoadError, LoadResult};
 use crate::model::{Common, Model};
 use crate::shap::{ContributionKind, Contributions, Finish};
-use crate::tree::{score_trees, Tree, TreeVersion};
+use crate::tree::{Tree, TreeVersion};
 
 /// The decoded trees of a shared-tree model.
 #[derive(Debug)]
@@ -153,20 +153,11 @@ impl Forest {
         preds.fill(0.0);
         let off = usize::from(n_classes != 1);
         let (cats, version) = (self.cat_len.as_slice(), self.version);
-        // A class's trees scored together (see `score_trees`), added in their order.
-        const CHUNK: usize = 64;
-        let mut values = [0.0f64; CHUNK];
         for (class, present) in self.present.iter().enumerate() {
             let k = off + class;
-            for chunk in present.chunks(CHUNK) {
-                let tree = |j: usize| {
-                    self.trees[chunk[j] as usize]
-                        .as_ref()
-                        .expect("`present` lists trees that are there")
-                };
-                score_trees(chunk.len(), tree, row, cats, version, &mut values);
-                for &v in &values[..chunk.len()] {
-                    preds[k] += v;
+            for &t in present {
+                if let Some(tree) = &self.trees[t as usize] {
+                    preds[k] += tree.score(row, cats, version);
                 }
             }
         }

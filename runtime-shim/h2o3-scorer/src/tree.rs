@@ -486,56 +486,6 @@ impl Tree {
     }
 }
 
-/// The predictions of `n` trees for a row, `tree(k)` giving the `k`-th, into
-/// `out[..n]`. Two trees are walked at a time, each taking the next tree when it
-/// reaches a leaf: the two walks are independent chains of loads and compares that the
-/// processor overlaps, where a single walk waits on each step's load.
-#[inline]
-pub(crate) fn score_trees<'t>(
-    n: usize,
-    tree: impl Fn(usize) -> &'t Tree,
-    row: &[f64],
-    cat_len: &[i32],
-    version: TreeVersion,
-    out: &mut [f64],
-) {
-    if n < 2 {
-        if n == 1 {
-            out[0] = tree(0).score(row, cat_len, version);
-        }
-        return;
-    }
-    let (mut ka, mut a, mut ia) = (0, tree(0), 0usize);
-    let (mut kb, mut b, mut ib) = (1, tree(1), 0usize);
-    let mut next = 2;
-    loop {
-        match a.step(ia, row, cat_len, version) {
-            Ok(i) => ia = i,
-            Err(v) => {
-                out[ka] = v;
-                if next == n {
-                    out[kb] = b.score_from(ib, row, cat_len, version);
-                    return;
-                }
-                (ka, a, ia) = (next, tree(next), 0);
-                next += 1;
-            }
-        }
-        match b.step(ib, row, cat_len, version) {
-            Ok(i) => ib = i,
-            Err(v) => {
-                out[kb] = v;
-                if next == n {
-                    out[ka] = a.score_from(ia, row, cat_len, version);
-                    return;
-                }
-                (kb, b, ib) = (next, tree(next), 0);
-                next += 1;
-            }
-        }
-    }
-}
-
 /// One record of `trees/tCC_GGG_aux.bin` (`SharedTreeMojoModel.AuxInfo`): the training
 /// weights of a split node's children and their node numbers.
 #[derive(Debug, Clone, Copy)]
@@ -734,10 +684,9 @@ mod tests {
     }
 
     #[test]
-    fn trees_scored_together_score_like_each_alone() {
-        // Column 0 numeric, 1 and 2 categorical: a numeric split and a level set (the
-        // bitmap step), a leaf alone, and a threshold on a categorical column (the
-        // general step; NA left).
+    fn level_sets_and_thresholds_on_categorical_columns() {
+        // Column 0 numeric, 1 and 2 categorical: `small_tree`'s level set on column 1 is
+        // a bitmap step; a threshold on categorical column 2 (NA left) the general one.
         let cats = [-1, 4, 3];
         let mut threshold_on_levels = vec![0x30 | 0x40];
         threshold_on_levels.extend_from_slice(&2u16.to_le_bytes());
@@ -745,44 +694,43 @@ mod tests {
         for v in [1.5f32, 100.0, 200.0] {
             threshold_on_levels.extend_from_slice(&v.to_le_bytes());
         }
-        let shapes = [
-            Tree::decode(&small_tree(), TreeVersion::V2, 3, &cats).unwrap(),
-            Tree::decode(&leaf_tree(0.5), TreeVersion::V2, 3, &cats).unwrap(),
-            Tree::decode(&threshold_on_levels, TreeVersion::V2, 3, &cats).unwrap(),
+        let set = Tree::decode(&small_tree(), TreeVersion::V2, 3, &cats).unwrap();
+        let threshold = Tree::decode(&threshold_on_levels, TreeVersion::V2, 3, &cats).unwrap();
+        let nan = f64::NAN;
+        let cases = [
+            ("level in the set", &set, [2.0, 3.0, 0.0], 30.0),
+            ("level not in the set", &set, [2.0, 2.0, 0.0], 20.0),
+            (
+                "fraction truncates to a level in the set",
+                &set,
+                [2.0, 3.7, 0.0],
+                30.0,
+            ),
+            (
+                "level beyond the domain: NA (left)",
+                &set,
+                [2.0, 4.0, 0.0],
+                20.0,
+            ),
+            ("negative level: NA (left)", &set, [2.0, -1.0, 0.0], 20.0),
+            ("missing level: NA (left)", &set, [2.0, nan, 0.0], 20.0),
+            ("threshold, below", &threshold, [0.0, 0.0, 1.0], 100.0),
+            ("threshold, at or above", &threshold, [0.0, 0.0, 2.0], 200.0),
+            (
+                "threshold, beyond the domain: NA (left)",
+                &threshold,
+                [0.0, 0.0, 3.0],
+                100.0,
+            ),
+            (
+                "threshold, missing: NA (left)",
+                &threshold,
+                [0.0, 0.0, nan],
+                100.0,
+            ),
         ];
-        assert_eq!(
-            shapes[2].score(&[0.0, 0.0, 2.0], &cats, TreeVersion::V2),
-            200.0
-        );
-        assert_eq!(
-            shapes[2].score(&[0.0, 0.0, 3.0], &cats, TreeVersion::V2),
-            100.0
-        );
-        let rows = [
-            [1.0, 0.0, 0.0],
-            [1.5, 1.0, 1.0],
-            [2.0, 2.0, 2.0],
-            [2.0, 3.0, 3.0],
-            [f64::NAN, f64::NAN, f64::NAN],
-            [2.0, 5.0, -1.0],
-            [-0.5, 3.7, 2.5],
-        ];
-        // Every sequence of up to 4 trees of the three shapes.
-        for n in 0..=4usize {
-            for code in 0..3usize.pow(n as u32) {
-                let picks: Vec<&Tree> = (0..n)
-                    .map(|k| &shapes[code / 3usize.pow(k as u32) % 3])
-                    .collect();
-                for row in &rows {
-                    let want: Vec<f64> = picks
-                        .iter()
-                        .map(|t| t.score(row, &cats, TreeVersion::V2))
-                        .collect();
-                    let mut got = vec![f64::NAN; n];
-                    score_trees(n, |k| picks[k], row, &cats, TreeVersion::V2, &mut got);
-                    assert_eq!(got, want, "{n} trees, code {code}, {row:?}");
-                }
-            }
+        for (name, tree, row, want) in cases {
+            assert_eq!(tree.score(&row, &cats, TreeVersion::V2), want, "{name}");
         }
     }
 
