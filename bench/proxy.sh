@@ -151,30 +151,48 @@ for model in "${MODELS[@]}"; do
     done
     : >"$shim_log"; : >"$mlflow_log"
   done
+  run_seconds=$(python3 -c '
+import sys
+def secs(t):
+    for unit, f in (("ms", 1e-3), ("s", 1), ("m", 60)):
+        if t.endswith(unit):
+            return float(t[: -len(unit)]) * f
+    return float(t)
+print(sum(map(secs, sys.argv[1:])))' "$DURATION" "$WARMUP")
   for rows in "${SIZES[@]}"; do
-    declare -A rps=() p50=() p99=() la=()
+    declare -A rps=() p50=() p99=() la=() mcpu=() scpu=()
     for round in $(seq "$ROUNDS"); do
       order="mlflow shim"; [ $((round % 2)) = 0 ] && order="shim mlflow"
       for who in $order; do
         url=$shim_url; [ "$who" = mlflow ] && url=$mlflow_url
+        ids="-$mlflow_pid 0"; [ "$who" = shim ] && ids="-$child $shim_pid"
+        # shellcheck disable=SC2086
+        read -r m0 s0 < <(python3 bench/proxy_util.py cpu $ids)
         # shellcheck disable=SC2046
         read -r r a b e < <(run "$url" "$rows" "$BENCH_DIR/proxy-run.json" "$DURATION" $(args_for $who "$rows"))
+        # shellcheck disable=SC2086
+        read -r m1 s1 < <(python3 bench/proxy_util.py cpu $ids)
         l=$(load1)
         [ "$e" = 0 ] || echo "  $who $rows rows: $e errors" >&2
         rps[$who]+="$r " p50[$who]+="$a " p99[$who]+="$b " la[$who]+="$l "
+        # CPU ms per request over the warm-up and the measured time (requests: req/s x both).
+        n=$(awk -v r="$r" -v t="$run_seconds" 'BEGIN {print r * t}')
+        mcpu[$who]+="$(awk -v a="$m0" -v b="$m1" -v n="$n" 'BEGIN {print (b - a) * 1000 / n}') "
+        scpu[$who]+="$(awk -v a="$s0" -v b="$s1" -v n="$n" 'BEGIN {print (b - a) * 1000 / n}') "
         : >"$shim_log"; : >"$mlflow_log"
       done
     done
     vals=()
     for who in mlflow shim; do
       r=$(echo "${rps[$who]}" | median) a=$(echo "${p50[$who]}" | median) b=$(echo "${p99[$who]}" | median)
-      vals+=("$r" "$a" "$b")
-      printf '  %-6s %4s rows: %8.0f req/s %9.0f rows/s  p50 %7.2f ms  p99 %7.2f ms  (req/s of rounds: %s; load average %s)\n' \
+      mc=$(echo "${mcpu[$who]}" | median) sc=$(echo "${scpu[$who]}" | median)
+      vals+=("$r" "$a" "$b" "$mc")
+      printf '  %-6s %4s rows: %8.0f req/s %9.0f rows/s  p50 %7.2f ms  p99 %7.2f ms  CPU/request: MLflow %.2f ms%s  (req/s of rounds: %s; load average %s)\n' \
         "$who" "$rows" "$r" "$(awk -v r="$r" -v n="$rows" 'BEGIN {print r * n}')" \
         "$(awk -v x="$a" 'BEGIN {print x / 1000}')" "$(awk -v x="$b" 'BEGIN {print x / 1000}')" \
-        "${rps[$who]% }" "${la[$who]% }"
+        "$mc" "$([ "$who" = shim ] && printf ', shim %.3f ms' "$sc")" "${rps[$who]% }" "${la[$who]% }"
     done
-    summary+=("$rows $model ${vals[*]} $(echo ${la[mlflow]} ${la[shim]} | tr ' ' '/')")
+    summary+=("$rows $model ${vals[*]} $sc $(echo ${la[mlflow]} ${la[shim]} | tr ' ' '/')")
   done
   read -r a_hwm a_n < <(python3 bench/proxy_util.py group-hwm "$mlflow_pid")
   read -r b_hwm b_n < <(python3 bench/proxy_util.py group-hwm "$child")
@@ -188,19 +206,19 @@ done
 echo "after: $(uptime | sed 's/.*load average/load average/')"
 
 echo
-echo "| model | rows/request | MLflow req/s | shim req/s | req/s overhead | MLflow rows/s | shim rows/s | MLflow p50 / p99 ms | shim p50 / p99 ms | p99 overhead | load average (MLflow, then shim runs) | goal (< 10%) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | rows/request | MLflow req/s | shim req/s | req/s overhead | MLflow rows/s | shim rows/s | MLflow p50 / p99 ms | shim p50 / p99 ms | p99 overhead | CPU/request: MLflow alone / shim (+ its MLflow) ms | load average (MLflow, then shim runs) | goal (< 10%) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 met=0 missed=0
 for s in "${summary[@]}"; do
   # shellcheck disable=SC2086
   set -- $s
   line=$(python3 -c '
 import sys
-rows, model, ar, aa, ab, br, ba, bb, loads = sys.argv[1:]
-rows = int(rows); ar, aa, ab, br, ba, bb = map(float, (ar, aa, ab, br, ba, bb))
+rows, model, ar, aa, ab, ac, br, ba, bb, bc, sc, loads = sys.argv[1:]
+rows = int(rows); ar, aa, ab, ac, br, ba, bb, bc, sc = map(float, (ar, aa, ab, ac, br, ba, bb, bc, sc))
 over_r, over_p = (ar - br) / ar * 100, (bb - ab) / ab * 100
 ok = over_r < 10 and over_p < 10
-print(("met" if ok else "MISSED") + f" | {model} | {rows} | {ar:,.0f} | {br:,.0f} | {over_r:+.1f}% | {ar*rows:,.0f} | {br*rows:,.0f} | {aa/1000:.2f} / {ab/1000:.2f} | {ba/1000:.2f} / {bb/1000:.2f} | {over_p:+.1f}% | {loads} | " + ("met" if ok else "MISSED") + " |")' "$@")
+print(("met" if ok else "MISSED") + f" | {model} | {rows} | {ar:,.0f} | {br:,.0f} | {over_r:+.1f}% | {ar*rows:,.0f} | {br*rows:,.0f} | {aa/1000:.2f} / {ab/1000:.2f} | {ba/1000:.2f} / {bb/1000:.2f} | {over_p:+.1f}% | {ac:.2f} / {sc:.3f} (+ {bc:.2f}) | {loads} | " + ("met" if ok else "MISSED") + " |")' "$@")
   case "$line" in met*) met=$((met + 1)) ;; *) missed=$((missed + 1)) ;; esac
   echo "|${line#* |}"
 done

@@ -14,6 +14,10 @@
     proxy_util.py group-hwm PGID
         The sum of the peak RSS (VmHWM, KiB) of the processes of a process group, and
         their count.
+    proxy_util.py cpu ID...
+        The CPU time (seconds on a CPU, all threads, from the scheduler's exact count)
+        used so far by each ID: a process (PID), or the live processes of a process group
+        (-PGID).
 """
 
 import csv
@@ -99,13 +103,52 @@ def agree(mlflow_url, shim_url, prefix, n):
     print(f"  answers agree on {len(score)} rows ({len(outputs)} output(s): {', '.join(outputs)})")
 
 
+def stat_fields(pid):
+    """/proc/PID/stat after the command name (which may hold blanks): state is [0]."""
+    stat = open(f"/proc/{pid}/stat").read()
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def task_seconds(pid):
+    """CPU time of every thread of a process so far, from the scheduler's own count
+    (/proc/PID/task/*/schedstat, nanoseconds on the CPU: exact, not tick samples)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for t in tasks:
+        try:
+            total += int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9
+
+
+def cpu(ids):
+    out = []
+    for i in map(int, ids):
+        if i == 0:
+            out.append("0")
+            continue
+        pids = [i] if i > 0 else [p for p in filter(str.isdigit, os.listdir("/proc")) if in_group(p, -i)]
+        out.append(f"{sum(task_seconds(p) for p in pids):.6f}")
+    print(*out)
+
+
+def in_group(pid, pgid):
+    try:
+        return int(stat_fields(pid)[2]) == pgid
+    except (OSError, ValueError):
+        return False
+
+
 def group_hwm(pgid):
     total = count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        if not in_group(pid, int(pgid)):
+            continue
         try:
-            stat = open(f"/proc/{pid}/stat").read()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) != int(pgid):
-                continue
             for line in open(f"/proc/{pid}/status"):
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1])
@@ -121,6 +164,8 @@ if __name__ == "__main__":
         inputs(args[0], args[1], args[2], args[3:])
     elif cmd == "agree":
         agree(*args)
+    elif cmd == "cpu":
+        cpu(args)
     elif cmd == "group-hwm":
         group_hwm(args[0])
     else:
