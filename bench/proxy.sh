@@ -26,6 +26,10 @@
 #      first, runs `shim-load load` (the same client for both, CONNECTIONS keep-alive
 #      connections, closed loop, DURATION after a WARMUP): A with `--path /invocations
 #      --body <the split body>`, B with `--csv` (POST /model/score) on the same rows;
+#      and the CPU time each side used per request over the run (the scheduler's exact
+#      count of every thread, /proc/PID/task/*/schedstat: A's MLflow; B's shim and its
+#      MLflow child), which the other tenants of a shared machine do not blur as they do
+#      req/s and p99;
 #   6. reads the peak RSS (VmHWM): the shim's own, and the MLflow server's process group
 #      (summed over its processes) on each side;
 # then prints per model and request size the medians over the rounds side by side, with
