@@ -391,7 +391,12 @@ mod tests {
                 Some("column \"a\" is not a list"),
             ),
             ("mlflow 1.x bare list", "[1.5,2.5]", 2, None),
-            ("mlflow 1.x bare list short", "[1.5]", 2, Some("1 prediction rows")),
+            (
+                "mlflow 1.x bare list short",
+                "[1.5]",
+                2,
+                Some("1 prediction rows"),
+            ),
             ("a scalar", "3", 1, Some("no score")),
             (
                 "mlflow scalar predictions",
