@@ -98,6 +98,12 @@ ONNX_MODELS ?=
 ## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load);
 ## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list).
 SERVE_MODELS ?=
+## bench/proxy.sh: what the shim costs in front of `mlflow models serve` (the same MLflow
+## model served alone and behind the shim, 1 and 100 rows per request, 16 connections,
+## shim-load; goal: under 10% of MLflow's req/s and p99); skipped, saying so, when
+## MLFLOW_VENV is unset. PROXY_MODELS: testdata/mlflow models (default: sklearn_pipeline
+## xgboost).
+PROXY_MODELS ?=
 ## bench/s3.sh: an MLflow zip of S3_BENCH_MIB MiB processed from a local S3 server (moto)
 ## against download-then-unpack (boto3 + zipfile + hashlib, KServe's storage-initializer way).
 S3_BENCH_MIB ?= 1024
@@ -108,6 +114,7 @@ bench: build
 	CARGO="$(CARGO)" bench/load.sh
 	CARGO="$(CARGO)" bench/serve.sh $(SERVE_MODELS)
 	bench/onnx.sh $(ONNX_MODELS)
+	CARGO="$(CARGO)" bench/proxy.sh $(PROXY_MODELS)
 	bench/s3.sh $(S3_BENCH_MIB)
 	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
 	  && command -v musl-gcc >/dev/null; then \

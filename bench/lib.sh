@@ -1,4 +1,4 @@
-# Shared by the benchmarks (sourced, not run): bench/score.sh, bench/serve.sh.
+# Shared by the benchmarks (sourced, not run): bench/score.sh, bench/serve.sh, bench/proxy.sh.
 
 # find_genmodel_jar: prints the path of h2o-genmodel.jar (h2o 3.46.0.11): GENMODEL_JAR, else
 # /tmp/h2o-genmodel.jar, else extracted from a pip-installed h2o (`pip install
@@ -27,3 +27,22 @@ or point GENMODEL_JAR at a copy.
 EOF
   return 1
 }
+
+# wait_addr LOG PID: prints the address a server printed as "listening on ADDR".
+wait_addr() {
+  local addr=
+  for _ in $(seq 600); do
+    addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$1" | head -1)
+    [ -n "$addr" ] && { echo "$addr"; return; }
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "a server did not start; its log:" >&2; cat "$1" >&2; return 1
+}
+
+# hwm_kb PID: the peak RSS (VmHWM) of a process, in KiB.
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+# load1: the 1-minute load average now.
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# median: the median of the numbers on standard input (blank- or line-separated).
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

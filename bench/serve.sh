@@ -70,22 +70,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_addr LOG PID: prints the address a server printed as "listening on ADDR".
-wait_addr() {
-  local addr=
-  for _ in $(seq 600); do
-    addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$1" | head -1)
-    [ -n "$addr" ] && { echo "$addr"; return; }
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "a server did not start; its log:" >&2; cat "$1" >&2; return 1
-}
-
-hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 # run URL ROWS CSV JSON: one shim-load run; prints "req/s p50_us p99_us errors".
 run() {
   "$REL/shim-load" load --url "$1" --rows "$2" --csv "$3" --connections "$CONNECTIONS" \

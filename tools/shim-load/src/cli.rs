@@ -146,6 +146,18 @@ pub struct LoadArgs {
     /// tensors to POST /v2/models/{id}/infer, the Open Inference Protocol).
     #[arg(long, value_enum, default_value = "mlops")]
     pub protocol: load::Protocol,
+    /// Send this file as every request's body, as it is (any API: e.g. MLflow's
+    /// `{"dataframe_split": ...}` with --path /invocations); --rows says how many rows it
+    /// holds, which the answers (`score`, v2 `outputs` or MLflow `predictions`) are
+    /// checked for.
+    #[arg(long, conflicts_with = "csv")]
+    pub body: Option<PathBuf>,
+    /// Post to this path (default: /model/score, or the v2 infer route).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// The requests' Content-Type.
+    #[arg(long, default_value = "application/json")]
+    pub content_type: String,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +275,9 @@ fn run_load(a: &LoadArgs) -> Result<bool> {
         max_requests: a.max_requests,
         bearer: a.bearer.clone(),
         protocol: a.protocol,
+        body: a.body.clone(),
+        path: a.path.clone(),
+        content_type: a.content_type.clone(),
     };
     let report = runtime(a.common.threads)?.block_on(load::run(&cfg))?;
     if a.header {
@@ -289,6 +304,9 @@ fn run_body(a: &BodyArgs) -> Result<bool> {
         max_requests: 0,
         bearer: None,
         protocol: load::Protocol::Mlops,
+        body: None,
+        path: None,
+        content_type: "application/json".into(),
     };
     let body = runtime(1)?.block_on(load::body(&cfg))?;
     std::io::Write::write_all(&mut std::io::stdout(), &body)

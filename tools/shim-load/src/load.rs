@@ -1,6 +1,7 @@
 //! `load`: closed-loop load on keep-alive connections. Each connection sends the same
 //! scoring request (`/model/score`, or with `--protocol v2` the same rows as one 1-D
-//! tensor per input to `/v2/models/{name}/infer`) back to back (the next one as soon as the answer is read), so
+//! tensor per input to `/v2/models/{name}/infer`, or with `--body`/`--path` a given body
+//! to a given path, e.g. MLflow's `/invocations`) back to back (the next one as soon as the answer is read), so
 //! the figures are the server's: latency from the first byte written to the last byte of
 //! the answer read, requests per second over the measured window (the warm-up is not
 //! counted). The run is bounded by its duration and by a number of requests, and stops
@@ -40,6 +41,14 @@ pub struct LoadConfig {
     pub bearer: Option<String>,
     /// Which API the requests use.
     pub protocol: Protocol,
+    /// Send this body as it is instead of building one (any API, e.g. MLflow's
+    /// `dataframe_split` to `/invocations`); `rows` is then the rows it holds, which the
+    /// answers are checked for.
+    pub body: Option<PathBuf>,
+    /// Post to this path instead of the protocol's (`/model/score`, the v2 infer route).
+    pub path: Option<String>,
+    /// The requests' `Content-Type`.
+    pub content_type: String,
 }
 
 /// The API a load run scores through.
@@ -102,10 +111,15 @@ impl ConnResult {
     }
 }
 
-/// The request body of the run: `rows` rows from the CSV (cycled) or the sample row.
+/// The request body of the run: the `--body` file, else `rows` rows from the CSV
+/// (cycled) or the sample row.
 pub async fn body(cfg: &LoadConfig) -> Result<Vec<u8>> {
     if cfg.rows == 0 {
         return Err(Error::Usage("--rows must be at least 1".into()));
+    }
+    if let Some(p) = &cfg.body {
+        return std::fs::read(p)
+            .map_err(|e| Error::Usage(format!("--body {}: cannot be read: {e}", p.display())));
     }
     let (fields, rows) = match &cfg.csv {
         Some(path) => {
@@ -126,9 +140,12 @@ pub async fn body(cfg: &LoadConfig) -> Result<Vec<u8>> {
     }
 }
 
-/// The path the run posts to: `/model/score`, or the v2 infer route of the model (named
-/// by its id).
+/// The path the run posts to: `--path`, else `/model/score`, or the v2 infer route of the
+/// model (named by its id).
 async fn path(cfg: &LoadConfig) -> Result<String> {
+    if let Some(p) = &cfg.path {
+        return check_path(p).map(str::to_owned);
+    }
     match cfg.protocol {
         Protocol::Mlops => Ok("/model/score".into()),
         Protocol::V2 => {
@@ -144,18 +161,49 @@ async fn path(cfg: &LoadConfig) -> Result<String> {
     }
 }
 
-/// `None` when `answer` is a `ScoreResponse` (or a v2 inference response) with `rows`
-/// rows, else what is wrong.
+/// `path` when it is an origin-form request target (`/` then printable ASCII without
+/// blanks), so that it cannot break the request line.
+fn check_path(path: &str) -> Result<&str> {
+    if path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(path)
+    } else {
+        Err(Error::Usage(format!(
+            "--path {path:?} must start with / and hold no blank or control character"
+        )))
+    }
+}
+
+/// `None` when `answer` is a `ScoreResponse`, a v2 inference response or an MLflow
+/// `/invocations` reply (`{"predictions": ...}`, or MLflow 1.x's bare list: a list of
+/// predictions, or an object of columns) with `rows` rows, else what is wrong.
 fn check_answer(answer: &[u8], rows: usize) -> Option<String> {
-    match serde_json::from_slice::<serde_json::Value>(answer) {
-        Ok(v) => match (v["score"].as_array(), v["outputs"][0]["shape"][0].as_u64()) {
-            (Some(s), _) if s.len() == rows => None,
-            (Some(s), _) => Some(format!("{} score rows for {rows} request rows", s.len())),
-            (None, Some(n)) if n == rows as u64 => None,
-            (None, Some(n)) => Some(format!("{n} output rows for {rows} request rows")),
-            (None, None) => Some("no score (or outputs) in the answer".into()),
-        },
-        Err(e) => Some(format!("answer is not JSON: {e}")),
+    use serde_json::Value;
+    let v = match serde_json::from_slice::<Value>(answer) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("answer is not JSON: {e}")),
+    };
+    let counted = |what: &str, n: usize| {
+        (n != rows).then(|| format!("{n} {what} rows for {rows} request rows"))
+    };
+    if let Some(s) = v["score"].as_array() {
+        return counted("score", s.len());
+    }
+    if let Some(n) = v["outputs"][0]["shape"][0].as_u64() {
+        return counted("output", usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    let predictions = match &v {
+        Value::Object(m) => m.get("predictions"),
+        bare @ Value::Array(_) => Some(bare),
+        _ => None,
+    };
+    match predictions {
+        Some(Value::Array(p)) => counted("prediction", p.len()),
+        Some(Value::Object(cols)) => cols.iter().find_map(|(name, c)| match c {
+            Value::Array(c) => counted(&format!("prediction column {name:?}"), c.len()),
+            _ => Some(format!("the prediction column {name:?} is not a list")),
+        }),
+        Some(_) => Some("the predictions are neither a list nor columns".into()),
+        None => Some("no score, outputs or predictions in the answer".into()),
     }
 }
 
@@ -167,7 +215,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     }
     let body = body(cfg).await?;
     let auth = cfg.bearer.as_ref().map(|b| format!("Bearer {b}"));
-    let mut headers = vec![("Content-Type", "application/json")];
+    let mut headers = vec![("Content-Type", cfg.content_type.as_str())];
     if let Some(a) = &auth {
         headers.push(("Authorization", a.as_str()));
     }
@@ -311,6 +359,51 @@ mod tests {
                 Some("1 score rows for 2"),
             ),
             ("no score", r#"{"detail":"x"}"#, 1, Some("no score")),
+            ("mlflow list", r#"{"predictions":[1,0]}"#, 2, None),
+            (
+                "mlflow list too long",
+                r#"{"predictions":[1,0,1]}"#,
+                2,
+                Some("3 prediction rows for 2"),
+            ),
+            (
+                "mlflow records",
+                r#"{"predictions":[{"p":0.5,"band":"low"}]}"#,
+                1,
+                None,
+            ),
+            (
+                "mlflow columns",
+                r#"{"predictions":{"a":[1,2],"b":[3,4]}}"#,
+                2,
+                None,
+            ),
+            (
+                "mlflow short column",
+                r#"{"predictions":{"a":[1,2],"b":[3]}}"#,
+                2,
+                Some("1 prediction column \"b\" rows for 2"),
+            ),
+            (
+                "mlflow scalar column",
+                r#"{"predictions":{"a":3}}"#,
+                1,
+                Some("column \"a\" is not a list"),
+            ),
+            ("mlflow 1.x bare list", "[1.5,2.5]", 2, None),
+            (
+                "mlflow 1.x bare list short",
+                "[1.5]",
+                2,
+                Some("1 prediction rows"),
+            ),
+            ("a scalar", "3", 1, Some("no score")),
+            (
+                "mlflow scalar predictions",
+                r#"{"predictions":3}"#,
+                1,
+                Some("neither a list nor columns"),
+            ),
             (
                 "v2 right",
                 r#"{"outputs":[{"name":"a","shape":[2],"data":[1,2]}]}"#,
@@ -332,6 +425,22 @@ mod tests {
                 (Some(g), Some(w)) => assert!(g.contains(w), "{name}: {g}"),
                 (g, w) => panic!("{name}: got {g:?}, want {w:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn paths_must_be_origin_form() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("mlflow", "/invocations", true),
+            ("query", "/model/score?x=1", true),
+            ("no slash", "invocations", false),
+            ("empty", "", false),
+            ("blank", "/a b", false),
+            ("header injection", "/a\r\nX-Evil: 1", false),
+            ("non-ASCII", "/é", false),
+        ];
+        for (name, path, ok) in cases {
+            assert_eq!(check_path(path).is_ok(), *ok, "{name}");
         }
     }
 }

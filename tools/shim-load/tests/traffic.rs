@@ -163,6 +163,15 @@ impl Shim {
     }
 }
 
+/// A CSV's header and rows (no quoting in the testdata inputs).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let split = |l: &str| l.split(',').map(str::to_owned).collect::<Vec<_>>();
+    let header = split(lines.next().unwrap());
+    (header, lines.map(split).collect())
+}
+
 /// Runs `shim-load` with `args` and `--json`; returns (exit code, stdout+stderr, report).
 fn shim_load(args: &[&str], dir: &Path) -> (i32, String, Option<Value>) {
     static RUN: AtomicUsize = AtomicUsize::new(0);
@@ -340,6 +349,80 @@ fn abuse_gets_only_4xx_and_the_shim_survives_then_serves_load() {
                 && l["p99_us"].as_f64().unwrap() <= l["max_us"].as_f64().unwrap(),
             "{name}: percentiles out of order: {l}"
         );
+    }
+
+    // A body file sent as it is to a given path (what bench/proxy.sh does to MLflow's
+    // /invocations): the answers are checked for the rows the file holds, so a wrong
+    // --rows or a wrong path stops the run before any load.
+    let (fields, rows) = read_csv(Path::new(csv));
+    let body = tmp.path().join("three-rows.json");
+    std::fs::write(
+        &body,
+        serde_json::to_vec(&serde_json::json!({"fields": fields, "rows": &rows[..3]})).unwrap(),
+    )
+    .unwrap();
+    let body = body.to_str().unwrap();
+    let base = [
+        "load",
+        "--url",
+        &url,
+        "--connections",
+        "4",
+        "--warmup",
+        "0s",
+        "--duration",
+        "1s",
+        "--body",
+        body,
+    ];
+    let cases: [(&str, &[&str], i32, &str); 4] = [
+        (
+            "the file's rows to the given path",
+            &["--rows", "3", "--path", "/model/score"],
+            0,
+            "",
+        ),
+        (
+            "more rows claimed than the file holds",
+            &["--rows", "4"],
+            3,
+            "3 score rows for 4 request rows",
+        ),
+        (
+            "another path",
+            &["--rows", "3", "--path", "/model/nope"],
+            3,
+            "POST /model/nope: status 404",
+        ),
+        (
+            "a path that would break the request line",
+            &["--rows", "3", "--path", "/model/score HTTP/1.0"],
+            2,
+            "must start with / and hold no blank",
+        ),
+    ];
+    for (name, extra, want, msg) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let (code, text, report) = shim_load(&args, tmp.path());
+        assert_eq!(code, want, "{name}:\n{text}");
+        assert!(text.contains(msg), "{name}:\n{text}");
+        if want == 0 {
+            let r = report.unwrap_or_else(|| panic!("{name}: no report; output:\n{text}"));
+            assert_eq!(r["errors"], 0, "{name}:\n{text}");
+            assert_eq!(r["rows"], 3, "{name}");
+            assert!(r["requests"].as_u64().unwrap() > 0, "{name}:\n{text}");
+            let len = std::fs::metadata(body).unwrap().len();
+            let head = format!(
+                "POST /model/score HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                 Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+            );
+            assert_eq!(
+                r["request_bytes"].as_u64().unwrap(),
+                head.len() as u64 + len,
+                "{name}: the file is the body, as it is"
+            );
+        }
     }
     assert!(shim.alive(), "the shim exited; log:\n{}", shim.log());
 }
