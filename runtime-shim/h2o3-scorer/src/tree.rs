@@ -402,29 +402,36 @@ impl Tree {
     #[inline]
     fn score_from(&self, mut i: usize, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
         loop {
-            match self.step(i, row, cat_len, version) {
-                Ok(next) => i = next,
-                Err(leaf) => return leaf,
-            }
-        }
-    }
-
-    /// From step `i`: `Ok` with the next step, or `Err` with the leaf's value.
-    #[inline(always)]
-    fn step(
-        &self,
-        i: usize,
-        row: &[f64],
-        cat_len: &[i32],
-        version: TreeVersion,
-    ) -> Result<usize, f64> {
-        let s = self.steps[i];
-        let right = match s.meta & STEP_KIND {
-            0 => {
+            let s = self.steps[i];
+            let right = if s.meta & STEP_KIND == 0 {
                 let d = row[(s.meta & STEP_INDEX) as usize];
                 // `|` and `&` rather than `||` and `&&`: no branch on the row's value.
                 (d >= s.value) | (d.is_nan() & (s.meta & STEP_NA_RIGHT != 0))
-            }
+            } else {
+                match self.other_step(s, row, cat_len, version) {
+                    Ok(right) => right,
+                    Err(leaf) => return leaf,
+                }
+            };
+            // The next step chosen by a mask rather than a branch: which way a row goes
+            // is what a branch predictor cannot guess.
+            let mask = (right as usize).wrapping_neg();
+            i = ((i + 1) & !mask) | (s.right as usize & mask);
+        }
+    }
+
+    /// A step other than a numeric split: `Ok` with whether the row goes right, or
+    /// `Err` with the leaf's value.
+    #[inline]
+    fn other_step(
+        &self,
+        s: Step,
+        row: &[f64],
+        cat_len: &[i32],
+        version: TreeVersion,
+    ) -> Result<bool, f64> {
+        Ok(match s.meta & STEP_KIND {
+            STEP_LEAF => return Err(s.value),
             STEP_CATEGORICAL => {
                 let d = row[(s.meta & STEP_INDEX) as usize];
                 let bits = s.value.to_bits();
@@ -436,13 +443,11 @@ impl Tree {
                     self.lut[start + (level as usize >> 6)] >> (level & 63) & 1 != 0
                 }
             }
-            STEP_LEAF => return Err(s.value),
             _ => {
                 let n = &self.nodes[(s.meta & STEP_INDEX) as usize];
                 self.goes_right(n, row[n.col as usize], cat_len, version)
             }
-        };
-        Ok(if right { s.right as usize } else { i + 1 })
+        })
     }
 
     /// Genmodel's test of any split: level sets, NA-versus-rest, and the version rules
