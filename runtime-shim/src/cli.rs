@@ -266,15 +266,13 @@ pub fn main() -> ExitCode {
     // Children are stopped in order on every normal path; this catches the others.
     crate::backend::proxy::kill_all();
     crate::log_writer::flush();
-    let code = match result {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e, cli.log.log_format);
             ExitCode::from(e.exit_code())
         }
-    };
-    crate::log_writer::flush();
-    code
+    }
 }
 
 fn model_path(m: &ModelArgs) -> Result<PathBuf, ShimError> {

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -48,15 +48,21 @@ pub async fn score(model: &Arc<LoadedModel>, body: &Bytes) -> Result<Option<Answ
     if body.len() < PARALLEL_MIN_BODY {
         return answer(model, body, 1);
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (model, body) = (Arc::clone(model), body.clone());
     tokio::task::spawn_blocking(move || {
         let _counted = LargeInFlight::enter();
-        let threads = threads_for(cpus, LARGE_IN_FLIGHT.load(Ordering::Relaxed));
+        let threads = threads_for(cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
         answer(&model, &body, threads)
     })
     .await
     .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?
+}
+
+/// The CPUs, read once (`available_parallelism` reads the cgroup's quota files on Linux,
+/// not something to do per request).
+fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Large requests being answered right now (see [`threads_for`]).

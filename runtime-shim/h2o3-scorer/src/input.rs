@@ -22,8 +22,9 @@ use crate::CellError;
 
 /// A level's index in its domain, looked up for every categorical cell of every row.
 ///
-/// Hashed with [`LevelHasher`] rather than the standard library's SipHash, which was a
-/// tenth of the lookups' cost on an encoded model: the keys are the model's own levels,
+/// Hashed with [`LevelHasher`] rather than the standard library's SipHash, which was 3%
+/// of the batch command's instructions on `gbm_onehot_binomial` (cachegrind): the keys
+/// are the model's own levels,
 /// fixed at load, so a request's cell can only be looked up, never fill the table with
 /// colliding keys (what SipHash's random keys protect against).
 pub(crate) type LevelMap = HashMap<String, u32, BuildHasherDefault<LevelHasher>>;

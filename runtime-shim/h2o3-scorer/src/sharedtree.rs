@@ -20,8 +20,6 @@ pub(crate) struct Forest {
     pub trees: Vec<Option<Tree>>,
     pub version: TreeVersion,
     pub cat_len: Vec<i32>,
-    /// Per class, the indices in `trees` of the trees that are there, in order.
-    present: Vec<Vec<u32>>,
 }
 
 impl Forest {
@@ -100,16 +98,7 @@ impl Forest {
         if trees.iter().all(Option::is_none) && count > 0 {
             return keys.invalid("none of the tree files trees/tCC_GGG.bin is present");
         }
-        let present = (0..per_group)
-            .map(|class| {
-                (class * groups..(class + 1) * groups)
-                    .filter(|&i| trees[i].is_some())
-                    .map(|i| i as u32)
-                    .collect()
-            })
-            .collect();
         Ok(Forest {
-            present,
             groups,
             per_group,
             trees,
@@ -152,13 +141,13 @@ impl Forest {
     pub(crate) fn score_all(&self, row: &[f64], n_classes: usize, preds: &mut [f64]) {
         preds.fill(0.0);
         let off = usize::from(n_classes != 1);
-        let (cats, version) = (self.cat_len.as_slice(), self.version);
-        for (class, present) in self.present.iter().enumerate() {
+        for class in 0..self.per_group {
             let k = off + class;
-            for &t in present {
-                if let Some(tree) = &self.trees[t as usize] {
-                    preds[k] += tree.score(row, cats, version);
-                }
+            for t in self.trees[class * self.groups..(class + 1) * self.groups]
+                .iter()
+                .flatten()
+            {
+                preds[k] += t.score(row, &self.cat_len, self.version);
             }
         }
     }

@@ -318,7 +318,6 @@ impl Tree {
     }
 
     /// Lays the decoded nodes out as [`Step`]s (see [`Tree::steps`]).
-    #[allow(clippy::type_complexity)]
     fn plan(
         &self,
         version: TreeVersion,
@@ -395,12 +394,7 @@ impl Tree {
     /// column `c` and `-1` for numeric columns (used by [`TreeVersion::V2`]).
     #[inline]
     pub(crate) fn score(&self, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
-        self.score_from(0, row, cat_len, version)
-    }
-
-    /// The walk of [`Tree::score`] from step `i` on.
-    #[inline]
-    fn score_from(&self, mut i: usize, row: &[f64], cat_len: &[i32], version: TreeVersion) -> f64 {
+        let mut i = 0;
         loop {
             let s = self.steps[i];
             let right = if s.meta & STEP_KIND == 0 {
@@ -413,10 +407,7 @@ impl Tree {
                     Err(leaf) => return leaf,
                 }
             };
-            // The next step chosen by a mask rather than a branch: which way a row goes
-            // is what a branch predictor cannot guess.
-            let mask = (right as usize).wrapping_neg();
-            i = ((i + 1) & !mask) | (s.right as usize & mask);
+            i = if right { s.right as usize } else { i + 1 };
         }
     }
 

@@ -419,9 +419,10 @@ impl XGBoost {
 }
 
 thread_local! {
-    /// The feature values of the row being scored ([`XGBoost::features`]), reused so
-    /// that a row costs no allocation.
-    static FEATURES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The feature values of the row being scored ([`XGBoost::features`]) and its margin
+    /// per output group, reused so that a row costs no allocation.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 impl XGBoost {
@@ -555,17 +556,10 @@ impl Model for XGBoost {
             b.base_score
         };
         let start = if b.add_base_after { 0.0f32 } else { base };
-        // One margin per output group: at most `n_classes` of them (checked at load).
-        let mut margins = [0.0f32; 16];
-        let mut heap = Vec::new();
-        let out: &mut [f32] = if b.groups.len() <= margins.len() {
-            &mut margins[..b.groups.len()]
-        } else {
-            heap.resize(b.groups.len(), 0.0);
-            &mut heap
-        };
-        let scored = FEATURES.with_borrow_mut(|fv| {
+        SCRATCH.with_borrow_mut(|(fv, out)| {
             self.features(row, fv);
+            out.clear();
+            out.resize(b.groups.len(), 0.0);
             for (g, group) in b.groups.iter().enumerate() {
                 let mut psum = start;
                 for (i, &t) in group.iter().enumerate() {
@@ -582,11 +576,16 @@ impl Model for XGBoost {
                     out[g] += base;
                 }
             }
+            self.finish(out, row, preds);
             true
-        });
-        if !scored {
-            return false;
-        }
+        })
+    }
+}
+
+impl XGBoost {
+    /// The predictions from the output groups' margins `out`.
+    fn finish(&self, out: &mut [f32], row: &[f64], preds: &mut [f64]) {
+        let b = &self.booster;
         b.objective.transform(out);
         let c = &self.common;
         match c.n_classes {
@@ -605,6 +604,5 @@ impl Model for XGBoost {
             }
             _ => preds[0] = f64::from(out[0]),
         }
-        true
     }
 }
