@@ -6,13 +6,14 @@
 //! there is one output row per input row; the output's header is the response's `fields` and every
 //! other row one `score` row. The file is streamed: the header is checked once (by
 //! [`crate::api::RequestRules::header`], the REST checks), then the records go through in
-//! blocks, each checked ([`Layout::check_row`]), scored and written in input order, with a
-//! bounded number of blocks in flight, so memory stays flat whatever the number of rows.
-//! An in-process backend scores blocks of [`BLOCK_ROWS`] rows on `threads` scoring
-//! threads ([`Backend::score_row`], row by row; each thread also formats its block's
-//! output CSV) while this task reads the input and writes the finished blocks in order; a
-//! proxy backend gets chunks of [`CHUNK_ROWS`] rows through [`Backend::score`]. Either way
-//! the output, and the first refused row, are those of scoring row by row. A file output
+//! pieces, each row checked ([`Layout::check_row`]), scored and written in input order,
+//! with a bounded number of pieces in flight, so memory stays flat whatever the number of
+//! rows. For an in-process backend this task cuts the input into pieces of about
+//! [`PIECE_BYTES`] that end where records end and `threads` scoring threads parse, check,
+//! score ([`Backend::score_row_into`], row by row) and format them, while this task
+//! writes the finished pieces in order; a proxy backend gets chunks of [`CHUNK_ROWS`]
+//! rows through [`Backend::score`]. Either way the output, and the first refused row
+//! (with its number in the whole input), are those of scoring row by row. A file output
 //! is written under a temporary name in the same folder and renamed at the end, so a
 //! failed or interrupted run leaves none.
 
@@ -30,11 +31,11 @@ use crate::model::LoadedModel;
 
 /// Rows a proxy backend gets per [`Backend::score`] call.
 pub const CHUNK_ROWS: usize = 1000;
-/// Rows an in-process scoring thread gets at a time.
-pub const BLOCK_ROWS: usize = 2048;
-/// In-process blocks in flight (read, being scored, or waiting to be written) per
+/// Bytes of input an in-process scoring thread gets at a time (rounded up to a record).
+pub const PIECE_BYTES: usize = 64 << 10;
+/// In-process pieces in flight (read, being scored, or waiting to be written) per
 /// scoring thread: what bounds memory.
-const BLOCKS_PER_THREAD: usize = 2;
+const PIECES_PER_THREAD: usize = 2;
 
 /// What to score and where to write it.
 #[derive(Debug, Clone)]
@@ -52,14 +53,46 @@ pub struct BatchOptions {
 
 /// Scores `opts.input` with `model` and writes the CSV; returns the number of rows.
 pub async fn run(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, ShimError> {
+    if model.backend.in_process() {
+        return in_process(model, opts).await;
+    }
     let mut input = Input::open(&opts.input)?;
     let fields = input.header()?;
     let mut record = csv::StringRecord::new();
     let has_rows = input.next(&mut record)?;
-    let rejected = |e: ApiError| ShimError::Rejected {
+    let (layout, mut out) = start(model, opts, fields, has_rows)?;
+    let rows = if has_rows {
+        let mut stream = Stream {
+            input,
+            record,
+            layout: &layout,
+            out: &mut out,
+            rejected: &|e| rejected(opts, e),
+        };
+        stream.chunked(model.backend.as_ref()).await?
+    } else {
+        0
+    };
+    out.finish(opts.fsync)?;
+    Ok(rows)
+}
+
+/// A refused request (header) or row, as the batch command reports it.
+fn rejected(opts: &BatchOptions, e: ApiError) -> ShimError {
+    ShimError::Rejected {
         path: opts.input.clone(),
         detail: e.detail,
-    };
+    }
+}
+
+/// Checks the header (`fields`; `has_rows`: whether a row follows it) as a request,
+/// creates the output and writes its header row.
+fn start(
+    model: &LoadedModel,
+    opts: &BatchOptions,
+    fields: Vec<String>,
+    has_rows: bool,
+) -> Result<(Layout, Output), ShimError> {
     let layout = model
         .rules
         .header(
@@ -73,41 +106,26 @@ pub async fn run(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, Shim
             },
             Endpoint::Score,
         )
-        .map_err(rejected)?;
+        .map_err(|e| rejected(opts, e))?;
     let mut out = Output::create(opts.output.as_deref())?;
-    let backend = model.backend.as_ref();
-    if let Some(f) = layout.output_fields(backend.output_names()) {
+    if let Some(f) = layout.output_fields(model.backend.output_names()) {
         out.record(&f)?;
     }
-    let rows = if !has_rows {
-        0
-    } else if backend.in_process() {
-        let threads = opts.threads.max(1);
-        in_process(
-            input,
-            record,
-            Arc::new(layout),
-            &mut out,
-            Arc::clone(&model.backend),
-            threads,
-            &rejected,
-        )
-        .await?
-    } else {
-        let mut stream = Stream {
-            input,
-            record,
-            layout: &layout,
-            out: &mut out,
-            rejected: &rejected,
-        };
-        stream.chunked(backend).await?
-    };
-    out.finish(opts.fsync)?;
-    Ok(rows)
+    Ok((layout, out))
 }
 
-/// The input CSV.
+/// Opens the input file.
+fn open(path: &Path) -> Result<std::fs::File, ShimError> {
+    std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ShimError::Usage(format!("input {} does not exist", path.display()))
+        } else {
+            ShimError::io("open", path, e)
+        }
+    })
+}
+
+/// The input CSV, record by record (the proxy path, and error reports).
 struct Input {
     path: PathBuf,
     rdr: csv::Reader<BlankLinesAsRows<std::fs::File>>,
@@ -115,16 +133,9 @@ struct Input {
 
 impl Input {
     fn open(path: &Path) -> Result<Input, ShimError> {
-        let file = std::fs::File::open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ShimError::Usage(format!("input {} does not exist", path.display()))
-            } else {
-                ShimError::io("open", path, e)
-            }
-        })?;
         Ok(Input {
             path: path.to_path_buf(),
-            rdr: csv_input::reader(file),
+            rdr: csv_input::reader(open(path)?),
         })
     }
 
@@ -152,6 +163,30 @@ impl Input {
     fn next(&mut self, record: &mut csv::StringRecord) -> Result<bool, ShimError> {
         self.rdr.read_record(record).map_err(|e| self.error(e))
     }
+
+    /// The error of reading `path` from the start, record after record: how a parse
+    /// error in a piece of the in-process path is reported, with its line and byte in
+    /// the whole file. `found` (the piece's own error) if the file now reads cleanly.
+    fn first_error(path: &Path, found: csv::Error) -> ShimError {
+        let mut input = match Input::open(path) {
+            Ok(input) => input,
+            Err(e) => return e,
+        };
+        let mut record = csv::StringRecord::new();
+        let clean = input
+            .header()
+            .and_then(|_| while_ok(|| input.next(&mut record)));
+        match clean {
+            Err(e) => e,
+            Ok(()) => input.error(found),
+        }
+    }
+}
+
+/// Calls `next` until it returns `Ok(false)` or an error.
+fn while_ok(mut next: impl FnMut() -> Result<bool, ShimError>) -> Result<(), ShimError> {
+    while next()? {}
+    Ok(())
 }
 
 /// The rows after the header: `record` holds the row not yet scored.
@@ -200,40 +235,79 @@ impl<F: Fn(ApiError) -> ShimError> Stream<'_, F> {
     }
 }
 
-/// A block of records for a scoring thread: its index, the request row number of its
-/// first record, and the records (their buffers are reused from block to block).
-struct Block {
+/// A piece of the input for a scoring thread: its index and its bytes (whole records;
+/// the buffers, input and output, are reused from piece to piece).
+struct Piece {
     index: usize,
-    first_row: usize,
-    records: Vec<csv::StringRecord>,
-    len: usize,
+    bytes: Vec<u8>,
+    /// A buffer for its output.
+    out: Vec<u8>,
 }
 
-/// A scored block: the output CSV of its rows, up to the first refused one if any, and
-/// its records, given back for reuse.
+/// How a piece's rows ended before its end.
+enum Stop {
+    /// Row `row` (counted from the piece's first) was refused; its record, to report it
+    /// with its number in the whole input.
+    Refused {
+        row: usize,
+        record: csv::StringRecord,
+    },
+    /// The piece does not parse (invalid UTF-8).
+    Csv(csv::Error),
+}
+
+/// A scored piece: the output CSV of its rows up to the first refused one if any, how
+/// many rows that is, and its buffers, given back for reuse.
 struct Scored {
     index: usize,
     csv: Vec<u8>,
-    refused: Option<ApiError>,
-    records: Vec<csv::StringRecord>,
+    rows: usize,
+    stop: Option<Stop>,
+    bytes: Vec<u8>,
 }
 
-/// The in-process path: this task reads blocks of [`BLOCK_ROWS`] records and hands them
-/// to `threads` scoring threads, at most `threads` x [`BLOCKS_PER_THREAD`] blocks in
-/// flight, and writes the scored blocks in input order. A refused row ends the run after
-/// the rows before it are written, as row-by-row scoring would. Dropping this future
-/// (SIGTERM) closes the work queue; the threads finish their block and exit.
-async fn in_process(
-    mut input: Input,
-    first: csv::StringRecord,
-    layout: Arc<Layout>,
-    out: &mut Output,
-    backend: Arc<dyn Backend>,
-    threads: usize,
-    rejected: &impl Fn(ApiError) -> ShimError,
-) -> Result<usize, ShimError> {
-    let path = input.path.clone();
-    let (work_tx, work_rx) = mpsc::channel::<Block>();
+/// The in-process path. This task cuts the input into pieces of about [`PIECE_BYTES`]
+/// that end where records end ([`csv_input::Pieces`]: the blank-line adapter's state
+/// machine knows where, so nothing is parsed twice) and hands them to `threads` scoring
+/// threads, which parse, check, score and format them; at most `threads` x
+/// [`PIECES_PER_THREAD`] pieces are in flight, and this task writes the scored pieces in
+/// input order. So the reading, the parsing and the scoring all run in parallel, and the
+/// only serial work is cutting and writing. A refused row ends the run after the rows
+/// before it are written, as row-by-row scoring would; it is reported with its row number
+/// in the whole input (recomputed here, as the threads only know their piece's). Dropping
+/// this future (SIGTERM) closes the work queue; the threads finish their piece and exit.
+async fn in_process(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, ShimError> {
+    let path = opts.input.clone();
+    let mut pieces = csv_input::Pieces::new(open(&path)?);
+    let read_error = |e: std::io::Error| ShimError::io("read", &path, e);
+    let fields = match pieces.header() {
+        Ok(h) => h.iter().map(str::to_owned).collect(),
+        Err(e) => return Err(Input::first_error(&path, e)),
+    };
+    // The first piece that holds a record (a piece may hold only the `\n` of a `\r\n`
+    // cut after the header) says whether there are rows; its first record is parsed
+    // here so that a parse error in it comes before the header checks, as it does when
+    // the rows are read one by one.
+    let mut first = Vec::new();
+    let has_rows = loop {
+        if !pieces.next(&mut first, PIECE_BYTES).map_err(read_error)? {
+            break false;
+        }
+        match csv_input::piece_records(&first).read_record(&mut csv::StringRecord::new()) {
+            Ok(true) => break true,
+            Ok(false) => {}
+            Err(e) => return Err(Input::first_error(&path, e)),
+        }
+    };
+    let (layout, mut out) = start(model, opts, fields, has_rows)?;
+    if !has_rows {
+        out.finish(opts.fsync)?;
+        return Ok(0);
+    }
+    let layout = Arc::new(layout);
+    let backend = Arc::clone(&model.backend);
+    let threads = opts.threads.max(1);
+    let (work_tx, work_rx) = mpsc::channel::<Piece>();
     let work_rx = Arc::new(Mutex::new(work_rx));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Scored>();
     for t in 0..threads {
@@ -245,9 +319,9 @@ async fn in_process(
             .name(format!("score-{t}"))
             .spawn(move || loop {
                 let next = work_rx.lock().map(|rx| rx.recv());
-                let Ok(Ok(block)) = next else { return };
+                let Ok(Ok(piece)) = next else { return };
                 if done_tx
-                    .send(score_block(block, &layout, backend.as_ref()))
+                    .send(score_piece(piece, &layout, backend.as_ref()))
                     .is_err()
                 {
                     return;
@@ -257,48 +331,39 @@ async fn in_process(
     }
     drop(done_tx);
 
-    let max_in_flight = threads * BLOCKS_PER_THREAD;
-    let mut spare: Vec<Vec<csv::StringRecord>> = Vec::new();
+    let max_in_flight = threads * PIECES_PER_THREAD;
+    let mut spare: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut pending: BTreeMap<usize, Scored> = BTreeMap::new();
     let mut carried = Some(first);
     let (mut sent, mut written, mut rows) = (0, 0, 0);
     let mut more = true;
     loop {
         while more && sent - written < max_in_flight {
-            let mut records = spare.pop().unwrap_or_default();
-            let mut len = 0;
-            while len < BLOCK_ROWS {
-                if records.len() == len {
-                    records.push(csv::StringRecord::new());
-                }
-                if let Some(r) = carried.take() {
-                    records[len] = r;
-                } else if !input.next(&mut records[len])? {
-                    more = false;
+            let (mut bytes, out) = spare.pop().unwrap_or_default();
+            if let Some(first) = carried.take() {
+                bytes = first;
+            } else {
+                more = pieces.next(&mut bytes, PIECE_BYTES).map_err(read_error)?;
+                if !more {
                     break;
                 }
-                len += 1;
             }
-            if len == 0 {
-                break;
-            }
-            let block = Block {
+            let piece = Piece {
                 index: sent,
-                first_row: rows,
-                records,
-                len,
+                bytes,
+                out,
             };
-            rows += len;
-            sent += 1;
-            if work_tx.send(block).is_err() {
+            if work_tx.send(piece).is_err() {
                 return Err(ShimError::io(
                     "score",
                     &path,
                     std::io::Error::other("the scoring threads stopped"),
                 ));
             }
+            sent += 1;
         }
         if written == sent {
+            out.finish(opts.fsync)?;
             return Ok(rows);
         }
         let scored = done_rx.recv().await.ok_or_else(|| {
@@ -311,49 +376,89 @@ async fn in_process(
         pending.insert(scored.index, scored);
         while let Some(scored) = pending.remove(&written) {
             out.bytes(&scored.csv)?;
-            if let Some(e) = scored.refused {
-                return Err(rejected(e));
+            rows += scored.rows;
+            match scored.stop {
+                None => {}
+                Some(Stop::Csv(e)) => return Err(Input::first_error(&path, e)),
+                Some(Stop::Refused { row, record }) => {
+                    let r = rows - scored.rows + row;
+                    let mut cells = Vec::new();
+                    let e = score_record(&layout, backend.as_ref(), &record, r, &mut cells)
+                        .err()
+                        .unwrap_or_else(|| {
+                            ApiError::invalid(format!("row {r} was refused on one thread only"))
+                        });
+                    return Err(rejected(opts, e));
+                }
             }
             written += 1;
-            spare.push(scored.records);
+            spare.push((scored.bytes, scored.csv));
         }
     }
 }
 
-/// Checks, scores and formats the rows of `block`, stopping at the first refused one.
-fn score_block(block: Block, layout: &Layout, backend: &dyn Backend) -> Scored {
-    let ep = Endpoint::Score;
+/// Checks and scores the record of request row `r` into `outputs`.
+fn score_record(
+    layout: &Layout,
+    backend: &dyn Backend,
+    rec: &csv::StringRecord,
+    r: usize,
+    outputs: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    layout.check_row(r, rec.len(), Endpoint::Score)?;
+    // The cells in request order, on the stack for the usual widths.
+    const STACK: usize = 64;
     let positions = layout.positions();
-    let mut csv = Records::new(block.len);
-    let mut refused = None;
-    // Reused row after row: the cells of a record and the output cells.
-    let mut cells: Vec<Option<&str>> = Vec::with_capacity(positions.len());
+    let mut stack = [None; STACK];
+    let heap: Vec<Option<&str>>;
+    let cells: &[Option<&str>] = if positions.len() <= STACK {
+        for (slot, &p) in stack.iter_mut().zip(positions) {
+            *slot = cell_value(rec.get(p));
+        }
+        &stack[..positions.len()]
+    } else {
+        heap = positions.iter().map(|&p| cell_value(rec.get(p))).collect();
+        &heap
+    };
+    backend
+        .score_row_into(cells, r, outputs)
+        .expect("an in-process backend scores rows")
+}
+
+/// Parses, checks, scores and formats the rows of `piece`, stopping at the first refused
+/// one.
+fn score_piece(piece: Piece, layout: &Layout, backend: &dyn Backend) -> Scored {
+    let mut csv = Records::with_buffer(piece.out);
+    let mut rdr = csv_input::piece_records(&piece.bytes);
+    let mut rec = csv::StringRecord::new();
     let mut outputs: Vec<String> = Vec::new();
-    for (i, rec) in block.records[..block.len].iter().enumerate() {
-        let r = block.first_row + i;
-        let scored = layout.check_row(r, rec.len(), ep).and_then(|()| {
-            cells.clear();
-            cells.extend(positions.iter().map(|&p| cell_value(rec.get(p))));
-            backend
-                .score_row_into(&cells, r, &mut outputs)
-                .expect("an in-process backend scores rows")
-        });
-        match scored {
+    let mut rows = 0;
+    let stop = loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break None,
+            Ok(true) => {}
+            Err(e) => break Some(Stop::Csv(e)),
+        }
+        // Messages name the row within the piece here; a refused row is scored again
+        // with its number in the whole input before it is reported.
+        match score_record(layout, backend, &rec, rows, &mut outputs) {
             Ok(()) if layout.extra() == 0 => csv.record(&outputs),
-            Ok(()) => {
-                csv.record(&layout.output_row(|p| &rec[p], outputs.clone()));
-            }
-            Err(e) => {
-                refused = Some(e);
-                break;
+            Ok(()) => csv.record(&layout.output_row(|p| &rec[p], outputs.clone())),
+            Err(_) => {
+                break Some(Stop::Refused {
+                    row: rows,
+                    record: rec,
+                })
             }
         }
-    }
+        rows += 1;
+    };
     Scored {
-        index: block.index,
+        index: piece.index,
         csv: csv.finish(),
-        refused,
-        records: block.records,
+        rows,
+        stop,
+        bytes: piece.bytes,
     }
 }
 

@@ -17,6 +17,13 @@
 
 use std::io::{self, Read};
 
+/// The UTF-8 byte order mark, which the parser drops at the start of its input.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+/// [`BlankLinesAsRows::bom`] once the start of the input is past (it stays at 3 after a
+/// whole mark until the next byte: the parser's first read must hold a byte after the
+/// mark, or it takes the input for ended).
+const BOM_SETTLED: usize = 4;
+
 /// Where the parser is, as far as blank lines are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -44,6 +51,10 @@ pub struct BlankLinesAsRows<R> {
     state: State,
     /// Whether the first record (the header) has begun.
     started: bool,
+    /// Bytes of a UTF-8 byte order mark at the very start of the input matched so far;
+    /// [`BOM_SETTLED`] once it is known whether there is one. The parser drops such a mark,
+    /// so it must not move the state either (a quote right after it opens a field).
+    bom: usize,
     /// Bytes still to hand out before reading on: an injected `""` and the terminator.
     pending: [u8; 3],
     pending_pos: usize,
@@ -59,6 +70,7 @@ impl<R: Read> BlankLinesAsRows<R> {
             filled: 0,
             state: State::RecordStart,
             started: false,
+            bom: 0,
             pending: [0; 3],
             pending_pos: 0,
             pending_len: 0,
@@ -70,6 +82,18 @@ impl<R: Read> BlankLinesAsRows<R> {
     #[inline]
     fn step(&mut self, b: u8) -> bool {
         use State::*;
+        if self.bom < BOM_SETTLED {
+            if self.bom < BOM.len() && b == BOM[self.bom] {
+                self.bom += 1;
+                return false;
+            }
+            if self.bom > 0 && self.bom < BOM.len() {
+                // Not a mark after all: its first bytes were the start of a field.
+                self.started = true;
+                self.state = Unquoted;
+            }
+            self.bom = BOM_SETTLED;
+        }
         let terminator = |b: u8| b == b'\n' || b == b'\r';
         let mut state = self.state;
         if state == AfterCr {
@@ -120,7 +144,9 @@ impl<R: Read> Read for BlankLinesAsRows<R> {
                 continue;
             }
             if self.pos == self.filled {
-                if n > 0 {
+                // Hand out what there is, but not a start of the input that may still be
+                // a byte order mark: the parser drops one only if its first read holds it.
+                if n > 0 && (self.bom == 0 || self.bom == BOM_SETTLED) {
                     break;
                 }
                 self.filled = self.inner.read(&mut self.buf)?;
@@ -168,6 +194,102 @@ impl<R: Read> Read for BlankLinesAsRows<R> {
         }
         Ok(n)
     }
+}
+
+impl<R: Read> BlankLinesAsRows<R> {
+    /// Whether what was handed out so far ends where a record ends (or a blank line
+    /// before the header does).
+    fn at_record_end(&self) -> bool {
+        self.pending_pos == self.pending_len
+            && (self.bom == 0 || self.bom == BOM_SETTLED)
+            && matches!(self.state, State::RecordStart | State::AfterCr)
+    }
+
+    /// Appends the next bytes, as [`Read::read`] hands them out, to `out`: `want` bytes
+    /// unless the input ends first, then on to the end of the record under way, so that
+    /// `out` never ends inside a record. Returns the number of bytes appended (0 at the
+    /// end of the input).
+    fn read_records(&mut self, out: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+        let start = out.len();
+        let end = start + want;
+        out.resize(end, 0);
+        let mut len = start;
+        while len < end {
+            let n = self.read(&mut out[len..end])?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        out.truncate(len);
+        if len == end {
+            // The rest of the record, a byte at a time: a line's worth per piece.
+            let mut b = [0u8];
+            while !self.at_record_end() && self.read(&mut b)? == 1 {
+                out.push(b[0]);
+            }
+        }
+        Ok(out.len() - start)
+    }
+}
+
+/// The input of `runtime-shim score` cut into pieces that end where records end, so
+/// that several threads can parse it: the main thread only cuts (the adapter's state
+/// machine already knows where records end) and the scoring threads parse their pieces
+/// with [`piece_records`], which reads the records a [`reader`] of the whole input
+/// reads there.
+#[derive(Debug)]
+pub struct Pieces<R> {
+    inner: BlankLinesAsRows<R>,
+}
+
+impl<R: Read> Pieces<R> {
+    pub fn new(input: R) -> Self {
+        Pieces {
+            inner: BlankLinesAsRows::new(input),
+        }
+    }
+
+    /// The header record, read as [`reader`] reads it (blank lines before it skipped, a
+    /// UTF-8 byte order mark dropped; an empty record for an empty input).
+    pub fn header(&mut self) -> Result<csv::StringRecord, csv::Error> {
+        // Blank lines before the header come one at a time (and a line holding only a
+        // byte order mark reads as one): read on until the parser finds a record.
+        let mut text = Vec::new();
+        loop {
+            let more = self.inner.read_records(&mut text, 1)? > 0;
+            let header = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(true)
+                .from_reader(&text[..])
+                .headers()?
+                .clone();
+            if !more || !header.is_empty() {
+                return Ok(header);
+            }
+        }
+    }
+
+    /// Replaces `piece` with the next records: about `want` bytes (more to finish the last
+    /// record). `false` at the end of the input.
+    pub fn next(&mut self, piece: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+        piece.clear();
+        // A piece starts with a line break, which the parser skips as it skips any line
+        // break at the start of a record (so a piece may also start with the `\n` of a
+        // `\r\n` cut in two): it keeps the parser from taking the start of a first cell
+        // for a UTF-8 byte order mark, which it drops at the start of its input.
+        piece.push(b'\n');
+        Ok(self.inner.read_records(piece, want.max(1))? > 0)
+    }
+}
+
+/// The records of a piece from [`Pieces::next`], read as [`reader`] reads them in the
+/// whole input (positions in errors are the piece's own).
+pub fn piece_records(piece: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(piece)
 }
 
 /// The input CSV reader of `runtime-shim score`: a header row, blank lines kept as rows,
@@ -254,6 +376,11 @@ mod tests {
             ),
             ("empty file", "", &[]),
             (
+                "a byte order mark, then a quoted header cell with a line break",
+                "\u{feff}\"w\n\nx\"\na\n\n",
+                &[&["a"], &[""]],
+            ),
+            (
                 "a quote after a delimiter in the middle of a run",
                 "w,v\na,\"x,\n\ny\"\n\n",
                 &[&["a", "x,\n\ny"], &[""]],
@@ -293,6 +420,93 @@ mod tests {
             out.push(b);
         }
         out
+    }
+
+    /// Header and records as [`reader`] reads the whole text.
+    fn whole(text: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut r = reader(text);
+        let header = r.headers().unwrap().iter().map(str::to_owned).collect();
+        let rows = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        (header, rows)
+    }
+
+    /// Header and records read through [`Pieces`] of about `want` bytes, each piece
+    /// parsed on its own; also checks that every piece ends where a record ends.
+    fn pieced(text: &[u8], want: usize) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut pieces = Pieces::new(text);
+        let header = pieces.header().unwrap().iter().map(str::to_owned).collect();
+        let mut rows = Vec::new();
+        let mut piece = Vec::new();
+        while pieces.next(&mut piece, want).unwrap() {
+            for rec in piece_records(&piece).records() {
+                rows.push(rec.unwrap().iter().map(str::to_owned).collect());
+            }
+        }
+        (header, rows)
+    }
+
+    #[test]
+    fn pieces_read_the_records_of_the_whole_input() {
+        let mut cases: Vec<(String, Vec<u8>)> = vec![
+            (
+                "CRLF cut between CR and LF".into(),
+                b"w\r\na\r\n\r\nb\r\n".to_vec(),
+            ),
+            ("CR only".into(), b"w\ra\r\rb\r".to_vec()),
+            (
+                "blank lines before the header".into(),
+                b"\n\r\n\nw,v\na,b\n\n".to_vec(),
+            ),
+            ("header only, CRLF".into(), b"w\r\n".to_vec()),
+            ("empty".into(), b"".to_vec()),
+            (
+                "a byte order mark opens the file and a cell".into(),
+                "\u{feff}w\n\u{feff}a\n\u{feff}b\n".as_bytes().to_vec(),
+            ),
+            (
+                "quoted line breaks".into(),
+                b"w,v\n\"x\n\ny\",1\n\n\"\r\n\",2\n".to_vec(),
+            ),
+        ];
+        // Pseudo-random texts over the bytes that matter (and a BOM at some cell starts).
+        let tokens: [&[u8]; 7] = [b"a", b"b", b",", b"\"", b"\n", b"\r", "\u{feff}".as_bytes()];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..300 {
+            let len = if case % 60 == 0 {
+                3_000
+            } else {
+                (next() % 80) as usize
+            };
+            let text: Vec<u8> = (0..len)
+                .flat_map(|_| {
+                    tokens[(next() % tokens.len() as u64) as usize]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            cases.push((format!("random {case}"), text));
+        }
+        cases.sort_by_key(|c| c.1.len());
+        for (name, text) in &cases {
+            let want = whole(text);
+            for size in [1, 2, 3, 5, 16, 1000, 1 << 16] {
+                assert_eq!(
+                    pieced(text, size),
+                    want,
+                    "{name}, pieces of {size} bytes: {:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
     }
 
     #[test]

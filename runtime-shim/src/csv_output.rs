@@ -20,6 +20,12 @@ impl Records {
         Records(Vec::with_capacity(rows * 64))
     }
 
+    /// Into `buf`, emptied first (a buffer reused from an earlier block).
+    pub fn with_buffer(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        Records(buf)
+    }
+
     /// Appends one record.
     pub fn record<S: AsRef<[u8]>>(&mut self, row: &[S]) {
         let out = &mut self.0;

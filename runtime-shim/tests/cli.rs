@@ -1531,6 +1531,11 @@ fn batch_command_refusals() {
         std::fs::write(&p, text).unwrap();
         p
     };
+    let write_bytes = |name: &str, bytes: &[u8]| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
     let cases: Vec<(&str, PathBuf, i32, &str)> = vec![
         ("missing column", write("a.csv", "x1,x2,color\n1,2,red\n"), 7,
             "Input fields don't contain all the Mojo fields, expected [x1, x2, x3, color] actual [x1, x2, color]"),
@@ -1546,9 +1551,19 @@ fn batch_command_refusals() {
         ("a short row after many good ones", write("g.csv", &format!(
             "x1,x2,x3,color\n{}1,2\n", "1,2,3,red\n".repeat(3000))), 7,
             "Invalid scoring request due to: Not enough elements in row 3000 (zero-indexed)"),
+        ("a bad row in a later piece", write("i.csv", &format!(
+            "x1,x2,x3,color\n{}1,2,x,red\n{}", "1,2,3,red\n".repeat(30_000), "1,2,3,red\n".repeat(100))), 7,
+            "Invalid scoring request due to: row 30000 (zero-indexed): column \"x3\": \"x\" is not a number"),
+        ("invalid UTF-8 in a later piece", write_bytes("j.csv", &[
+            "x1,x2,x3,color\r\n".as_bytes(), "1,2,3,red\r\n".repeat(20_000).as_bytes(),
+            b"1,2,3,r\xffd\r\n", "1,2,3,red\r\n".repeat(100).as_bytes()].concat()), 7,
+            "CSV parse error: record 20001 (line 20001, field: 3, byte: 220015): invalid utf-8"),
+        ("invalid UTF-8 in the first row", write_bytes("k.csv", b"x1,x2\n1,\xff\n"), 7,
+            "CSV parse error: record 1 (line 2, field: 1, byte: 6): invalid utf-8"),
     ];
-    // Each with one scoring thread and with three (the bad rows are in the first, second
-    // and third block of 2048 rows): the same refusal.
+    // Each with one scoring thread and with three (the bad rows of the first cases are
+    // in the first piece of 64 KiB, the later ones in the fourth and fifth): the same
+    // refusal, with the row's number (or line and byte) in the whole input.
     for ((name, input, code, needle), threads) in
         cases.iter().flat_map(|c| ["1", "3"].map(|t| (c, t)))
     {
@@ -1579,7 +1594,7 @@ fn batch_command_refusals() {
         .collect();
     assert_eq!(outs[0], outs[1]);
 
-    // 10 000 rows (5 blocks, the last one partial) with copied fields: the same bytes
+    // 10 000 rows (7 pieces, the last one partial) with copied fields: the same bytes
     // whatever the number of scoring threads, the testdata rows' predictions in order.
     let (header, rows) = read_csv(&input);
     let mut big = format!("k,{}\n", header.join(","));
