@@ -31,8 +31,16 @@
 # binaries already built), SHIM (the shim binary: target/release/runtime-shim; another
 # build to compare), GENMODEL_JAR.
 #
-# Client and both servers share the machine's cores: on a 2-core machine read the figures
-# with the load average beside them.
+# CPUs: with PIN=1 (on a machine with 2 or more CPUs; default 0) the client runs on
+# CLIENT_CPUS (default: CPU 0) and each server on SERVER_CPUS (default: all the others), with
+# taskset, so the two servers get the same CPUs, the client never takes them, and the JVM's
+# 32 handler threads do not outweigh the shim's workers in the scheduler. Both servers see
+# only their CPUs (the JVM's availableProcessors, the shim's worker count follow the
+# affinity; the JVM then also picks its 1-CPU garbage collector, Serial, and a smaller
+# heap than the G1 it runs with 2 CPUs). PIN=0: everything shares every CPU; then read
+# the figures with the load average beside them. Either way each round also reads the server's CPU time
+# (utime + stime of /proc/<pid>/stat) and prints the CPU microseconds per request: what a
+# request costs the server whatever the client costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -53,6 +61,16 @@ CLIENT_THREADS=${CLIENT_THREADS:-1}
 JAVA=${JAVA:-java}
 read -r -a JAVA_OPTS <<< "${JAVA_OPTS:-}"
 ROWS_CHECK=${ROWS_CHECK:-100}
+NCPU=$(nproc)
+PIN=${PIN:-0}
+[ "$NCPU" -ge 2 ] || PIN=0
+CLIENT_CPUS=${CLIENT_CPUS:-0}
+SERVER_CPUS=${SERVER_CPUS:-1-$((NCPU - 1))}
+client_pin=() server_pin=()
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null || { echo "PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+  client_pin=(taskset -c "$CLIENT_CPUS") server_pin=(taskset -c "$SERVER_CPUS")
+fi
 
 command -v "$JAVA" >/dev/null && command -v javac >/dev/null \
   || { echo "needs a JDK (java and javac) for the Java peer" >&2; exit 1; }
@@ -70,15 +88,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run URL ROWS CSV JSON: one shim-load run; prints "req/s p50_us p99_us errors".
+# cpu_ticks PID: the CPU time a process has used (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# run URL ROWS CSV JSON [PID]: one shim-load run; prints "req/s p50_us p99_us errors
+# cpu_us_per_request" (the last from PID's CPU time over the run, warm-up included, and
+# the requests of the warm-up and the run; 0 without PID).
 run() {
-  "$REL/shim-load" load --url "$1" --rows "$2" --csv "$3" --connections "$CONNECTIONS" \
+  local c0=0 c1=0
+  [ -z "${6:-}" ] || c0=$(cpu_ticks "$6")
+  "${client_pin[@]}" "$REL/shim-load" load --url "$1" --rows "$2" --csv "$3" --connections "$CONNECTIONS" \
     --duration "$4" --warmup "$WARMUP" --threads "$CLIENT_THREADS" --json "$5" >/dev/null || true
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); l=r["latency"]; print(r["requests_per_second"], l["p50_us"], l["p99_us"], r["errors"])' "$5"
+  [ -z "${6:-}" ] || c1=$(cpu_ticks "$6")
+  python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1])); l = r["latency"]
+ticks, tick = int(sys.argv[2]), int(sys.argv[3])
+requests = r.get("requests", 0) + r.get("warmup_requests", 0)
+cpu = ticks / tick * 1e6 / requests if requests and ticks else 0
+print(r["requests_per_second"], l["p50_us"], l["p99_us"], r["errors"], round(cpu, 1))' "$5" "$((c1 - c0))" "$TICK"
 }
 
 echo "serving benchmark: runtime-shim ($SHIM) vs h2o-genmodel in the JDK's HTTP server ($JAR, $("$JAVA" -version 2>&1 | head -1), $JAVA_THREADS threads, TCP_NODELAY)"
-echo "machine: $(nproc) CPUs; before: $(uptime | sed 's/.*load average/load average/')"
+echo "machine: $NCPU CPUs; before: $(uptime | sed 's/.*load average/load average/')"
+if [ "$PIN" = 1 ]; then
+  echo "pinned: client on CPU(s) $CLIENT_CPUS, each server on CPU(s) $SERVER_CPUS (PIN=0: no pinning)"
+else
+  echo "not pinned: client and servers share every CPU"
+fi
 echo "shim-load: $CONNECTIONS connections, $DURATION after a $WARMUP warm-up, $CLIENT_THREADS client thread(s), $ROUNDS alternating rounds (medians); JVM warm-up $JAVA_WARMUP per request size"
 summary=()
 for model in "${MODELS[@]}"; do
@@ -87,9 +125,9 @@ for model in "${MODELS[@]}"; do
   "$REL/h2o3-mojo-processor" --source "$zip" --target "$dir" >/dev/null 2>&1
   shim_log=$BENCH_DIR/serve-shim.log java_log=$BENCH_DIR/serve-java.log
   rm -f "$shim_log" "$java_log"
-  MODEL_PATH="$dir" HOST=127.0.0.1 PORT=0 "$SHIM" 2>>"$shim_log" &
+  MODEL_PATH="$dir" HOST=127.0.0.1 PORT=0 "${server_pin[@]}" "$SHIM" 2>>"$shim_log" &
   shim_pid=$!
-  "$JAVA" -Dsun.net.httpserver.nodelay=true "${JAVA_OPTS[@]}" -cp "$JAR:$BENCH_DIR/serve-java" \
+  "${server_pin[@]}" "$JAVA" -Dsun.net.httpserver.nodelay=true "${JAVA_OPTS[@]}" -cp "$JAR:$BENCH_DIR/serve-java" \
     GenmodelServer "$zip" 0 "$JAVA_THREADS" >"$java_log" 2>&1 &
   java_pid=$!
   shim_url=http://$(wait_addr "$shim_log" $shim_pid)
@@ -125,28 +163,29 @@ EOF
     : >"$shim_log"
   done
   for rows in "${SIZES[@]}"; do
-    declare -A rps=() p50=() p99=() la=()
+    declare -A rps=() p50=() p99=() la=() cpu=()
     for round in $(seq "$ROUNDS"); do
       order="shim java"; [ $((round % 2)) = 0 ] && order="java shim"
       for who in $order; do
-        url=$shim_url; [ "$who" = java ] && url=$java_url
-        read -r r a b e < <(run "$url" "$rows" "$csv" "$DURATION" "$BENCH_DIR/serve-run.json")
+        url=$shim_url pid=$shim_pid; [ "$who" = java ] && url=$java_url pid=$java_pid
+        read -r r a b e c < <(run "$url" "$rows" "$csv" "$DURATION" "$BENCH_DIR/serve-run.json" "$pid")
         l=$(load1)
         [ "$e" = 0 ] || echo "  $who $rows rows: $e errors" >&2
-        rps[$who]+="$r " p50[$who]+="$a " p99[$who]+="$b " la[$who]+="$l "
+        rps[$who]+="$r " p50[$who]+="$a " p99[$who]+="$b " la[$who]+="$l " cpu[$who]+="$c "
         : >"$shim_log"
       done
     done
-    vals=()
+    vals=() cpus=()
     for who in shim java; do
       r=$(echo "${rps[$who]}" | median) a=$(echo "${p50[$who]}" | median) b=$(echo "${p99[$who]}" | median)
-      vals+=("$r" "$a" "$b")
-      printf '  %-4s %4s rows: %9.0f req/s %11.0f rows/s  p50 %6.2f ms  p99 %6.2f ms  (req/s of rounds: %s; load average %s)\n' \
+      c=$(echo "${cpu[$who]}" | median)
+      vals+=("$r" "$a" "$b") cpus+=("$c")
+      printf '  %-4s %4s rows: %9.0f req/s %11.0f rows/s  p50 %6.2f ms  p99 %6.2f ms  CPU %8.1f us/request  (req/s of rounds: %s; load average %s)\n' \
         "$who" "$rows" "$r" "$(awk -v r="$r" -v n="$rows" 'BEGIN {print r * n}')" \
         "$(awk -v x="$a" 'BEGIN {print x / 1000}')" "$(awk -v x="$b" 'BEGIN {print x / 1000}')" \
-        "${rps[$who]% }" "${la[$who]% }"
+        "$c" "${rps[$who]% }" "${la[$who]% }"
     done
-    summary+=("$rows $model ${vals[*]} $(echo ${la[shim]} ${la[java]} | tr ' ' '/')")
+    summary+=("$rows $model ${vals[*]} $(echo ${la[shim]} ${la[java]} | tr ' ' '/') ${cpus[*]}")
   done
   shim_rss=$(hwm_kb $shim_pid) java_rss=$(hwm_kb $java_pid)
   printf '  peak RSS: shim %.1f MB, Java %.1f MB\n' "$(awk -v k="$shim_rss" 'BEGIN {print k / 1024}')" "$(awk -v k="$java_rss" 'BEGIN {print k / 1024}')"
@@ -158,14 +197,14 @@ done
 echo "after: $(uptime | sed 's/.*load average/load average/')"
 
 echo
-echo "| model | rows/request | shim req/s | Java req/s | shim rows/s | Java rows/s | ratio | shim p50 / p99 ms | Java p50 / p99 ms | load average (shim, then Java runs) | goal |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | rows/request | shim req/s | Java req/s | shim rows/s | Java rows/s | ratio | shim p50 / p99 ms | Java p50 / p99 ms | server CPU us/request shim / Java (ratio) | load average (shim, then Java runs) | goal |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 met=0 missed=0
 for s in "${summary[@]}"; do
   # shellcheck disable=SC2086
   set -- $s
   [ "$1" = rss ] && continue
-  rows=$1 model=$2 sr=$3 sa=$4 sb=$5 jr=$6 ja=$7 jb=$8 loads=$9
+  rows=$1 model=$2 sr=$3 sa=$4 sb=$5 jr=$6 ja=$7 jb=$8 loads=$9 sc=${10} jc=${11}
   verdict=$(python3 -c '
 import sys
 rows, sr, sb, jr, jb = int(sys.argv[1]), *map(float, sys.argv[2:])
@@ -175,10 +214,11 @@ print(("met" if ok else "MISSED") + f" (>= {need:g}x, p99 <= Java)")' "$rows" "$
   case "$verdict" in met*) met=$((met + 1)) ;; *) missed=$((missed + 1)) ;; esac
   python3 -c '
 import sys
-rows, model, sr, sa, sb, jr, ja, jb, loads, verdict = sys.argv[1:]
-rows = int(rows); sr, sa, sb, jr, ja, jb = map(float, (sr, sa, sb, jr, ja, jb))
-print(f"| {model} | {rows} | {sr:,.0f} | {jr:,.0f} | {sr*rows:,.0f} | {jr*rows:,.0f} | {sr/jr:.2f}x | {sa/1000:.2f} / {sb/1000:.2f} | {ja/1000:.2f} / {jb/1000:.2f} | {loads} | {verdict} |")' \
-    "$rows" "$model" "$sr" "$sa" "$sb" "$jr" "$ja" "$jb" "$loads" "$verdict"
+rows, model, sr, sa, sb, jr, ja, jb, loads, verdict, sc, jc = sys.argv[1:]
+rows = int(rows); sr, sa, sb, jr, ja, jb, sc, jc = map(float, (sr, sa, sb, jr, ja, jb, sc, jc))
+cpu = f"{sc:.1f} / {jc:.1f} ({jc/sc:.2f}x)" if sc > 0 else "-"
+print(f"| {model} | {rows} | {sr:,.0f} | {jr:,.0f} | {sr*rows:,.0f} | {jr*rows:,.0f} | {sr/jr:.2f}x | {sa/1000:.2f} / {sb/1000:.2f} | {ja/1000:.2f} / {jb/1000:.2f} | {cpu} | {loads} | {verdict} |")' \
+    "$rows" "$model" "$sr" "$sa" "$sb" "$jr" "$ja" "$jb" "$loads" "$verdict" "$sc" "$jc"
 done
 echo
 for s in "${summary[@]}"; do

@@ -6,8 +6,9 @@
 //! cells go straight into the scorer in its input order, the scorer reuses its output cells
 //! and the answer is written into one buffer, byte for byte what serde writes for a
 //! [`crate::api::ScoreResponse`]. Requests over [`PARALLEL_MIN_BODY`] are parsed and
-//! scored on the blocking pool, their rows split over up to one thread per CPU when they
-//! have the CPUs to themselves (fewer as more large requests run at once).
+//! scored on the blocking pool, one per CPU at a time (the others wait their turn), their
+//! rows split over up to one thread per CPU when they have the CPUs to themselves (fewer
+//! as more large requests run at once).
 //!
 //! Everything this path cannot answer by itself goes to the general path, which then
 //! answers exactly as before: a body this parser refuses (the general parser gives the
@@ -48,9 +49,18 @@ pub async fn score(model: &Arc<LoadedModel>, body: &Bytes) -> Result<Option<Answ
     if body.len() < PARALLEL_MIN_BODY {
         return answer(model, body, 1);
     }
+    // One large request per CPU at a time: more would only add blocking threads (each
+    // with its stack and, with glibc, its own malloc arena) time-sharing the same CPUs.
+    // Counted while it waits too, so that a request does not split its rows over CPUs
+    // that the waiting ones are about to take.
+    let counted = LargeInFlight::enter();
+    let permit = large_slots()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let (model, body) = (Arc::clone(model), body.clone());
     tokio::task::spawn_blocking(move || {
-        let _counted = LargeInFlight::enter();
+        let (_permit, _counted) = (permit, counted);
         let threads = threads_for(cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
         answer(&model, &body, threads)
     })
@@ -65,7 +75,13 @@ fn cpus() -> usize {
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Large requests being answered right now (see [`threads_for`]).
+/// The large requests that may be parsed and scored at once: one per CPU.
+fn large_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(cpus()))
+}
+
+/// Large requests being answered or waiting for a slot right now (see [`threads_for`]).
 static LARGE_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts a large request in [`LARGE_IN_FLIGHT`] while it lives.
@@ -404,6 +420,31 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    /// Many large requests at once: each gets the answer it gets alone, and the slots and
+    /// the count of large requests are all given back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_large_requests_wait_for_a_slot_and_are_answered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = model(tmp.path());
+        let fields = json!(["x1", "x2", "color", "city", "grade"]);
+        let body = json!({"fields": fields, "rows": rows(1500, None)}).to_string();
+        assert!(body.len() > PARALLEL_MIN_BODY);
+        let body = Bytes::from(body);
+        let want = general(&m, &body).await.unwrap();
+        let answers: Vec<_> = (0..16)
+            .map(|_| {
+                let (m, body) = (Arc::clone(&m), body.clone());
+                tokio::spawn(async move { score(&m, &body).await })
+            })
+            .collect();
+        for (i, a) in answers.into_iter().enumerate() {
+            let a = a.await.unwrap().unwrap().expect("taken");
+            assert_eq!(a.body, want, "request {i}");
+        }
+        assert_eq!(large_slots().available_permits(), cpus());
+        assert_eq!(LARGE_IN_FLIGHT.load(Ordering::Relaxed), 0);
     }
 
     /// The cheap path answers every request it takes exactly as the general path does,

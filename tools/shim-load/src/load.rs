@@ -69,6 +69,9 @@ pub struct LoadReport {
     pub request_bytes: usize,
     pub seconds: f64,
     pub requests: u64,
+    /// Requests answered during the warm-up (not in the figures): with `requests`, what
+    /// the server did over the whole run, e.g. to divide its CPU time by.
+    pub warmup_requests: u64,
     pub requests_per_second: f64,
     pub latency: Latency,
     pub errors: u64,
@@ -102,6 +105,7 @@ impl LoadReport {
 #[derive(Default)]
 struct ConnResult {
     samples: Vec<u64>,
+    warmup_requests: u64,
     errors: BTreeMap<String, u64>,
 }
 
@@ -249,12 +253,14 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
     }
     let mut samples = Vec::new();
     let mut error_kinds = BTreeMap::new();
+    let mut warmup_requests = 0;
     for t in tasks {
         let r = t.await.map_err(|e| Error::Io {
             op: "join a connection task",
             source: std::io::Error::other(e),
         })?;
         samples.extend(r.samples);
+        warmup_requests += r.warmup_requests;
         for (k, n) in r.errors {
             *error_kinds.entry(k).or_default() += n;
         }
@@ -269,6 +275,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<LoadReport> {
         request_bytes: req.len(),
         seconds,
         requests,
+        warmup_requests,
         requests_per_second: requests as f64 / seconds.max(1e-9),
         latency: stats::summarize(&mut samples),
         errors: error_kinds.values().sum(),
@@ -313,6 +320,7 @@ async fn connection(
                     conn = None;
                 }
                 if !counted {
+                    out.warmup_requests += 1;
                     continue;
                 }
                 answered += 1;
