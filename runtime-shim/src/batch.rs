@@ -24,10 +24,13 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use crate::api::{cell_value, ApiError, Cell, Endpoint, Layout, RequestOptions};
 use crate::backend::Backend;
-use crate::csv_input::{self, BlankLinesAsRows};
+use crate::csv_input::{self, BlankLinesAsRows, Fields, NotUtf8, PieceParser};
 use crate::csv_output::Records;
 use crate::error::ShimError;
 use crate::model::LoadedModel;
+
+/// What a record that is not UTF-8 is reported as if reading the file again finds none.
+const NOT_UTF8: &str = "a record is not valid UTF-8";
 
 /// Rows a proxy backend gets per [`Backend::score`] call.
 pub const CHUNK_ROWS: usize = 1000;
@@ -166,8 +169,9 @@ impl Input {
 
     /// The error of reading `path` from the start, record after record: how a parse
     /// error in a piece of the in-process path is reported, with its line and byte in
-    /// the whole file. `found` (the piece's own error) if the file now reads cleanly.
-    fn first_error(path: &Path, found: csv::Error) -> ShimError {
+    /// the whole file. `found` (what the piece's parser saw) if the file now reads
+    /// cleanly.
+    fn first_error(path: &Path, found: &str) -> ShimError {
         let mut input = match Input::open(path) {
             Ok(input) => input,
             Err(e) => return e,
@@ -178,7 +182,10 @@ impl Input {
             .and_then(|_| while_ok(|| input.next(&mut record)));
         match clean {
             Err(e) => e,
-            Ok(()) => input.error(found),
+            Ok(()) => ShimError::BadInput {
+                path: path.to_path_buf(),
+                detail: found.to_string(),
+            },
         }
     }
 }
@@ -246,14 +253,16 @@ struct Piece {
 
 /// How a piece's rows ended before its end.
 enum Stop {
-    /// Row `row` (counted from the piece's first) was refused; its record, to report it
-    /// with its number in the whole input.
+    /// Row `row` (counted from the piece's first) was refused; its record
+    /// ([`Fields::text`], [`Fields::ends`]), to report it with its number in the whole
+    /// input.
     Refused {
         row: usize,
-        record: csv::StringRecord,
+        text: String,
+        ends: Vec<usize>,
     },
-    /// The piece does not parse (invalid UTF-8).
-    Csv(csv::Error),
+    /// A record is not UTF-8.
+    NotUtf8,
 }
 
 /// A scored piece: the output CSV of its rows up to the first refused one if any, how
@@ -282,7 +291,7 @@ async fn in_process(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, S
     let read_error = |e: std::io::Error| ShimError::io("read", &path, e);
     let fields = match pieces.header() {
         Ok(h) => h.iter().map(str::to_owned).collect(),
-        Err(e) => return Err(Input::first_error(&path, e)),
+        Err(e) => return Err(Input::first_error(&path, &e.to_string())),
     };
     // The first piece that holds a record (a piece may hold only the `\n` of a `\r\n`
     // cut after the header) says whether there are rows; its first record is parsed
@@ -293,10 +302,10 @@ async fn in_process(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, S
         if !pieces.next(&mut first, PIECE_BYTES).map_err(read_error)? {
             break false;
         }
-        match csv_input::piece_records(&first).read_record(&mut csv::StringRecord::new()) {
-            Ok(true) => break true,
-            Ok(false) => {}
-            Err(e) => return Err(Input::first_error(&path, e)),
+        match PieceParser::default().records(&first, |_| false) {
+            Ok(0) => {}
+            Ok(_) => break true,
+            Err(NotUtf8) => return Err(Input::first_error(&path, NOT_UTF8)),
         }
     };
     let (layout, mut out) = start(model, opts, fields, has_rows)?;
@@ -317,14 +326,15 @@ async fn in_process(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, S
         let backend = Arc::clone(&backend);
         std::thread::Builder::new()
             .name(format!("score-{t}"))
-            .spawn(move || loop {
-                let next = work_rx.lock().map(|rx| rx.recv());
-                let Ok(Ok(piece)) = next else { return };
-                if done_tx
-                    .send(score_piece(piece, &layout, backend.as_ref()))
-                    .is_err()
-                {
-                    return;
+            .spawn(move || {
+                let mut parser = PieceParser::default();
+                loop {
+                    let next = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(piece)) = next else { return };
+                    let scored = score_piece(piece, &layout, backend.as_ref(), &mut parser);
+                    if done_tx.send(scored).is_err() {
+                        return;
+                    }
                 }
             })
             .map_err(|e| ShimError::io("start", "a scoring thread", e))?;
@@ -379,11 +389,12 @@ async fn in_process(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, S
             rows += scored.rows;
             match scored.stop {
                 None => {}
-                Some(Stop::Csv(e)) => return Err(Input::first_error(&path, e)),
-                Some(Stop::Refused { row, record }) => {
+                Some(Stop::NotUtf8) => return Err(Input::first_error(&path, NOT_UTF8)),
+                Some(Stop::Refused { row, text, ends }) => {
                     let r = rows - scored.rows + row;
+                    let rec = Fields::new(&text, &ends);
                     let mut cells = Vec::new();
-                    let e = score_record(&layout, backend.as_ref(), &record, r, &mut cells)
+                    let e = score_record(&layout, backend.as_ref(), rec, r, &mut cells)
                         .err()
                         .unwrap_or_else(|| {
                             ApiError::invalid(format!("row {r} was refused on one thread only"))
@@ -401,7 +412,7 @@ async fn in_process(model: &LoadedModel, opts: &BatchOptions) -> Result<usize, S
 fn score_record(
     layout: &Layout,
     backend: &dyn Backend,
-    rec: &csv::StringRecord,
+    rec: Fields<'_>,
     r: usize,
     outputs: &mut Vec<String>,
 ) -> Result<(), ApiError> {
@@ -427,32 +438,39 @@ fn score_record(
 
 /// Parses, checks, scores and formats the rows of `piece`, stopping at the first refused
 /// one.
-fn score_piece(piece: Piece, layout: &Layout, backend: &dyn Backend) -> Scored {
+fn score_piece(
+    piece: Piece,
+    layout: &Layout,
+    backend: &dyn Backend,
+    parser: &mut PieceParser,
+) -> Scored {
     let mut csv = Records::with_buffer(piece.out);
-    let mut rdr = csv_input::piece_records(&piece.bytes);
-    let mut rec = csv::StringRecord::new();
     let mut outputs: Vec<String> = Vec::new();
     let mut rows = 0;
-    let stop = loop {
-        match rdr.read_record(&mut rec) {
-            Ok(false) => break None,
-            Ok(true) => {}
-            Err(e) => break Some(Stop::Csv(e)),
-        }
+    let mut stop = None;
+    let parsed = parser.records(&piece.bytes, |rec| {
         // Messages name the row within the piece here; a refused row is scored again
         // with its number in the whole input before it is reported.
-        match score_record(layout, backend, &rec, rows, &mut outputs) {
+        match score_record(layout, backend, rec, rows, &mut outputs) {
             Ok(()) if layout.extra() == 0 => csv.record(&outputs),
-            Ok(()) => csv.record(&layout.output_row(|p| &rec[p], outputs.clone())),
+            Ok(()) => {
+                csv.record(&layout.output_row(|p| rec.get(p).unwrap_or_default(), outputs.clone()))
+            }
             Err(_) => {
-                break Some(Stop::Refused {
+                stop = Some(Stop::Refused {
                     row: rows,
-                    record: rec,
-                })
+                    text: rec.text().to_owned(),
+                    ends: rec.ends().to_vec(),
+                });
+                return false;
             }
         }
         rows += 1;
-    };
+        true
+    });
+    if parsed.is_err() {
+        stop = Some(Stop::NotUtf8);
+    }
     Scored {
         index: piece.index,
         csv: csv.finish(),

@@ -236,7 +236,7 @@ impl<R: Read> BlankLinesAsRows<R> {
 /// The input of `runtime-shim score` cut into pieces that end where records end, so
 /// that several threads can parse it: the main thread only cuts (the adapter's state
 /// machine already knows where records end) and the scoring threads parse their pieces
-/// with [`piece_records`], which reads the records a [`reader`] of the whole input
+/// with a [`PieceParser`], which reads the records a [`reader`] of the whole input
 /// reads there.
 #[derive(Debug)]
 pub struct Pieces<R> {
@@ -283,13 +283,110 @@ impl<R: Read> Pieces<R> {
     }
 }
 
-/// The records of a piece from [`Pieces::next`], read as [`reader`] reads them in the
-/// whole input (positions in errors are the piece's own).
-pub fn piece_records(piece: &[u8]) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(piece)
+/// The parser of the pieces from [`Pieces::next`]: reads the records a [`reader`] of the
+/// whole input reads there, with the same csv-core state machine, but straight from the
+/// piece (no copy into a reader's buffer) and with one parser per thread reused from piece
+/// to piece (a csv reader builds its tables anew each time).
+#[derive(Debug)]
+pub struct PieceParser {
+    core: csv_core::Reader,
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// A record that is not valid UTF-8 (a [`reader`] gives the message, with its place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8;
+
+impl Default for PieceParser {
+    fn default() -> Self {
+        PieceParser {
+            core: csv_core::Reader::new(),
+            text: vec![0; 4096],
+            ends: vec![0; 64],
+        }
+    }
+}
+
+impl PieceParser {
+    /// Hands the records of `piece` to `each`, in order, while it returns `true`;
+    /// returns how many it was handed. A record that is not UTF-8 ends the piece with
+    /// [`NotUtf8`] (after the records before it were handed out).
+    pub fn records(
+        &mut self,
+        piece: &[u8],
+        mut each: impl FnMut(Fields<'_>) -> bool,
+    ) -> Result<usize, NotUtf8> {
+        use csv_core::ReadRecordResult::*;
+        self.core.reset();
+        let mut input = piece;
+        let (mut len, mut fields, mut handed) = (0, 0, 0);
+        loop {
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.text[len..], &mut self.ends[fields..]);
+            input = &input[nin..];
+            len += nout;
+            fields += nend;
+            match res {
+                // The whole piece is the input: the next call, with none, ends it.
+                InputEmpty => {}
+                OutputFull => self.text.resize(self.text.len() * 2, 0),
+                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                Record => {
+                    let ends = &self.ends[..fields];
+                    // As the csv crate checks a record: all of it, and each field.
+                    let text = std::str::from_utf8(&self.text[..len]).map_err(|_| NotUtf8)?;
+                    if !ends.iter().all(|&e| text.is_char_boundary(e)) {
+                        return Err(NotUtf8);
+                    }
+                    handed += 1;
+                    if !each(Fields { text, ends }) {
+                        return Ok(handed);
+                    }
+                    (len, fields) = (0, 0);
+                }
+                End => return Ok(handed),
+            }
+        }
+    }
+}
+
+/// The fields of one record: their text back to back, and where each ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    text: &'a str,
+    ends: &'a [usize],
+}
+
+impl<'a> Fields<'a> {
+    /// From the parts [`Fields::text`] and [`Fields::ends`] gave (a copy kept for later).
+    pub fn new(text: &'a str, ends: &'a [usize]) -> Self {
+        Fields { text, ends }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `i`.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub fn ends(&self) -> &'a [usize] {
+        self.ends
+    }
 }
 
 /// The input CSV reader of `runtime-shim score`: a header row, blank lines kept as rows,
@@ -434,18 +531,65 @@ mod tests {
     }
 
     /// Header and records read through [`Pieces`] of about `want` bytes, each piece
-    /// parsed on its own; also checks that every piece ends where a record ends.
+    /// parsed on its own by one reused [`PieceParser`].
     fn pieced(text: &[u8], want: usize) -> (Vec<String>, Vec<Vec<String>>) {
         let mut pieces = Pieces::new(text);
         let header = pieces.header().unwrap().iter().map(str::to_owned).collect();
         let mut rows = Vec::new();
         let mut piece = Vec::new();
+        let mut parser = PieceParser::default();
         while pieces.next(&mut piece, want).unwrap() {
-            for rec in piece_records(&piece).records() {
-                rows.push(rec.unwrap().iter().map(str::to_owned).collect());
-            }
+            parser
+                .records(&piece, |rec| {
+                    rows.push(
+                        (0..rec.len())
+                            .map(|i| rec.get(i).unwrap().to_owned())
+                            .collect(),
+                    );
+                    true
+                })
+                .unwrap();
         }
         (header, rows)
+    }
+
+    #[test]
+    fn the_piece_parser_refuses_what_the_csv_reader_refuses() {
+        let cases: &[(&str, &[u8])] = &[
+            ("ASCII", b"h\na,b\n"),
+            ("UTF-8 in a field", "h\nq\u{e9},\u{1F600}\n".as_bytes()),
+            ("a stray byte", b"h\na,\xff\n"),
+            ("a character split over two fields", b"h\n\xc3,\xa9\n"),
+            ("a cut character at the end", b"h\na\xe2\x82"),
+            ("a bad record after good ones", b"h\na\nb\n\xc0\xaf\nc\n"),
+        ];
+        for (name, text) in cases {
+            let mut want = Vec::new();
+            let mut r = reader(*text);
+            r.headers().unwrap();
+            let want_err = r.records().any(|rec| match rec {
+                Ok(rec) => {
+                    want.push(rec.iter().map(str::to_owned).collect::<Vec<_>>());
+                    false
+                }
+                Err(_) => true,
+            });
+            let mut pieces = Pieces::new(*text);
+            pieces.header().unwrap();
+            let mut piece = Vec::new();
+            assert!(pieces.next(&mut piece, 1 << 16).unwrap(), "{name}");
+            let mut got: Vec<Vec<String>> = Vec::new();
+            let result = PieceParser::default().records(&piece, |rec| {
+                got.push(
+                    (0..rec.len())
+                        .map(|i| rec.get(i).unwrap().to_owned())
+                        .collect(),
+                );
+                true
+            });
+            assert_eq!(result.is_err(), want_err, "{name}");
+            assert_eq!(got, want, "{name}: the records before the bad one");
+        }
     }
 
     #[test]
