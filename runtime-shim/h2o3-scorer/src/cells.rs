@@ -24,6 +24,12 @@ fn f64_cell(v: f64) -> String {
 
 /// Appends `format!("{v}")` for an `f64` to `out` (no allocation once `out` has room).
 pub(crate) fn push_f64(v: f64, out: &mut String) {
+    // A whole number (a class label index, a saturated probability of 1, a count) is
+    // its digits: no shortest-decimal search, and no `format!` for it as a possible tie.
+    if v != 0.0 && v.abs() < 9_007_199_254_740_992.0 && v.trunc() == v {
+        push_integer(v as i64, out);
+        return;
+    }
     let bits = v.to_bits();
     let field = ((bits >> 52) & 0x7FF) as i32;
     let frac = bits & ((1 << 52) - 1);
@@ -39,6 +45,26 @@ pub(crate) fn push_f64(v: f64, out: &mut String) {
     }
     let mut buf = ryu::Buffer::new();
     push_ryu(buf.format_finite(v), out)
+}
+
+/// Appends the decimal digits of `n` (with its sign).
+fn push_integer(n: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Appends ryu's spelling in `Display`'s form: without an exponent the digits are
@@ -172,10 +198,18 @@ mod tests {
 
     #[test]
     fn named_cases_spell_like_display() {
-        let cases: [(&str, f64, &str); 14] = [
+        let cases: [(&str, f64, &str); 18] = [
             ("zero", 0.0, "0"),
             ("negative zero", -0.0, "-0"),
             ("integer", 3.0, "3"),
+            ("one", 1.0, "1"),
+            ("negative integer", -42.0, "-42"),
+            (
+                "largest exact integer",
+                9_007_199_254_740_991.0,
+                "9007199254740991",
+            ),
+            ("2^53", 9_007_199_254_740_992.0, "9007199254740992"),
             ("probability", 0.2811443710778968, "0.2811443710778968"),
             ("small", 1.5e-7, "0.00000015"),
             ("large", 1.5e16, "15000000000000000"),

@@ -114,6 +114,8 @@ struct Basis {
     m_spline: bool,
     /// `nodes[o - 1][i]`: node `(i, o)`.
     nodes: Vec<Vec<Node>>,
+    /// Where the nodes of `order` start in a [`Basis::fill`] table.
+    top: usize,
 }
 
 impl Basis {
@@ -149,11 +151,13 @@ impl Basis {
                     })
                     .collect()
             })
-            .collect();
+            .collect::<Vec<Vec<Node>>>();
+        let top = nodes[..order - 1].iter().map(Vec::len).sum();
         Basis {
             order,
             m_spline,
             nodes,
+            top,
         }
     }
 
@@ -161,23 +165,44 @@ impl Basis {
         &self.nodes[order - 1][index]
     }
 
-    /// `BSplineBasis.evaluate` / `MSplineBasis.evaluate` of node `(index, order)`.
-    fn eval(&self, v: f64, index: usize, order: usize) -> f64 {
-        let n = self.node(index, order);
-        if v < n.lo || v >= n.hi {
-            return 0.0;
+    /// The values of every node at `v`: [`Basis::table_len`] of them, order 1 first.
+    fn table_len(&self) -> usize {
+        self.nodes.iter().map(Vec::len).sum()
+    }
+
+    /// Fills `table` with `BSplineBasis.evaluate` / `MSplineBasis.evaluate` of every node
+    /// at `v`, lower orders first. genmodel evaluates a node recursively, its two
+    /// children first, so the basis functions of a row share most of their nodes; each
+    /// node is computed here once, by the same expression on the same values (so the
+    /// same bits), and read with [`Basis::value`].
+    fn fill(&self, v: f64, table: &mut [f64]) {
+        let mut at = 0;
+        for (o, nodes) in self.nodes.iter().enumerate() {
+            let order = o + 1;
+            let (lower, this) = table.split_at_mut(at);
+            let children = &lower[at - if o == 0 { 0 } else { self.nodes[o - 1].len() }..];
+            for (i, (n, t)) in nodes.iter().zip(this.iter_mut()).enumerate() {
+                *t = if v < n.lo || v >= n.hi {
+                    0.0
+                } else if order == 1 {
+                    n.leaf
+                } else {
+                    let sum = (v - n.n0) * n.d0 * children[i] + (n.n1 - v) * n.d1 * children[i + 1];
+                    if self.m_spline {
+                        let o = order as f64;
+                        o / (o - 1.0) * sum
+                    } else {
+                        sum
+                    }
+                };
+            }
+            at += nodes.len();
         }
-        if order == 1 {
-            return n.leaf;
-        }
-        let sum = (v - n.n0) * n.d0 * self.eval(v, index, order - 1)
-            + (n.n1 - v) * n.d1 * self.eval(v, index + 1, order - 1);
-        if self.m_spline {
-            let o = order as f64;
-            o / (o - 1.0) * sum
-        } else {
-            sum
-        }
+    }
+
+    /// Node `(index, self.order)` of a table [`Basis::fill`] filled.
+    fn value(&self, table: &[f64], index: usize) -> f64 {
+        table[self.top + index]
     }
 }
 
@@ -209,8 +234,10 @@ impl ISpline {
         }
     }
 
-    fn gamify(&self, out: &mut [f64], v: f64) {
+    /// `table`: [`Basis::table_len`] of the B-splines, as workspace.
+    fn gamify(&self, out: &mut [f64], v: f64, table: &mut [f64]) {
         let order = self.bsplines.order;
+        self.bsplines.fill(v, table);
         for (b, (o, &(lo, hi))) in out.iter_mut().zip(&self.ranges).enumerate() {
             *o = if v < lo {
                 0.0
@@ -225,7 +252,7 @@ impl ISpline {
                     } else if v >= n.hi {
                         sum += 1.0;
                     } else {
-                        sum += self.bsplines.eval(v, s, order);
+                        sum += self.bsplines.value(table, s);
                     }
                 }
                 sum
@@ -250,15 +277,11 @@ impl MSpline {
         }
     }
 
-    fn gamify(&self, out: &mut [f64], v: f64) {
-        let order = self.basis.order;
+    /// `table`: [`Basis::table_len`], as workspace.
+    fn gamify(&self, out: &mut [f64], v: f64, table: &mut [f64]) {
+        self.basis.fill(v, table);
         for (b, o) in out[..self.n].iter_mut().enumerate() {
-            let node = self.basis.node(b, order);
-            *o = if v < node.lo || v >= node.hi {
-                0.0
-            } else {
-                self.basis.eval(v, b, order)
-            };
+            *o = self.basis.value(table, b);
         }
     }
 }
@@ -356,8 +379,8 @@ impl GamColumn {
         self.sources.len()
             + match &self.spline {
                 Spline::Cubic { knots, .. } => knots.len(),
-                Spline::I(_) => 0,
-                Spline::M { basis, .. } => basis.n,
+                Spline::I(s) => s.bsplines.table_len(),
+                Spline::M { basis, .. } => basis.n + basis.basis.table_len(),
                 Spline::ThinPlate { knots, .. } => 2 * knots[0].len(),
             }
     }
@@ -385,10 +408,10 @@ impl GamColumn {
                 cubic_basis(pred[0], knots, hj, binv_d, basis);
                 mult(basis, zt, out);
             }
-            Spline::I(s) => s.gamify(out, pred[0]),
+            Spline::I(s) => s.gamify(out, pred[0], work),
             Spline::M { basis: spline, zt } => {
-                let basis = &mut work[..spline.n];
-                spline.gamify(basis, pred[0]);
+                let (basis, table) = work.split_at_mut(spline.n);
+                spline.gamify(basis, pred[0], table);
                 mult(basis, zt, out);
             }
             Spline::ThinPlate {
