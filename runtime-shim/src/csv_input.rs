@@ -404,13 +404,7 @@ mod tests {
     use super::*;
 
     fn rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-        let mut r = reader(text.as_bytes());
-        let header = r.headers().unwrap().iter().map(str::to_owned).collect();
-        let rows = r
-            .records()
-            .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
-            .collect();
-        (header, rows)
+        whole(text.as_bytes())
     }
 
     /// Reads through a reader that hands out one byte at a time, so that every state
@@ -519,6 +513,39 @@ mod tests {
         out
     }
 
+    /// `count` pseudo-random texts (xorshift from `seed`) of `tokens`: fewer than `short`
+    /// tokens each, but every `long.0`-th (the first included) `long.1` and up to 999 more.
+    fn random_texts(
+        mut seed: u64,
+        tokens: &[&[u8]],
+        count: usize,
+        long: (usize, usize),
+        short: u64,
+    ) -> Vec<Vec<u8>> {
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        (0..count)
+            .map(|case| {
+                let len = if case % long.0 == 0 {
+                    long.1 + (next() % 1000) as usize
+                } else {
+                    (next() % short) as usize
+                };
+                (0..len)
+                    .flat_map(|_| {
+                        tokens[(next() % tokens.len() as u64) as usize]
+                            .iter()
+                            .copied()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Header and records as [`reader`] reads the whole text.
     fn whole(text: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
         let mut r = reader(text);
@@ -617,26 +644,8 @@ mod tests {
         ];
         // Pseudo-random texts over the bytes that matter (and a BOM at some cell starts).
         let tokens: [&[u8]; 7] = [b"a", b"b", b",", b"\"", b"\n", b"\r", "\u{feff}".as_bytes()];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for case in 0..300 {
-            let len = if case % 60 == 0 {
-                3_000
-            } else {
-                (next() % 80) as usize
-            };
-            let text: Vec<u8> = (0..len)
-                .flat_map(|_| {
-                    tokens[(next() % tokens.len() as u64) as usize]
-                        .iter()
-                        .copied()
-                })
-                .collect();
+        let texts = random_texts(0x2545_F491_4F6C_DD1D, &tokens, 300, (60, 3_000), 80);
+        for (case, text) in texts.into_iter().enumerate() {
             cases.push((format!("random {case}"), text));
         }
         cases.sort_by_key(|c| c.1.len());
@@ -657,23 +666,9 @@ mod tests {
     fn copying_runs_gives_the_bytes_of_stepping_one_by_one() {
         // Pseudo-random texts over the bytes that matter, some longer than the 64 KiB
         // buffer so that runs cross refills.
-        let alphabet = b"ab,\"\n\r";
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for case in 0..400 {
-            let len = if case % 50 == 0 {
-                70_000 + (next() % 1000) as usize
-            } else {
-                (next() % 60) as usize
-            };
-            let text: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+        let alphabet: [&[u8]; 6] = [b"a", b"b", b",", b"\"", b"\n", b"\r"];
+        let texts = random_texts(0x9E37_79B9_7F4A_7C15, &alphabet, 400, (50, 70_000), 60);
+        for (case, text) in texts.into_iter().enumerate() {
             let mut got = Vec::new();
             BlankLinesAsRows::new(&text[..])
                 .read_to_end(&mut got)
