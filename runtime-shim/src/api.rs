@@ -815,9 +815,23 @@ pub struct ContributionGroup {
     pub contributions: Vec<Vec<String>>,
 }
 
-/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+/// Appends `s` as a JSON string, escaped as serde_json escapes it. Most cells of an
+/// answer (numbers, labels) need no escape: those are copied between quotes at once;
+/// serde_json writes the others.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(out, s).expect("writing to a Vec cannot fail");
+    // `fold` rather than `any`: no early exit, so the check is branch-free. serde_json
+    // escapes control characters, `"` and `\` only (not DEL, not non-ASCII).
+    let plain = s
+        .bytes()
+        .fold(true, |p, b| p & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, s).expect("writing to a Vec cannot fail");
+    }
 }
 
 /// Parses a `/model/score` request body: empty or `null` is `None`; anything that is not
@@ -844,6 +858,41 @@ pub fn parse_request_for(body: &[u8], ep: Endpoint) -> Result<Option<ScoreReques
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_written_as_serde_json_writes_them() {
+        let mut cases: Vec<String> = [
+            "",
+            "0.5859945019468265",
+            "no",
+            "-0",
+            "NaN",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "nl\n",
+            "\u{1}",
+            "\u{1f}",
+            " ",
+            "\u{7f}",
+            "é\u{1F600}",
+            "/",
+            "</script>",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every character up to U+00FF alone and between letters.
+        for c in (0u32..=0xFF).filter_map(char::from_u32) {
+            cases.push(c.to_string());
+            cases.push(format!("a{c}b"));
+        }
+        for s in &cases {
+            let mut got = Vec::new();
+            write_json_str(&mut got, s);
+            assert_eq!(got, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
     use artifact_core::ColumnType;
 
     fn rules() -> RequestRules {
