@@ -177,10 +177,12 @@ impl Input {
             Err(e) => return e,
         };
         let mut record = csv::StringRecord::new();
-        let clean = input
-            .header()
-            .and_then(|_| while_ok(|| input.next(&mut record)));
-        match clean {
+        let mut read_all = || -> Result<(), ShimError> {
+            input.header()?;
+            while input.next(&mut record)? {}
+            Ok(())
+        };
+        match read_all() {
             Err(e) => e,
             Ok(()) => ShimError::BadInput {
                 path: path.to_path_buf(),
@@ -188,12 +190,6 @@ impl Input {
             },
         }
     }
-}
-
-/// Calls `next` until it returns `Ok(false)` or an error.
-fn while_ok(mut next: impl FnMut() -> Result<bool, ShimError>) -> Result<(), ShimError> {
-    while next()? {}
-    Ok(())
 }
 
 /// The rows after the header: `record` holds the row not yet scored.

@@ -20,7 +20,7 @@ impl Records {
         Records(Vec::with_capacity(rows * 64))
     }
 
-    /// Into `buf`, emptied first (a buffer reused from an earlier block).
+    /// Into `buf`, emptied first (a buffer reused from an earlier piece).
     pub fn with_buffer(mut buf: Vec<u8>) -> Self {
         buf.clear();
         Records(buf)

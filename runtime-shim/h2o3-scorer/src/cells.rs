@@ -27,7 +27,8 @@ pub(crate) fn push_f64(v: f64, out: &mut String) {
     // A whole number (a class label index, a saturated probability of 1, a count) is
     // its digits: no shortest-decimal search, and no `format!` for it as a possible tie.
     if v != 0.0 && v.abs() < 9_007_199_254_740_992.0 && v.trunc() == v {
-        push_integer(v as i64, out);
+        use std::fmt::Write;
+        let _ = write!(out, "{}", v as i64);
         return;
     }
     let bits = v.to_bits();
@@ -45,26 +46,6 @@ pub(crate) fn push_f64(v: f64, out: &mut String) {
     }
     let mut buf = ryu::Buffer::new();
     push_ryu(buf.format_finite(v), out)
-}
-
-/// Appends the decimal digits of `n` (with its sign).
-fn push_integer(n: i64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push('-');
-    }
-    // ASCII digits only.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Appends ryu's spelling in `Display`'s form: without an exponent the digits are
