@@ -177,7 +177,7 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25.0)]
     pub shutdown_grace_secs: f64,
-    /// Worker threads of the server (default: one per CPU).
+    /// Threads that serve connections, each with its own runtime (default: one per CPU).
     #[arg(long, env = "WORKER_THREADS")]
     pub worker_threads: Option<usize>,
     /// Serve the Prometheus metrics alone on this port (open, for the scraper; 0 picks a
@@ -349,12 +349,15 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 backend: a.model.backend.config()?,
                 auth: AuthSettings::from_env(&a.auth)?,
                 metrics_port: a.metrics_port,
+                worker_threads: a
+                    .worker_threads
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             };
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = a.worker_threads.filter(|n| *n > 0) {
-                rt.worker_threads(n);
-            }
-            let rt = rt
+            // Connections are served on their own threads (`crate::workers`); this
+            // runtime accepts them, loads the model and watches a proxy's child.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .build()
                 .map_err(|e| ShimError::io("start", "the async runtime", e))?;

@@ -45,6 +45,8 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::workers::Workers;
+
 /// The limits of [`run`].
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
@@ -68,13 +70,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At most one "connection limit reached" warning per this interval.
 const SATURATION_WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Accepts connections on `listener` and serves `app` on each until `stop` becomes `true`
-/// (or its sender is dropped); then stops accepting, asks every connection to finish and
-/// returns once all have. The caller bounds that wait.
+/// Accepts connections on `listener` and serves `app` on each, on one of `workers`'
+/// threads, until `stop` becomes `true` (or its sender is dropped); then stops accepting,
+/// asks every connection to finish and returns once all have. The caller bounds that wait.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    workers: Arc<Workers>,
     mut stop: watch::Receiver<bool>,
 ) {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
@@ -118,14 +121,21 @@ pub async fn run(
             _ = stopped(&mut stop) => break,
         };
         prepare(&stream);
-        tokio::spawn(connection(
-            stream,
-            app.clone(),
-            Arc::clone(&builder),
-            limits,
-            stop.clone(),
-            permit,
-        ));
+        // Handed over as a plain socket: registered again on the thread that serves it.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::debug!(%error, "cannot hand a connection over to its thread");
+                continue;
+            }
+        };
+        let (app, builder, stop) = (app.clone(), Arc::clone(&builder), stop.clone());
+        workers.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => connection(stream, app, builder, limits, stop, permit).await,
+                Err(error) => tracing::debug!(%error, "cannot register a connection"),
+            }
+        });
     }
     drop(listener);
     // Every connection holds a slot until it ends: all slots back means all are closed.
@@ -438,7 +448,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let app = Router::new().route("/", axum::routing::get(|| async { "hi" }));
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(run(listener, app, limits, rx));
+        let task = tokio::spawn(run(listener, app, limits, Workers::start(2).unwrap(), rx));
         (addr, tx, task)
     }
 
@@ -639,7 +649,7 @@ mod tests {
             idle_timeout: Duration::from_secs(30),
             max_connections: 8,
         };
-        let task = tokio::spawn(run(listener, app, limits, rx));
+        let task = tokio::spawn(run(listener, app, limits, Workers::start(2).unwrap(), rx));
         let mut idle = std::net::TcpStream::connect(addr).unwrap();
         idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();

@@ -22,6 +22,7 @@ pub mod model;
 pub mod protocol;
 pub mod rest_score;
 pub mod server;
+pub mod workers;
 
 pub use api::ApiError;
 pub use error::ShimError;

@@ -40,6 +40,7 @@ use crate::metrics::{self, RowsScored};
 use crate::model::LoadedModel;
 use crate::protocol::v2::{self, V2Model};
 use crate::rest_score;
+use crate::workers::Workers;
 
 /// What `serve` needs.
 #[derive(Debug, Clone)]
@@ -64,6 +65,8 @@ pub struct ServeConfig {
     /// `METRICS_PORT`: serve `/metrics` alone on this port (open) rather than on the API
     /// port (protected).
     pub metrics_port: Option<u16>,
+    /// `WORKER_THREADS`: the threads that serve connections (`crate::workers`).
+    pub worker_threads: usize,
 }
 
 /// Shared state of the handlers: the model once it is loaded, and its view in the Open
@@ -527,11 +530,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         metrics_listener.is_none(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = Workers::start(cfg.worker_threads)
+        .map_err(|e| ShimError::io("start", "the connection threads", e))?;
     if let Some(l) = metrics_listener {
         tokio::spawn(crate::connections::run(
             l,
             metrics_router(),
             cfg.connections,
+            Arc::clone(&workers),
             stop_rx.clone(),
         ));
     }
@@ -539,6 +545,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
         listener,
         app,
         cfg.connections,
+        workers,
         stop_rx,
     ));
 
@@ -642,7 +649,13 @@ mod tests {
             idle_timeout: Duration::from_secs(5),
             max_connections: 16,
         };
-        tokio::spawn(crate::connections::run(listener, app, limits, stop));
+        tokio::spawn(crate::connections::run(
+            listener,
+            app,
+            limits,
+            crate::workers::Workers::start(2).unwrap(),
+            stop,
+        ));
         let cases = [
             ("healthz", "GET", "/healthz", 200, "OK"),
             ("readyz", "GET", "/readyz", 500, "Not ready"),
