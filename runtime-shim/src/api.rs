@@ -422,6 +422,9 @@ impl Frame {
 #[derive(Debug, Clone)]
 pub struct RequestRules {
     inputs: Vec<String>,
+    /// No input name twice: a request whose `fields` are the inputs in order has the
+    /// identity layout and no duplicate (the common request, checked without hashing).
+    inputs_distinct: bool,
     expected: String,
     /// The Shapley type the model computes, which `/model/score` may ask for.
     shapley: Option<ShapleyType>,
@@ -472,8 +475,13 @@ impl RequestRules {
     pub fn new(inputs: &[Column]) -> Self {
         let inputs: Vec<String> = inputs.iter().map(|c| c.name.clone()).collect();
         let expected = java_list(&inputs);
+        let inputs_distinct = {
+            let mut seen = std::collections::HashSet::with_capacity(inputs.len());
+            inputs.iter().all(|i| seen.insert(i.as_str()))
+        };
         RequestRules {
             inputs,
+            inputs_distinct,
             expected,
             shapley: None,
         }
@@ -488,6 +496,12 @@ impl RequestRules {
 
     /// `fields` must hold every model input.
     fn columns(&self, fields: &[String], ep: Endpoint) -> Result<Columns, ApiError> {
+        if self.inputs_distinct && fields == self.inputs.as_slice() {
+            return Ok(Columns {
+                positions: (0..fields.len()).collect(),
+                duplicate: None,
+            });
+        }
         let index = field_index(fields);
         let mut duplicate = None;
         let mut seen = std::collections::HashSet::with_capacity(fields.len());
@@ -529,7 +543,11 @@ impl RequestRules {
                 "field {d:?} appears more than once in the input fields"
             )));
         }
-        let index = field_index(&fields);
+        // Built only when fields are copied: most requests copy none.
+        let index = match &opts.include_fields_in_output {
+            Some(names) if !names.is_empty() => field_index(&fields),
+            _ => HashMap::new(),
+        };
         let id_field = opts.id_field.filter(|s| !s.is_empty());
         let mut include = Vec::new();
         let mut generated_id = None;
@@ -904,6 +922,51 @@ mod tests {
 
     fn req(json: &str) -> Result<Prepared, ApiError> {
         rules().prepare(parse_request(json.as_bytes())?)
+    }
+
+    /// Where each input is found: the request in the inputs' order (checked without
+    /// hashing), permuted, with extra fields, and against a model naming an input twice.
+    #[test]
+    fn input_positions() {
+        let twice = RequestRules::new(&[
+            Column::new("a", ColumnType::Float64),
+            Column::new("a", ColumnType::Float64),
+        ]);
+        type Case<'a> = (
+            &'a str,
+            &'a RequestRules,
+            &'a [&'a str],
+            Result<&'a [usize], &'a str>,
+        );
+        let cases: [Case; 5] = [
+            ("in order", &rules(), &["a", "b"], Ok(&[0, 1])),
+            ("permuted", &rules(), &["b", "a"], Ok(&[1, 0])),
+            ("extra fields", &rules(), &["z", "b", "a"], Ok(&[2, 1])),
+            (
+                "a field twice",
+                &rules(),
+                &["a", "b", "a"],
+                Err("\"a\" appears more than once"),
+            ),
+            (
+                "inputs named twice",
+                &twice,
+                &["a", "a"],
+                Err("\"a\" appears more than once"),
+            ),
+        ];
+        for (name, rules, fields, want) in cases {
+            let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            let got = rules.header(fields, true, RequestOptions::default(), Endpoint::Score);
+            match (got, want) {
+                (Ok(l), Ok(p)) => assert_eq!(l.positions(), p, "{name}"),
+                (Err(e), Err(m)) => assert!(e.detail.contains(m), "{name}: {}", e.detail),
+                (got, want) => panic!(
+                    "{name}: {:?} against {want:?}",
+                    got.map(|l| l.positions().to_vec())
+                ),
+            }
+        }
     }
 
     #[test]

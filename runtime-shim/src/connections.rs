@@ -35,7 +35,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -46,6 +45,31 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::workers::Workers;
+
+/// What [`run`] serves: an axum `Router`, or a service in front of one.
+pub trait App:
+    Service<
+        hyper::Request<Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: Service<
+            hyper::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
 
 /// The limits of [`run`].
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +97,9 @@ const SATURATION_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` and serves `app` on each, on one of `workers`'
 /// threads, until `stop` becomes `true` (or its sender is dropped); then stops accepting,
 /// asks every connection to finish and returns once all have. The caller bounds that wait.
-pub async fn run(
+pub async fn run<S: App>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: ConnLimits,
     workers: Arc<Workers>,
     mut stop: watch::Receiver<bool>,
@@ -248,9 +272,9 @@ enum Ended {
 
 /// Serves one connection under its clocks; answers 408 when a head did not arrive in
 /// time.
-async fn connection(
+async fn connection<S: App>(
     stream: TcpStream,
-    app: Router,
+    app: S,
     builder: Arc<http1::Builder>,
     limits: ConnLimits,
     stop: watch::Receiver<bool>,
@@ -438,6 +462,7 @@ impl AsyncWrite for Returning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use std::io::{Read, Write};
     use std::net::SocketAddr;
 

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod rest_score;
+pub mod score_lane;
 pub mod server;
 pub mod workers;
 

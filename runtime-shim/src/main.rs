@@ -1,9 +1,11 @@
 //! The `runtime-shim` binary; everything is in the library (`cli::main`).
 
-/// The static musl build (the images) allocates with mimalloc: musl's own malloc takes a
-/// global lock on every call and made a 100-row request about 6x slower than the glibc
-/// build (`bench/load.sh`, runtime-shim/README.md). glibc builds keep the system allocator.
-#[cfg(target_env = "musl")]
+/// Every build allocates with mimalloc. musl's own malloc (the images' static build)
+/// takes a global lock on every call and made a 100-row request about 6x slower than the
+/// glibc build (`bench/load.sh`, runtime-shim/README.md); glibc's malloc and free were
+/// still ~30% of a 1-row request's instructions (callgrind; hyper, axum and tower
+/// allocate a few dozen small objects per request), mimalloc's fast paths are a few
+/// instructions each.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -7,13 +7,15 @@
 //! routing; for the protected group (every `/model/*` and `/v2/models/*` route, and
 //! `/metrics` when it is served here) the endpoint security ([`crate::auth::protect`]);
 //! then the body limits and the handler deadline; then the handler. So a request is
-//! authenticated before its body is read.
+//! authenticated before its body is read. `POST /model/score` goes through the same
+//! steps, in the same order, in front of the router ([`crate::score_lane`]).
 //!
 //! The port is bound before the model is loaded, so that liveness probes (`/healthz`,
 //! `/v2/health/live`) pass while a large model is verified; `/readyz`,
 //! `/v2/health/ready` and the model routes wait for the loaded model. SIGTERM or SIGINT stops accepting connections, lets in-flight requests
 //! finish within a grace period, then stops the backend's child process (if it has one).
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -40,6 +42,7 @@ use crate::metrics::{self, RowsScored};
 use crate::model::LoadedModel;
 use crate::protocol::v2::{self, V2Model};
 use crate::rest_score;
+use crate::score_lane::ScoreLane;
 use crate::workers::Workers;
 
 /// What `serve` needs.
@@ -104,7 +107,7 @@ impl AppState {
     }
 
     /// Publishes the loaded model (its protocol view first).
-    fn set(&self, model: Arc<LoadedModel>, v2: V2Model) {
+    pub(crate) fn set(&self, model: Arc<LoadedModel>, v2: V2Model) {
         let _ = self.v2.set(Arc::new(v2));
         let _ = self.model.set(model);
     }
@@ -164,20 +167,33 @@ pub fn metrics_router() -> Router {
 /// its figures in the metrics (route template, status, time, rows scored).
 async fn access_log(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let m = metrics::global();
-    m.request_started();
+    metrics::global().request_started();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
+    log_access(
+        method.as_str(),
+        &path,
+        route.as_ref().map(MatchedPath::as_str),
+        &resp,
+        start,
+    );
+    resp
+}
+
+/// The end of [`access_log`]: the request's figures in the metrics and its access line
+/// (also for `POST /model/score`, answered before the router: [`crate::score_lane`]).
+pub(crate) fn log_access(
+    method: &str,
+    path: &str,
+    route: Option<&str>,
+    resp: &Response,
+    start: Instant,
+) {
     let took = start.elapsed();
     let rows = resp.extensions().get::<RowsScored>().map_or(0, |r| r.0);
-    m.request_done(
-        route.as_ref().map(MatchedPath::as_str),
-        resp.status().as_u16(),
-        took,
-        rows,
-    );
+    metrics::global().request_done(route, resp.status().as_u16(), took, rows);
     tracing::info!(
         target: "access",
         method = %method,
@@ -187,7 +203,6 @@ async fn access_log(req: Request, next: Next) -> Response {
         micros = took.as_micros() as u64,
         "request"
     );
-    resp
 }
 
 /// The limits that protect the server: a declared `Content-Length` over `max_body` is
@@ -197,17 +212,22 @@ async fn access_log(req: Request, next: Next) -> Response {
 async fn limits(req: Request, next: Next, max_body: usize, timeout: Duration) -> Response {
     match read_body(req, max_body, timeout).await {
         Err(refused) => refused,
-        Ok(req) => match tokio::time::timeout(timeout, next.run(req)).await {
-            Ok(r) => r,
-            Err(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the request took longer than {} s and was abandoned",
-                    timeout.as_secs_f64()
-                ),
-            )
-            .into_response(),
-        },
+        Ok(req) => within(timeout, next.run(req)).await,
+    }
+}
+
+/// `answer` under the request timeout: a 503 with a `detail` when it takes longer.
+pub(crate) async fn within(timeout: Duration, answer: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than {} s and was abandoned",
+                timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
     }
 }
 
@@ -216,16 +236,31 @@ async fn limits(req: Request, next: Next, max_body: usize, timeout: Duration) ->
 /// exceed `max_body`; 408 when the whole body has not arrived within `deadline`; 400 when
 /// the connection fails mid-body. A refusal closes the connection (its body is unread).
 async fn read_body(req: Request, max_body: usize, deadline: Duration) -> Result<Request, Response> {
-    let path = req.uri().path().to_owned();
+    let (parts, buf) = read_body_bytes(req, max_body, deadline).await?;
+    Ok(Request::from_parts(parts, Body::from(buf)))
+}
+
+/// [`read_body`]'s work: the request's head and its body's bytes.
+pub(crate) async fn read_body_bytes<B>(
+    req: axum::http::Request<B>,
+    max_body: usize,
+    deadline: Duration,
+) -> Result<(axum::http::request::Parts, Vec<u8>), Response>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let path = req.uri().path();
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body as u64) {
-        return Err(refuse(too_large(&path)));
+        return Err(refuse(too_large(path)));
     }
     let (parts, mut body) = req.into_parts();
+    let path = parts.uri.path();
     let collect = async {
         // Reserve at most 1 MiB up front: a client that declares a large body and sends
         // nothing must not make the server allocate it.
@@ -240,15 +275,16 @@ async fn read_body(req: Request, max_body: usize, deadline: Duration) -> Result<
             })?;
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > max_body {
-                    return Err(too_large(&path));
+                    return Err(too_large(path));
                 }
                 buf.extend_from_slice(&data);
             }
         }
         Ok(buf)
     };
-    match tokio::time::timeout(deadline, collect).await {
-        Ok(Ok(buf)) => Ok(Request::from_parts(parts, Body::from(buf))),
+    let collected = tokio::time::timeout(deadline, collect).await;
+    match collected {
+        Ok(Ok(buf)) => Ok((parts, buf)),
         Ok(Err(e)) => Err(refuse(e)),
         Err(_) => Err(refuse(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -336,7 +372,10 @@ fn body_of(body: Result<Bytes, BytesRejection>, ep: Endpoint) -> Result<Bytes, A
 /// `POST /model/score`: the scores, and with a `requestShapleyValueType` the model
 /// computes, the same rows' Shapley values as `featureShapleyContributions` (what
 /// `/model/contribution` answers for them).
-async fn score(State(st): St, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub(crate) async fn score(
+    State(st): St,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let m = st.model()?;
     let body = body_of(body, Endpoint::Score)?;
     if let Some(a) = rest_score::score(m, &body).await? {
@@ -522,12 +561,18 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ShimError> {
     };
 
     let state = Arc::new(AppState::default());
-    let app = router(
+    let app = ScoreLane::new(
+        router(
+            Arc::clone(&state),
+            cfg.max_body_bytes,
+            cfg.request_timeout,
+            auth.as_ref(),
+            metrics_listener.is_none(),
+        ),
         Arc::clone(&state),
+        auth.clone(),
         cfg.max_body_bytes,
         cfg.request_timeout,
-        auth.as_ref(),
-        metrics_listener.is_none(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = Workers::start(cfg.worker_threads)

@@ -532,18 +532,24 @@ pub fn refusal(why: AuthRefusal, request_has_body: bool) -> Response {
 /// The layer's function: lets the request through, or answers the refusal (counted in
 /// the metrics, not logged: a flood of bad credentials must not flood the log).
 async fn middleware(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
-    match auth.check(req.headers()).await {
+    match admit(&auth, req.headers()).await {
         Ok(()) => next.run(req).await,
-        Err(why) => {
-            metrics::global().auth_refused(why);
-            let has_body = req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .is_some_and(|v| v.as_bytes() != b"0")
-                || req.headers().contains_key(header::TRANSFER_ENCODING);
-            refusal(why, has_body)
-        }
+        Err(refused) => refused,
     }
+}
+
+/// The check of [`middleware`] on a request's headers: `Ok` lets it through, `Err` is
+/// the refusal to answer (also for `POST /model/score`, answered before the router:
+/// [`crate::score_lane`]).
+pub(crate) async fn admit(auth: &Auth, headers: &HeaderMap) -> Result<(), Response> {
+    auth.check(headers).await.map_err(|why| {
+        metrics::global().auth_refused(why);
+        let has_body = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+            || headers.contains_key(header::TRANSFER_ENCODING);
+        refusal(why, has_body)
+    })
 }
 
 /// `routes` behind the endpoint security (unchanged when `auth` is `None`: open). The
