@@ -262,6 +262,10 @@ pub struct Cli {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging_to(cli.log.log_format, crate::log_writer::stderr());
+    crate::access_log::init(
+        cli.log.log_format,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     let result = run(cli.command.unwrap_or(Command::Serve(cli.serve)));
     // Children are stopped in order on every normal path; this catches the others.
     crate::backend::proxy::kill_all();

@@ -7,6 +7,7 @@
 //! Open Inference Protocol v2 ([`protocol::v2`]). The request rules and the response shape live in [`api`]
 //! so that the REST server and the batch command ([`batch`]) answer the same way.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod backend;

@@ -194,15 +194,13 @@ pub(crate) fn log_access(
     let took = start.elapsed();
     let rows = resp.extensions().get::<RowsScored>().map_or(0, |r| r.0);
     metrics::global().request_done(route, resp.status().as_u16(), took, rows);
-    tracing::info!(
-        target: "access",
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        bytes = resp.body().size_hint().exact().unwrap_or(0),
-        micros = took.as_micros() as u64,
-        "request"
-    );
+    crate::access_log::record(&crate::access_log::Access {
+        method,
+        path,
+        status: resp.status().as_u16(),
+        bytes: resp.body().size_hint().exact().unwrap_or(0),
+        micros: took.as_micros() as u64,
+    });
 }
 
 /// The limits that protect the server: a declared `Content-Length` over `max_body` is
