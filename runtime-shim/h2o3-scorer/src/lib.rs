@@ -126,6 +126,8 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+    /// The text of one number cell of [`H2oScorer::score_json_into`].
+    static NUMBER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 pub use mojo::{Mojo, MojoFiles, MojoProblem, ProblemKind};
 pub use read::{read_mojo, MojoError};
@@ -162,6 +164,8 @@ pub struct H2oScorer {
     preds_len: usize,
     model: Box<dyn Model>,
     render: Render,
+    /// The class labels as JSON strings (quoted, escaped), for [`H2oScorer::score_json_into`].
+    labels_json: Vec<Vec<u8>>,
     /// Contribution names and kind, or why the model has no contributions.
     contrib: Result<(Vec<String>, ContributionKind), String>,
     /// Scoring facts for the manifest's metadata ([`H2oScorer::metadata`]).
@@ -288,7 +292,15 @@ impl H2oScorer {
             }));
         }
         tracing::debug!(%algo, %category, inputs = inputs.len(), outputs = output_names.len(), "loaded MOJO for native scoring");
+        let labels_json = match &render {
+            Render::Classes(d) => d
+                .iter()
+                .map(|l| serde_json::to_vec(l).expect("a string serializes"))
+                .collect(),
+            Render::Values(_) => Vec::new(),
+        };
         Ok(H2oScorer {
+            labels_json,
             input_names: inputs.iter().map(|c| c.name.clone()).collect(),
             algo,
             category,
@@ -362,26 +374,19 @@ impl H2oScorer {
     /// once the cells have grown to their size (the feature and prediction buffers are
     /// kept per thread). On an error `out` is unspecified.
     pub fn score_into(&self, row: &[Option<&str>], out: &mut Vec<String>) -> Result<(), CellError> {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let Scratch { raw, preds } = &mut *scratch;
-            raw.clear();
-            raw.resize(self.n_features, f64::NAN);
-            let offset = input::encode(&self.inputs, row, raw)?;
-            preds.clear();
-            preds.resize(self.preds_len, 0.0);
-            let n = self.output_names.len();
-            out.truncate(n);
-            out.resize_with(n, String::new);
-            for cell in out.iter_mut() {
-                cell.clear();
-            }
-            if !self.model.score0(raw, offset, preds) {
+        let n = self.output_names.len();
+        out.truncate(n);
+        out.resize_with(n, String::new);
+        for cell in out.iter_mut() {
+            cell.clear();
+        }
+        self.predict(row, |preds| {
+            let Some(preds) = preds else {
                 for cell in out.iter_mut() {
                     cell.push_str("NaN");
                 }
-                return Ok(());
-            }
+                return;
+            };
             match &self.render {
                 Render::Classes(domain) => {
                     out[0].push_str(
@@ -398,6 +403,82 @@ impl H2oScorer {
                         cells::push_f64(p, cell);
                     }
                 }
+            }
+        })
+    }
+
+    /// [`H2oScorer::score_into`]'s cells appended to `out` as JSON strings, comma-separated
+    /// (`"yes","0.25","0.75"`): byte for byte what `serde_json` writes for those cells,
+    /// without a `String` per cell or an escape check per cell (labels are escaped once,
+    /// at load; numbers need none). On an error `out` is unspecified.
+    pub fn score_json_into(
+        &self,
+        row: &[Option<&str>],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CellError> {
+        let n = self.output_names.len();
+        self.predict(row, |preds| {
+            let Some(preds) = preds else {
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(b"\"NaN\"");
+                }
+                return;
+            };
+            NUMBER.with(|num| {
+                let num = &mut *num.borrow_mut();
+                let mut number = |p: f64, out: &mut Vec<u8>| {
+                    num.clear();
+                    cells::push_f64(p, num);
+                    out.push(b'"');
+                    out.extend_from_slice(num.as_bytes());
+                    out.push(b'"');
+                };
+                match &self.render {
+                    Render::Classes(domain) => {
+                        match self.labels_json.get(preds[0] as i32 as usize) {
+                            Some(label) => out.extend_from_slice(label),
+                            None => out.extend_from_slice(b"\"NaN\""),
+                        }
+                        for &p in &preds[1..=domain.len()] {
+                            out.push(b',');
+                            number(p, out);
+                        }
+                    }
+                    Render::Values(k) => {
+                        for (i, &p) in preds[..*k].iter().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            number(p, out);
+                        }
+                    }
+                }
+            })
+        })
+    }
+
+    /// Encodes `row` and scores it, then calls `render` with the predictions (`None`:
+    /// the model gave no prediction, every output is `NaN`).
+    fn predict(
+        &self,
+        row: &[Option<&str>],
+        render: impl FnOnce(Option<&[f64]>),
+    ) -> Result<(), CellError> {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let Scratch { raw, preds } = &mut *scratch;
+            raw.clear();
+            raw.resize(self.n_features, f64::NAN);
+            let offset = input::encode(&self.inputs, row, raw)?;
+            preds.clear();
+            preds.resize(self.preds_len, 0.0);
+            if self.model.score0(raw, offset, preds) {
+                render(Some(preds));
+            } else {
+                render(None);
             }
             Ok(())
         })

@@ -251,7 +251,15 @@ fn difference(got: &str, want: &str) -> Option<f64> {
 
 /// Scores `input` with `scorer` and compares with `predictions`; returns the largest
 /// relative error, or the list of mismatches.
-fn compare(scorer: &H2oScorer, input: &Path, predictions: &Path) -> Result<f64, String> {
+/// Compares `scorer` with genmodel's predictions; `twin` (the same MOJO loaded again:
+/// some models, such as GLRM, count the rows they score) writes the same rows as JSON
+/// cells, which must be serde_json's spelling of `scorer`'s cells.
+fn compare(
+    scorer: &H2oScorer,
+    twin: &H2oScorer,
+    input: &Path,
+    predictions: &Path,
+) -> Result<f64, String> {
     let input = read_csv(input);
     let want = read_csv(predictions);
     let header = &input[0];
@@ -282,13 +290,27 @@ fn compare(scorer: &H2oScorer, input: &Path, predictions: &Path) -> Result<f64, 
             .iter()
             .map(|c| if c.is_empty() { None } else { Some(c.as_str()) })
             .collect();
+        let mut json = Vec::new();
+        let as_json = twin.score_json_into(&row, &mut json);
         let got = match scorer.score(&row) {
             Ok(g) => g,
             Err(e) => {
                 errors.push(format!("row {r}: {e}"));
+                if as_json.is_ok() {
+                    errors.push(format!("row {r}: score_json_into accepted it"));
+                }
                 continue;
             }
         };
+        // The JSON cells are serde_json's spelling of the same cells.
+        let want_json = serde_json::to_vec(&got).unwrap();
+        if as_json.is_err() || json != want_json[1..want_json.len() - 1] {
+            errors.push(format!(
+                "row {r}: score_json_into wrote {:?}, serde_json {:?}",
+                String::from_utf8_lossy(&json),
+                String::from_utf8_lossy(&want_json)
+            ));
+        }
         if got.len() != expected.len() {
             errors.push(format!(
                 "row {r}: {} cells, expected {}",
@@ -313,7 +335,8 @@ fn compare(scorer: &H2oScorer, input: &Path, predictions: &Path) -> Result<f64, 
 
 fn check(name: &str, mojo: &Path, input: &Path, predictions: &Path) -> Result<String, String> {
     let scorer = H2oScorer::load(mojo).map_err(|e| format!("load failed: {e}"))?;
-    let worst = compare(&scorer, input, predictions)?;
+    let twin = H2oScorer::load(mojo).map_err(|e| format!("load failed: {e}"))?;
+    let worst = compare(&scorer, &twin, input, predictions)?;
     let (algo, category) = scorer.describe();
     Ok(format!(
         "{name}: {algo}/{category} matches genmodel, max relative error {worst:e}"

@@ -153,6 +153,22 @@ fn score_rows(
 }
 
 impl H2o3Backend {
+    /// Calls `f` with `row`'s cells in the scorer's input order (on the stack for the
+    /// usual widths).
+    fn in_order<T>(&self, row: &[Option<&str>], f: impl FnOnce(&[Option<&str>]) -> T) -> T {
+        const STACK: usize = 64;
+        if self.order.len() <= STACK {
+            let mut stack = [None; STACK];
+            for (slot, &i) in stack.iter_mut().zip(self.order.iter()) {
+                *slot = row[i];
+            }
+            f(&stack[..self.order.len()])
+        } else {
+            let heap: Vec<Option<&str>> = self.order.iter().map(|&i| row[i]).collect();
+            f(&heap)
+        }
+    }
+
     /// Inline when small, else on the blocking pool.
     fn run(
         &self,
@@ -242,22 +258,20 @@ impl Backend for H2o3Backend {
         row_number: usize,
         out: &mut Vec<String>,
     ) -> Option<Result<(), ApiError>> {
-        // The cells in the scorer's input order, on the stack for the usual widths.
-        const STACK: usize = 64;
-        let mut stack = [None; STACK];
-        let heap: Vec<Option<&str>>;
-        let ordered: &[Option<&str>] = if self.order.len() <= STACK {
-            for (slot, &i) in stack.iter_mut().zip(self.order.iter()) {
-                *slot = row[i];
-            }
-            &stack[..self.order.len()]
-        } else {
-            heap = self.order.iter().map(|&i| row[i]).collect();
-            &heap
-        };
         Some(
-            self.scorer
-                .score_into(ordered, out)
+            self.in_order(row, |ordered| self.scorer.score_into(ordered, out))
+                .map_err(|e| refused_row(Endpoint::Score, row_number, e)),
+        )
+    }
+
+    fn score_row_json(
+        &self,
+        row: &[Option<&str>],
+        row_number: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), ApiError>> {
+        Some(
+            self.in_order(row, |ordered| self.scorer.score_json_into(ordered, out))
                 .map_err(|e| refused_row(Endpoint::Score, row_number, e)),
         )
     }
