@@ -31,6 +31,8 @@ pub struct H2o3Backend {
     scorer: Arc<H2oScorer>,
     /// `order[j]`: the model input (manifest order) that is the scorer's input `j`.
     order: Arc<[usize]>,
+    /// `order` is `0, 1, 2, ...`: a row in manifest order is already in the scorer's.
+    same_order: bool,
     outputs: Vec<String>,
     algo: String,
     category: String,
@@ -88,6 +90,7 @@ pub fn load(
         contributions,
         outputs: scorer.output_names().to_vec(),
         scorer: Arc::new(scorer),
+        same_order: order.iter().enumerate().all(|(j, &i)| i == j),
         order: order.into(),
         algo,
         category,
@@ -153,16 +156,20 @@ fn score_rows(
 }
 
 impl H2o3Backend {
-    /// Calls `f` with `row`'s cells in the scorer's input order (on the stack for the
-    /// usual widths).
+    /// Calls `f` with `row`'s cells in the scorer's input order: `row` itself when the
+    /// orders agree (the usual case), else a copy (on the stack for up to 16 inputs:
+    /// a larger array costs its zeroing on every row).
     fn in_order<T>(&self, row: &[Option<&str>], f: impl FnOnce(&[Option<&str>]) -> T) -> T {
-        const STACK: usize = 64;
-        if self.order.len() <= STACK {
+        const STACK: usize = 16;
+        let n = self.order.len();
+        if self.same_order && row.len() == n {
+            f(row)
+        } else if n <= STACK {
             let mut stack = [None; STACK];
             for (slot, &i) in stack.iter_mut().zip(self.order.iter()) {
                 *slot = row[i];
             }
-            f(&stack[..self.order.len()])
+            f(&stack[..n])
         } else {
             let heap: Vec<Option<&str>> = self.order.iter().map(|&i| row[i]).collect();
             f(&heap)
@@ -274,5 +281,85 @@ impl Backend for H2o3Backend {
             self.in_order(row, |ordered| self.scorer.score_json_into(ordered, out))
                 .map_err(|e| refused_row(Endpoint::Score, row_number, e)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use artifact_core::{Context, ReadOptions};
+
+    /// A row in manifest order is scored alike whether that order is the scorer's (the
+    /// row used as it is) or not (copied in the scorer's order), for any width.
+    #[test]
+    fn rows_reach_the_scorer_in_its_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/h2o3/gbm_onehot_binomial.zip");
+        let dir = tmp.path().join("m");
+        let ctx = Context {
+            read: ReadOptions::default(),
+            args: h2o3_mojo::NoArgs {},
+        };
+        artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(&src, &dir, false, &ctx)
+            .unwrap();
+        let manifest = artifact_core::Manifest::read(&dir).unwrap();
+        let scorer = H2oScorer::load(&dir.join(&manifest.payload)).unwrap();
+        let n = scorer.input_names().len();
+        let direct = H2o3Backend {
+            scorer: Arc::new(scorer),
+            order: (0..n).collect::<Vec<_>>().into(),
+            same_order: true,
+            outputs: Vec::new(),
+            algo: String::new(),
+            category: String::new(),
+            contributions: Err(String::new()),
+        };
+        let row = [
+            Some("-0.42"),
+            Some("3.405"),
+            Some("red"),
+            Some("izmir"),
+            Some("13"),
+        ];
+        assert_eq!(row.len(), n);
+        let mut want = Vec::new();
+        direct.score_row_json(&row, 0, &mut want).unwrap().unwrap();
+        // The same inputs given in reverse, with an order that undoes it; and an order
+        // longer than the stack copy holds (the scorer ignores cells past its inputs).
+        let reversed: Vec<Option<&str>> = row.iter().rev().copied().collect();
+        let wide: Vec<Option<&str>> = reversed.iter().copied().cycle().take(40).collect();
+        let cases: [(&str, Vec<Option<&str>>, Vec<usize>); 2] = [
+            ("reversed", reversed.clone(), (0..n).rev().collect()),
+            (
+                "wider than the stack",
+                wide,
+                (0..n).rev().map(|i| i + 35).chain(0..12).collect(),
+            ),
+        ];
+        for (name, cells, order) in cases {
+            let permuted = H2o3Backend {
+                order: order.into(),
+                same_order: false,
+                scorer: Arc::clone(&direct.scorer),
+                outputs: Vec::new(),
+                algo: String::new(),
+                category: String::new(),
+                contributions: Err(String::new()),
+            };
+            let mut got = Vec::new();
+            permuted
+                .score_row_json(&cells, 0, &mut got)
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, want, "{name}");
+            let mut strings = Vec::new();
+            permuted
+                .score_row_into(&cells, 0, &mut strings)
+                .unwrap()
+                .unwrap();
+            let json: Vec<u8> = serde_json::to_vec(&strings).unwrap();
+            assert_eq!(&json[1..json.len() - 1], &want[..], "{name}: as strings");
+        }
     }
 }
