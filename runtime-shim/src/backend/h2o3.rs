@@ -329,7 +329,8 @@ mod tests {
         // longer than the stack copy holds (the scorer ignores cells past its inputs).
         let reversed: Vec<Option<&str>> = row.iter().rev().copied().collect();
         let wide: Vec<Option<&str>> = reversed.iter().copied().cycle().take(40).collect();
-        let cases: [(&str, Vec<Option<&str>>, Vec<usize>); 2] = [
+        type Case<'a> = (&'a str, Vec<Option<&'a str>>, Vec<usize>);
+        let cases: [Case; 2] = [
             ("reversed", reversed.clone(), (0..n).rev().collect()),
             (
                 "wider than the stack",
