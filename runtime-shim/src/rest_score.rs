@@ -1,5 +1,5 @@
 //! The cheap path of `POST /model/score` for backends that score in process, row by row
-//! ([`Backend::score_row_into`]: native H2O-3). Issue 20: at 100 rows per request most of
+//! ([`crate::backend::Backend::score_row_json`]: native H2O-3). Issue 20: at 100 rows per request most of
 //! the time went to the request's `String` per cell, `Vec<String>` per output row and
 //! serde's walk over them, not to scoring. Here the body is parsed into borrowed cells (one
 //! flat vector; a cell is copied only when it holds JSON escapes or is a number): by a
@@ -7,8 +7,9 @@
 //! the instructions of a 1000-row request), or by serde_json into the same struct for the
 //! bodies that parser is not sure of (numbers or booleans as cells, escaped member names,
 //! anything it refuses). Each row's cells go straight into the scorer in its input order,
-//! the scorer reuses its output cells and the answer is written into one buffer, byte for
-//! byte what serde writes for a [`crate::api::ScoreResponse`]. Requests over
+//! the scorer writes its outputs into the answer as JSON strings (no `String` per cell),
+//! and the answer is one buffer, byte for byte what serde writes for a
+//! [`crate::api::ScoreResponse`]. Requests over
 //! [`PARALLEL_MIN_BODY`] are parsed and scored on the blocking pool, one per CPU at a time
 //! (the others wait their turn), their rows split over up to one thread per CPU when they
 //! have the CPUs to themselves (fewer as more large requests run at once).
@@ -195,26 +196,21 @@ fn write_rows(
 ) -> Result<bool, ApiError> {
     let positions = layout.positions();
     let mut cells: Vec<Option<&str>> = Vec::with_capacity(positions.len());
-    let mut outputs: Vec<String> = Vec::new();
     let first = range.start;
     for r in range {
         let row = rows.row(r);
         cells.clear();
         cells.extend(positions.iter().map(|&p| cell_value(row[p].as_deref())));
-        match model.backend.score_row_into(&cells, r, &mut outputs) {
-            None => return Ok(false),
-            Some(res) => res?,
-        }
         if r > first {
             out.push(b',');
         }
         out.push(b'[');
         layout.write_extra(out, |p| row[p].as_deref().unwrap_or(""));
-        for (i, c) in outputs.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            crate::api::write_json_str(out, c);
+        // The outputs straight into the answer (on an error or `None` the answer is
+        // dropped).
+        match model.backend.score_row_json(&cells, r, out) {
+            None => return Ok(false),
+            Some(res) => res?,
         }
         out.push(b']');
     }
