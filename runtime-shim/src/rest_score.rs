@@ -10,9 +10,9 @@
 //! the scorer writes its outputs into the answer as JSON strings (no `String` per cell),
 //! and the answer is one buffer, byte for byte what serde writes for a
 //! [`crate::api::ScoreResponse`]. Requests over
-//! [`PARALLEL_MIN_BODY`] are parsed and scored on the blocking pool, one per CPU at a time
-//! (the others wait their turn), their rows split over up to one thread per CPU when they
-//! have the CPUs to themselves (fewer as more large requests run at once).
+//! [`PARALLEL_MIN_BODY`] are parsed and scored one per CPU at a time (the others wait
+//! their turn): alone, on the blocking pool with their rows split over up to one thread
+//! per CPU; beside other large ones, on their connection's own thread.
 //!
 //! Everything this path cannot answer by itself goes to the general path, which then
 //! answers exactly as before: a body serde refuses here (the general parser gives the
@@ -34,9 +34,13 @@ use crate::model::LoadedModel;
 
 mod request;
 
-/// Bodies larger than this are handled on the blocking pool, their rows scored on several
-/// threads (about 400 rows of a 5-input model).
-pub const PARALLEL_MIN_BODY: usize = 16 * 1024;
+/// Bodies larger than this (about 7 000 rows of a 5-input model) are scored one per CPU
+/// at a time, a lone one with its rows split over several threads. Smaller ones are
+/// scored on their connection's thread: splitting a 1000-row request (~30 KiB) saved a
+/// lone request a fraction of a millisecond but, under concurrent ones, handed each to
+/// other threads and back and grew the blocking pools (`bench/serve.sh`, 1000 rows:
+/// 457 µs of CPU per request and 79 MB peak RSS split, 411 µs and 44 MB not).
+pub const PARALLEL_MIN_BODY: usize = 256 * 1024;
 /// Rows per scoring thread at least: fewer and the threads' start costs more than it saves.
 const ROWS_PER_THREAD: usize = 128;
 
@@ -64,6 +68,16 @@ pub async fn score(model: &Arc<LoadedModel>, body: &Bytes) -> Result<Option<Answ
         .acquire()
         .await
         .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let threads = threads_for(cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
+    if threads == 1 {
+        // Not alone: scored right here, on the connection's thread, which is one CPU's
+        // worth already (`crate::workers`); a hand-over to the blocking pool and back
+        // would only add two thread switches and a wake-up per request. (Its
+        // connection thread's other connections wait that long: at most one large
+        // request's time.)
+        let _held = (permit, counted);
+        return answer(model, body, 1);
+    }
     let (model, body) = (Arc::clone(model), body.clone());
     tokio::task::spawn_blocking(move || {
         let (_permit, _counted) = (permit, counted);
@@ -438,7 +452,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let m = model(tmp.path());
         let fields = json!(["x1", "x2", "color", "city", "grade"]);
-        let body = json!({"fields": fields, "rows": rows(1500, None)}).to_string();
+        let body = json!({"fields": fields, "rows": rows(9000, None)}).to_string();
         assert!(body.len() > PARALLEL_MIN_BODY);
         let body = Bytes::from(body);
         let want = general(&m, &body).await.unwrap();
