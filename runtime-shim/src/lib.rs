@@ -26,5 +26,8 @@ pub mod score_lane;
 pub mod server;
 pub mod workers;
 
+#[cfg(test)]
+mod test_models;
+
 pub use api::ApiError;
 pub use error::ShimError;

@@ -386,22 +386,10 @@ mod tests {
         }
     }
     use crate::api::parse_request;
-    use crate::backend::BackendConfig;
-    use artifact_core::{Context, ReadOptions};
     use serde_json::{json, Value};
 
-    fn model(parent: &std::path::Path) -> Arc<LoadedModel> {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../testdata/h2o3/gbm_onehot_binomial.zip");
-        let dir = parent.join("m");
-        let ctx = Context {
-            read: ReadOptions::default(),
-            args: h2o3_mojo::NoArgs {},
-        };
-        artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(&src, &dir, false, &ctx)
-            .unwrap();
-        let served = crate::model::served_backends(&[]).unwrap();
-        Arc::new(crate::model::load(&dir, &served, None, &BackendConfig::default()).unwrap())
+    fn model(parent: &std::path::Path) -> Arc<crate::model::LoadedModel> {
+        crate::test_models::loaded(parent, "gbm_onehot_binomial")
     }
 
     /// The general path's answer: the body or the error.

@@ -132,11 +132,9 @@ impl Lane {
 mod tests {
     use super::*;
     use crate::auth::{AuthSettings, Secret};
-    use crate::backend::BackendConfig;
     use crate::connections::ConnLimits;
     use crate::protocol::v2::V2Model;
     use crate::server::router;
-    use artifact_core::{Context, ReadOptions};
     use std::io::{Read, Write};
     use std::net::SocketAddr;
 
@@ -144,17 +142,7 @@ mod tests {
     const TIMEOUT: Duration = Duration::from_secs(5);
 
     fn model(parent: &std::path::Path) -> Arc<crate::model::LoadedModel> {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../testdata/h2o3/gbm_onehot_binomial.zip");
-        let dir = parent.join("m");
-        let ctx = Context {
-            read: ReadOptions::default(),
-            args: h2o3_mojo::NoArgs {},
-        };
-        artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(&src, &dir, false, &ctx)
-            .unwrap();
-        let served = crate::model::served_backends(&[]).unwrap();
-        Arc::new(crate::model::load(&dir, &served, None, &BackendConfig::default()).unwrap())
+        crate::test_models::loaded(parent, "gbm_onehot_binomial")
     }
 
     /// Serves `app` on a fresh port.

@@ -176,16 +176,7 @@ fn layout(s: &str, out: &mut String) {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000):
     /// `cargo test -p h2o3-scorer --release -- --ignored --nocapture time_push_f64`.

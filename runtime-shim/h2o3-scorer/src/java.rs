@@ -133,42 +133,19 @@ const POW10: [f64; 23] = [
 /// rounded value of the text, the double `str::parse` returns (Clinger's fast path),
 /// without its grammar and its slower cases.
 fn parse_plain(b: &[u8]) -> Option<f64> {
-    const LIMIT: u64 = 1 << 53;
     let (neg, b) = match b {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, b),
     };
-    let mut w = 0u64;
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
+    let (w, int_digits) = digits(b, 0)?;
+    let (w, i, k) = match b.get(int_digits) {
+        // The fraction's digits continue the same integer.
+        Some(b'.') => {
+            let (w, k) = digits(&b[int_digits + 1..], w)?;
+            (w, int_digits + 1 + k, k)
         }
-        // w <= 2^53 before the step, so w · 10 + 9 cannot overflow.
-        w = w * 10 + u64::from(d);
-        if w > LIMIT {
-            return None;
-        }
-        i += 1;
-    }
-    let int_digits = i;
-    let mut k = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            w = w * 10 + u64::from(d);
-            if w > LIMIT {
-                return None;
-            }
-            i += 1;
-            k += 1;
-        }
-    }
+        _ => (w, int_digits, 0),
+    };
     // Something left over (an exponent, a suffix, a second point), no digit at all, or
     // a fraction too long for an exact 10^k.
     if i != b.len() || int_digits + k == 0 || k >= POW10.len() {
@@ -176,6 +153,26 @@ fn parse_plain(b: &[u8]) -> Option<f64> {
     }
     let v = w as f64 / POW10[k];
     Some(if neg { -v } else { v })
+}
+
+/// `w` continued by the leading decimal digits of `b`, and how many there were; `None`
+/// once the integer passes 2^53 (`w <= 2^53` before a step, so `w · 10 + 9` cannot
+/// overflow).
+fn digits(b: &[u8], mut w: u64) -> Option<(u64, usize)> {
+    const LIMIT: u64 = 1 << 53;
+    let mut n = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        w = w * 10 + u64::from(d);
+        if w > LIMIT {
+            return None;
+        }
+        n += 1;
+    }
+    Some((w, n))
 }
 
 /// Lines as `BufferedReader.readLine` splits them (`\n`, `\r` or `\r\n`).
@@ -250,16 +247,7 @@ pub(crate) fn binary_search_i64(a: &[i64], key: i64) -> i64 {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-    }
+    use crate::test_rng::Rng;
 
     #[test]
     fn lines_split_like_buffered_reader() {

@@ -102,6 +102,8 @@ mod rulefit;
 mod shap;
 mod sharedtree;
 mod targetencoder;
+#[cfg(test)]
+mod test_rng;
 mod tree;
 mod uplift;
 mod word2vec;

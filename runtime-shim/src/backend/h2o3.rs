@@ -287,22 +287,13 @@ impl Backend for H2o3Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use artifact_core::{Context, ReadOptions};
 
     /// A row in manifest order is scored alike whether that order is the scorer's (the
     /// row used as it is) or not (copied in the scorer's order), for any width.
     #[test]
     fn rows_reach_the_scorer_in_its_order() {
         let tmp = tempfile::tempdir().unwrap();
-        let src =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/h2o3/gbm_onehot_binomial.zip");
-        let dir = tmp.path().join("m");
-        let ctx = Context {
-            read: ReadOptions::default(),
-            args: h2o3_mojo::NoArgs {},
-        };
-        artifact_core::cli::process::<h2o3_mojo::H2o3MojoProcessor>(&src, &dir, false, &ctx)
-            .unwrap();
+        let dir = crate::test_models::processed(tmp.path(), "gbm_onehot_binomial");
         let manifest = artifact_core::Manifest::read(&dir).unwrap();
         let scorer = H2oScorer::load(&dir.join(&manifest.payload)).unwrap();
         let n = scorer.input_names().len();
