@@ -261,10 +261,12 @@ pub struct Cli {
 /// The whole `main` of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging_to(cli.log.log_format, crate::log_writer::stderr());
+    let log = crate::log_writer::stderr();
+    init_logging_to(cli.log.log_format, log.clone());
     crate::access_log::init(
         cli.log.log_format,
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        log,
     );
     let result = run(cli.command.unwrap_or(Command::Serve(cli.serve)));
     // Children are stopped in order on every normal path; this catches the others.

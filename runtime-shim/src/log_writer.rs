@@ -96,12 +96,8 @@ pub fn flush() {
 impl BatchedStderr {
     /// Appends a whole INFO line (its newline included), as the subscriber's writer does.
     pub fn append_info(&self, line: &[u8]) {
-        let mut w = Line {
-            shared: &self.shared,
-            urgent: !self.shared.threaded.load(Ordering::Relaxed),
-        };
         // Writing into the buffer cannot fail.
-        let _ = w.write_all(line);
+        let _ = self.make_writer().write_all(line);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cheap path of `POST /model/score` for backends that score in process, row by row
-//! ([`crate::backend::Backend::score_row_json`]: native H2O-3). Issue 20: at 100 rows per request most of
-//! the time went to the request's `String` per cell, `Vec<String>` per output row and
-//! serde's walk over them, not to scoring. Here the body is parsed into borrowed cells (one
+//! ([`crate::backend::Backend::score_row_json`]: native H2O-3). Issue 20: at 100 rows
+//! per request most of the time went to the request's `String` per cell, `Vec<String>`
+//! per output row and serde's walk over them, not to scoring. Here the body is parsed into borrowed cells (one
 //! flat vector; a cell is copied only when it holds JSON escapes or is a number): by a
 //! hand-written one-pass parser ([`request::parse`]; serde's walk was still about 23% of
 //! the instructions of a 1000-row request), or by serde_json into the same struct for the
@@ -38,8 +38,9 @@ mod request;
 /// at a time, a lone one with its rows split over several threads. Smaller ones are
 /// scored on their connection's thread: splitting a 1000-row request (~30 KiB) saved a
 /// lone request a fraction of a millisecond but, under concurrent ones, handed each to
-/// other threads and back and grew the blocking pools (`bench/serve.sh`, 1000 rows:
-/// 457 µs of CPU per request and 79 MB peak RSS split, 411 µs and 44 MB not).
+/// other threads and back and grew the blocking pools (`shim-load load --rows 1000
+/// --connections 32 --duration 3s` on `gbm_binomial`: 457 µs of CPU per request and
+/// 79 MB peak RSS with the 16 KiB threshold, 413 µs and 36 MB with this one).
 pub const PARALLEL_MIN_BODY: usize = 256 * 1024;
 /// Rows per scoring thread at least: fewer and the threads' start costs more than it saves.
 const ROWS_PER_THREAD: usize = 128;

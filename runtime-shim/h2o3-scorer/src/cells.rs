@@ -3,8 +3,8 @@
 //! An output number is spelled as Rust's `Display` spells an `f64` (the shortest decimal
 //! that reads back as the same double, never in exponent form: `0.25`, `3`, `-0`,
 //! `0.0000001`, `NaN`, `inf`). Formatting two or three of them per row was a quarter of
-//! the scorer's time through `format!`, so the shortest digits come from `zmij` and are
-//! laid out here the way `Display` lays them out, about twice as fast in all.
+//! the scorer's time through `format!`, so the shortest digits come from `zmij`, several
+//! times faster, and are laid out here the way `Display` lays them out.
 //!
 //! The two agree on the digits except at a tie, where two shortest decimals are equally
 //! close to the binary value (`314641.125f32`: zmij rounds to even, `314641.12`,
