@@ -22,15 +22,41 @@ fn f64_cell(v: f64) -> String {
     out
 }
 
+/// Where a cell's text goes: a `String` (a cell of its own) or the bytes of an answer
+/// being written (no cell in between, no second copy).
+pub(crate) trait Sink {
+    fn put(&mut self, s: &str);
+    fn put_fmt(&mut self, args: std::fmt::Arguments<'_>);
+}
+
+impl Sink for String {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn put_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let _ = std::fmt::Write::write_fmt(self, args);
+    }
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+    fn put_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let _ = std::io::Write::write_fmt(self, args);
+    }
+}
+
 /// Appends `format!("{v}")` for an `f64` to `out` (no allocation once `out` has room).
-pub(crate) fn push_f64(v: f64, out: &mut String) {
+pub(crate) fn push_f64(v: f64, out: &mut impl Sink) {
     // A whole number (a class label index, a saturated probability of 1, a count) is
     // its digits: no shortest-decimal search, and no `format!` for it as a possible tie.
     // std's integer formatting is also faster for it than zmij's `1.0` form. (The cast
     // round trip tests for a whole number without `trunc`, a libm call on x86-64.)
     if v != 0.0 && v.abs() < 9_007_199_254_740_992.0 && v as i64 as f64 == v {
-        use std::fmt::Write;
-        let _ = write!(out, "{}", v as i64);
+        out.put_fmt(format_args!("{}", v as i64));
         return;
     }
     let bits = v.to_bits();
@@ -42,8 +68,7 @@ pub(crate) fn push_f64(v: f64, out: &mut String) {
         (frac | (1 << 52), field - 1075)
     };
     if !v.is_finite() || may_tie(m, e, 1e40, 1_000_000_000_000_000_000, v.abs()) {
-        use std::fmt::Write;
-        let _ = write!(out, "{v}");
+        out.put_fmt(format_args!("{v}"));
         return;
     }
     let mut buf = zmij::Buffer::new();
@@ -52,7 +77,7 @@ pub(crate) fn push_f64(v: f64, out: &mut String) {
 
 /// Appends zmij's spelling in `Display`'s form: without an exponent the digits are
 /// `Display`'s already, but for a trailing `.0` (`3.0` is `3`); with one, [`layout`].
-fn push_shortest(s: &str, out: &mut String) {
+fn push_shortest(s: &str, out: &mut impl Sink) {
     // zmij ends an exponent form with `e+d` to `e-ddd`, so the `e`, if any, is 3 to 5
     // bytes from the end (three compares: `contains` would call `memchr`).
     let b = s.as_bytes();
@@ -60,7 +85,7 @@ fn push_shortest(s: &str, out: &mut String) {
     if e_at(3) || e_at(4) || e_at(5) {
         layout(s, out);
     } else {
-        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+        out.put(s.strip_suffix(".0").unwrap_or(s));
     }
 }
 
@@ -98,17 +123,36 @@ fn may_tie(m: u64, e: i32, integer_limit: f64, digits_limit: u128, abs: f64) -> 
     if e >= 0 {
         return abs < integer_limit;
     }
-    let k = (-e) as u32;
     // 5^27 alone exceeds 10^18.
-    k <= 26 && u128::from(m) * 5u128.pow(k) < digits_limit
+    let k = (-e) as usize;
+    k < POW5.len() && u128::from(m) * u128::from(POW5[k]) < digits_limit
 }
+
+/// `5^k` for `k <= 26` (a table: `pow` multiplies in a loop, and a widened `f32`
+/// output reaches it on every cell).
+const POW5: [u64; 27] = {
+    let mut t = [1u64; 27];
+    let mut k = 1;
+    while k < t.len() {
+        t[k] = t[k - 1] * 5;
+        k += 1;
+    }
+    t
+};
 
 /// Appends zmij's output (`-1.5e-7`, `123.0`, `1e+16`, `5e-324`) to `out` in `Display`'s
 /// positional form. Kept out of line: zmij writes an exponent for an `f64` only below
 /// 1e-5 and from 1e16 on (an `f32` below 1e-6 and from 1e13), and inlined this would
 /// make every call save registers for it.
 #[inline(never)]
-fn layout(s: &str, out: &mut String) {
+fn layout(s: &str, out: &mut impl Sink) {
+    let mut text = String::with_capacity(32);
+    layout_text(s, &mut text);
+    out.put(&text);
+}
+
+/// [`layout`] into a `String`.
+fn layout_text(s: &str, out: &mut String) {
     let b = s.as_bytes();
     let (neg, b) = match b.split_first() {
         Some((b'-', rest)) => (true, rest),

@@ -131,48 +131,42 @@ const POW10: [f64; 23] = [
 /// `None` for anything else, which the general parser then reads. `w` and `10^k` are
 /// both exact doubles, so the one correctly rounded division `w / 10^k` is the correctly
 /// rounded value of the text, the double `str::parse` returns (Clinger's fast path),
-/// without its grammar and its slower cases.
+/// without its grammar and its slower cases. One pass over the bytes: every numeric
+/// request cell comes through here.
+#[inline]
 fn parse_plain(b: &[u8]) -> Option<f64> {
     let (neg, b) = match b {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, b),
     };
-    let (w, int_digits) = digits(b, 0)?;
-    let (w, i, k) = match b.get(int_digits) {
-        // The fraction's digits continue the same integer.
-        Some(b'.') => {
-            let (w, k) = digits(&b[int_digits + 1..], w)?;
-            (w, int_digits + 1 + k, k)
+    const LIMIT: u64 = 1 << 53;
+    let mut w = 0u64;
+    // Whether `w` ever passed 2^53 (sticky: `w` may wrap after that, and is then not
+    // used; until then `w · 10 + 9` cannot overflow).
+    let mut over = false;
+    let mut point = None;
+    for (i, &c) in b.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            w = w.wrapping_mul(10).wrapping_add(u64::from(d));
+            over |= w > LIMIT;
+        } else if c == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            // An exponent, a suffix, a second point, a sign, a blank.
+            return None;
         }
-        _ => (w, int_digits, 0),
+    }
+    let (n_digits, k) = match point {
+        Some(at) => (b.len() - 1, b.len() - 1 - at),
+        None => (b.len(), 0),
     };
-    // Something left over (an exponent, a suffix, a second point), no digit at all, or
-    // a fraction too long for an exact 10^k.
-    if i != b.len() || int_digits + k == 0 || k >= POW10.len() {
+    // No digit at all, a value past 2^53, or a fraction too long for an exact 10^k.
+    if n_digits == 0 || over || k >= POW10.len() {
         return None;
     }
     let v = w as f64 / POW10[k];
     Some(if neg { -v } else { v })
-}
-
-/// `w` continued by the leading decimal digits of `b`, and how many there were; `None`
-/// once the integer passes 2^53 (`w <= 2^53` before a step, so `w · 10 + 9` cannot
-/// overflow).
-fn digits(b: &[u8], mut w: u64) -> Option<(u64, usize)> {
-    const LIMIT: u64 = 1 << 53;
-    let mut n = 0;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        w = w * 10 + u64::from(d);
-        if w > LIMIT {
-            return None;
-        }
-        n += 1;
-    }
-    Some((w, n))
 }
 
 /// Lines as `BufferedReader.readLine` splits them (`\n`, `\r` or `\r\n`).

@@ -128,8 +128,6 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-    /// The text of one number cell of [`H2oScorer::score_json_into`].
-    static NUMBER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 pub use mojo::{Mojo, MojoFiles, MojoProblem, ProblemKind};
 pub use read::{read_mojo, MojoError};
@@ -429,36 +427,32 @@ impl H2oScorer {
                 }
                 return;
             };
-            NUMBER.with(|num| {
-                let num = &mut *num.borrow_mut();
-                let mut number = |p: f64, out: &mut Vec<u8>| {
-                    num.clear();
-                    cells::push_f64(p, num);
-                    out.push(b'"');
-                    out.extend_from_slice(num.as_bytes());
-                    out.push(b'"');
-                };
-                match &self.render {
-                    Render::Classes(domain) => {
-                        match self.labels_json.get(preds[0] as i32 as usize) {
-                            Some(label) => out.extend_from_slice(label),
-                            None => out.extend_from_slice(b"\"NaN\""),
-                        }
-                        for &p in &preds[1..=domain.len()] {
-                            out.push(b',');
-                            number(p, out);
-                        }
+            // A number's text goes straight into `out`, between its quotes.
+            let number = |p: f64, out: &mut Vec<u8>| {
+                out.push(b'"');
+                cells::push_f64(p, out);
+                out.push(b'"');
+            };
+            match &self.render {
+                Render::Classes(domain) => {
+                    match self.labels_json.get(preds[0] as i32 as usize) {
+                        Some(label) => out.extend_from_slice(label),
+                        None => out.extend_from_slice(b"\"NaN\""),
                     }
-                    Render::Values(k) => {
-                        for (i, &p) in preds[..*k].iter().enumerate() {
-                            if i > 0 {
-                                out.push(b',');
-                            }
-                            number(p, out);
-                        }
+                    for &p in &preds[1..=domain.len()] {
+                        out.push(b',');
+                        number(p, out);
                     }
                 }
-            })
+                Render::Values(k) => {
+                    for (i, &p) in preds[..*k].iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        number(p, out);
+                    }
+                }
+            }
         })
     }
 
