@@ -222,7 +222,8 @@ mod tests {
 
     use crate::test_rng::Rng;
 
-    /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000):
+    /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000), and
+    /// per call of zmij alone and of `Display` on the same values:
     /// `cargo test -p h2o3-scorer --release -- --ignored --nocapture time_push_f64`.
     #[test]
     #[ignore = "timing, run in release by hand"]
@@ -243,6 +244,31 @@ mod tests {
             best = best.min(start.elapsed().as_nanos() as f64 / values.len() as f64);
         }
         println!("push_f64: {best:.1} ns per call");
+        // The same values through zmij alone and through `Display`, for scale.
+        let mut best = f64::INFINITY;
+        let mut len = 0;
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for &v in &values {
+                let mut buf = zmij::Buffer::new();
+                len += buf.format_finite(std::hint::black_box(v)).len();
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / values.len() as f64);
+        }
+        std::hint::black_box(len);
+        println!("zmij alone: {best:.1} ns per call");
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for &v in &values {
+                cell.clear();
+                use std::fmt::Write;
+                let _ = write!(cell, "{}", std::hint::black_box(v));
+                std::hint::black_box(&cell);
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / values.len() as f64);
+        }
+        println!("Display: {best:.1} ns per call");
     }
 
     #[test]
