@@ -96,7 +96,8 @@ SCORE_MODELS ?=
 ONNX_MODELS ?=
 ## bench/serve.sh: the shim's REST path against h2o-genmodel in a JIT-warmed Java HTTP
 ## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load);
-## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list).
+## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list). Its environment
+## (ROWS_SOURCE=distinct, PIN=1, ROUNDS, ...) is described at the top of the script.
 SERVE_MODELS ?=
 ## bench/proxy.sh: what the shim costs in front of `mlflow models serve` (the same MLflow
 ## model served alone and behind the shim, 1 and 100 rows per request, 16 connections,

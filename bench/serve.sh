@@ -25,6 +25,14 @@
 # 1-minute load average during each, and the goals: >= 3x Java's rows/s at 100 and 1000
 # rows, >= 2x its req/s at 1 row, p99 at or below Java's, peak RSS <= 1/10 of Java's.
 #
+# Rows: with ROWS_SOURCE=cycled (the default) the requests cycle the rows of
+# testdata/h2o3/<MODEL>.input.csv (30 rows), so a 1000-row request repeats each ~33 times
+# and the CPUs' branch predictors learn them; with ROWS_SOURCE=distinct they are
+# DISTINCT_ROWS (1000) rows generated from that file, none repeated within a request: each
+# column keeps its blanks' rate and its kind (a level seen in the file, a whole number or
+# a decimal with as many places, within the file's range), seeded by the model's name so
+# that every run sends the same rows. Both servers get the same rows either way.
+#
 # Environment: ROWS ("1 100 1000"), ROUNDS (3), CONNECTIONS (32), DURATION (5s), WARMUP
 # (1s), JAVA_WARMUP (5s), JAVA_THREADS (32: one per connection), JAVA (java), JAVA_OPTS
 # (none), CLIENT_THREADS (1), BENCH_DIR (target/bench), BUILD (1; 0: use the release
@@ -63,6 +71,9 @@ read -r -a JAVA_OPTS <<< "${JAVA_OPTS:-}"
 ROWS_CHECK=${ROWS_CHECK:-100}
 NCPU=$(nproc)
 PIN=${PIN:-0}
+ROWS_SOURCE=${ROWS_SOURCE:-cycled}
+DISTINCT_ROWS=${DISTINCT_ROWS:-1000}
+case "$ROWS_SOURCE" in cycled | distinct) ;; *) echo "ROWS_SOURCE must be cycled or distinct" >&2; exit 2 ;; esac
 [ "$NCPU" -ge 2 ] || PIN=0
 CLIENT_CPUS=${CLIENT_CPUS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1-$((NCPU - 1))}
@@ -110,7 +121,40 @@ cpu = ticks / tick * 1e6 / requests if requests and ticks else 0
 print(r["requests_per_second"], l["p50_us"], l["p99_us"], r["errors"], round(cpu, 1))' "$5" "$((c1 - c0))" "$TICK"
 }
 
+# distinct_rows CSV N SEED: N rows like CSV's (see ROWS_SOURCE above), header first.
+distinct_rows() {
+  python3 - "$@" <<'EOF'
+import csv, random, sys, zlib
+path, n, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+header, *rows = list(csv.reader(open(path, newline="")))
+rng = random.Random(zlib.crc32(seed.encode()))
+def column(values):
+    present = [v for v in values if v != ""]
+    blank = 1 - len(present) / max(len(values), 1)
+    try:
+        nums = [float(v) for v in present]
+    except ValueError:
+        levels = sorted(set(present))
+        return lambda: "" if rng.random() < blank else rng.choice(levels)
+    if not nums:
+        return lambda: ""
+    lo, hi = min(nums), max(nums)
+    places = max((len(v.split(".")[1]) for v in present if "." in v), default=0)
+    if all(x == int(x) for x in nums):
+        # Whole numbers, spelled as the file spells them (`4` or `4.0`).
+        tail = ".0" if places else ""
+        return lambda: "" if rng.random() < blank else f"{rng.randint(int(lo), int(hi))}{tail}"
+    return lambda: "" if rng.random() < blank else f"{rng.uniform(lo, hi):.{places}f}"
+gens = [column(c) for c in zip(*rows)]
+out = csv.writer(sys.stdout, lineterminator="\n")
+out.writerow(header)
+for _ in range(n):
+    out.writerow([g() for g in gens])
+EOF
+}
+
 echo "serving benchmark: runtime-shim ($SHIM) vs h2o-genmodel in the JDK's HTTP server ($JAR, $("$JAVA" -version 2>&1 | head -1), $JAVA_THREADS threads, TCP_NODELAY)"
+echo "rows: $ROWS_SOURCE$([ "$ROWS_SOURCE" = distinct ] && echo " ($DISTINCT_ROWS generated per model)")"
 echo "machine: $NCPU CPUs; before: $(uptime | sed 's/.*load average/load average/')"
 if [ "$PIN" = 1 ]; then
   echo "pinned: client on CPU(s) $CLIENT_CPUS, each server on CPU(s) $SERVER_CPUS (PIN=0: no pinning)"
@@ -121,6 +165,11 @@ echo "shim-load: $CONNECTIONS connections, $DURATION after a $WARMUP warm-up, $C
 summary=()
 for model in "${MODELS[@]}"; do
   zip=testdata/h2o3/$model.zip csv=testdata/h2o3/$model.input.csv dir=$BENCH_DIR/serve-$model
+  if [ "$ROWS_SOURCE" = distinct ]; then
+    gen=$BENCH_DIR/serve-$model.rows.csv
+    distinct_rows "$csv" "$DISTINCT_ROWS" "$model" >"$gen"
+    csv=$gen
+  fi
   rm -rf "$dir"
   "$REL/h2o3-mojo-processor" --source "$zip" --target "$dir" >/dev/null 2>&1
   shim_log=$BENCH_DIR/serve-shim.log java_log=$BENCH_DIR/serve-java.log
@@ -192,7 +241,7 @@ EOF
   summary+=("rss $model $shim_rss $java_rss")
   kill -TERM $shim_pid $java_pid; wait $shim_pid 2>/dev/null || true; wait $java_pid 2>/dev/null || true
   shim_pid= java_pid=
-  rm -rf "$dir" "$body"
+  rm -rf "$dir" "$body" "$BENCH_DIR/serve-$model.rows.csv"
 done
 echo "after: $(uptime | sed 's/.*load average/load average/')"
 
