@@ -112,19 +112,10 @@ fn write_line(out: &mut Vec<u8>, form: Form, now: SystemTime, a: &Access<'_>) {
     out.push(b'\n');
 }
 
-/// `v`'s decimal digits.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+/// `v`'s decimal digits (std's integer formatting, as elsewhere in the shim).
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    // Writing into a `Vec` cannot fail.
+    let _ = std::io::Write::write_fmt(out, format_args!("{v}"));
 }
 
 /// RFC 3339 in UTC with microseconds (`2026-12-03T15:07:26.406161Z`), as

@@ -280,8 +280,7 @@ where
         }
         Ok(buf)
     };
-    let collected = tokio::time::timeout(deadline, collect).await;
-    match collected {
+    match tokio::time::timeout(deadline, collect).await {
         Ok(Ok(buf)) => Ok((parts, buf)),
         Ok(Err(e)) => Err(refuse(e)),
         Err(_) => Err(refuse(ApiError::new(

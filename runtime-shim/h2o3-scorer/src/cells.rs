@@ -146,13 +146,6 @@ const POW5: [u64; 27] = {
 /// make every call save registers for it.
 #[inline(never)]
 fn layout(s: &str, out: &mut impl Sink) {
-    let mut text = String::with_capacity(32);
-    layout_text(s, &mut text);
-    out.put(&text);
-}
-
-/// [`layout`] into a `String`.
-fn layout_text(s: &str, out: &mut String) {
     let b = s.as_bytes();
     let (neg, b) = match b.split_first() {
         Some((b'-', rest)) => (true, rest),
@@ -190,12 +183,11 @@ fn layout_text(s: &str, out: &mut String) {
     while let [rest @ .., b'0'] = digits {
         digits = rest;
     }
-    out.reserve(digits.len() + 8);
     if neg {
-        out.push('-');
+        out.put("-");
     }
     if digits.is_empty() {
-        out.push('0');
+        out.put("0");
         return;
     }
     let n = digits.len() as i32;
@@ -203,16 +195,20 @@ fn layout_text(s: &str, out: &mut String) {
         std::str::from_utf8(d).unwrap_or("")
     }
     if point <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.push_str(text(digits));
+        out.put("0.");
+        for _ in point..0 {
+            out.put("0");
+        }
+        out.put(text(digits));
     } else if point >= n {
-        out.push_str(text(digits));
-        out.extend(std::iter::repeat_n('0', (point - n) as usize));
+        out.put(text(digits));
+        for _ in n..point {
+            out.put("0");
+        }
     } else {
-        out.push_str(text(&digits[..point as usize]));
-        out.push('.');
-        out.push_str(text(&digits[point as usize..]));
+        out.put(text(&digits[..point as usize]));
+        out.put(".");
+        out.put(text(&digits[point as usize..]));
     }
 }
 
@@ -220,7 +216,7 @@ fn layout_text(s: &str, out: &mut String) {
 mod tests {
     use super::*;
 
-    use crate::test_rng::Rng;
+    use crate::test_support::{ns_per_call, Rng};
 
     /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000), and
     /// per call of zmij alone and of `Display` on the same values:
@@ -233,42 +229,31 @@ mod tests {
             .map(|_| (rng.next() >> 11) as f64 / (1u64 << 53) as f64)
             .collect();
         let mut cell = String::with_capacity(32);
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let start = std::time::Instant::now();
+        let ns = ns_per_call(values.len(), || {
             for &v in &values {
                 cell.clear();
                 push_f64(std::hint::black_box(v), &mut cell);
                 std::hint::black_box(&cell);
             }
-            best = best.min(start.elapsed().as_nanos() as f64 / values.len() as f64);
-        }
-        println!("push_f64: {best:.1} ns per call");
+        });
+        println!("push_f64: {ns:.1} ns per call");
         // The same values through zmij alone and through `Display`, for scale.
-        let mut best = f64::INFINITY;
-        let mut len = 0;
-        for _ in 0..5 {
-            let start = std::time::Instant::now();
+        let ns = ns_per_call(values.len(), || {
             for &v in &values {
                 let mut buf = zmij::Buffer::new();
-                len += buf.format_finite(std::hint::black_box(v)).len();
+                std::hint::black_box(buf.format_finite(std::hint::black_box(v)));
             }
-            best = best.min(start.elapsed().as_nanos() as f64 / values.len() as f64);
-        }
-        std::hint::black_box(len);
-        println!("zmij alone: {best:.1} ns per call");
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let start = std::time::Instant::now();
+        });
+        println!("zmij alone: {ns:.1} ns per call");
+        let ns = ns_per_call(values.len(), || {
             for &v in &values {
                 cell.clear();
                 use std::fmt::Write;
                 let _ = write!(cell, "{}", std::hint::black_box(v));
                 std::hint::black_box(&cell);
             }
-            best = best.min(start.elapsed().as_nanos() as f64 / values.len() as f64);
-        }
-        println!("Display: {best:.1} ns per call");
+        });
+        println!("Display: {ns:.1} ns per call");
     }
 
     #[test]

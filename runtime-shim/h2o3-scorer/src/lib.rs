@@ -103,7 +103,7 @@ mod shap;
 mod sharedtree;
 mod targetencoder;
 #[cfg(test)]
-mod test_rng;
+mod test_support;
 mod tree;
 mod uplift;
 mod word2vec;

@@ -250,10 +250,9 @@ fn difference(got: &str, want: &str) -> Option<f64> {
 }
 
 /// Scores `input` with `scorer` and compares with `predictions`; returns the largest
-/// relative error, or the list of mismatches.
-/// Compares `scorer` with genmodel's predictions; `twin` (the same MOJO loaded again:
-/// some models, such as GLRM, count the rows they score) writes the same rows as JSON
-/// cells, which must be serde_json's spelling of `scorer`'s cells.
+/// relative error, or the list of mismatches. `twin` (the same MOJO loaded again: some
+/// models, such as GLRM, count the rows they score) writes the same rows as JSON cells,
+/// which must be serde_json's spelling of `scorer`'s cells.
 fn compare(
     scorer: &H2oScorer,
     twin: &H2oScorer,
