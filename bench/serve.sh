@@ -37,7 +37,7 @@
 # (1s), JAVA_WARMUP (5s), JAVA_THREADS (32: one per connection), JAVA (java), JAVA_OPTS
 # (none), CLIENT_THREADS (1), BENCH_DIR (target/bench), BUILD (1; 0: use the release
 # binaries already built), SHIM (the shim binary: target/release/runtime-shim; another
-# build to compare), GENMODEL_JAR.
+# build to compare, e.g. SHIM=$(bench/pgo.sh) for a profile-guided one), GENMODEL_JAR.
 #
 # CPUs: with PIN=1 (on a machine with 2 or more CPUs; default 0) the client runs on
 # CLIENT_CPUS (default: CPU 0) and each server on SERVER_CPUS (default: all the others), with
