@@ -126,7 +126,7 @@ bench: build
 ## runtimes on the Debian/Python bases images/base/build.sh makes (podman, or docker when
 ## podman is absent). IMAGES names some of them (default: all); IMAGE_PREFIX (e.g.
 ## registry.example.com/ml/), IMAGE_TAG (default: the version), BASE_IMAGE_DEBIAN,
-## BASE_IMAGE_PYTHON, EXTRA_BUILD_ARGS (images/build.sh).
+## BASE_IMAGE_PYTHON, EXTRA_BUILD_ARGS, PGO=1 (a profile-guided shim; images/build.sh).
 IMAGES ?=
 images:
 	CARGO="$(CARGO)" images/build.sh $(IMAGES)

@@ -11,8 +11,9 @@
 #   3. merges the profile with `llvm-profdata` (rustup's llvm-tools component, added
 #      if missing) and builds the shim again with `-Cprofile-use`.
 #
-# The images' static musl build is not profile-guided (see runtime-shim/README.md,
-# Serving speed).
+# PGO_TRIPLE (default: the host's) builds for another target of this machine:
+# `PGO=1 images/build.sh` uses it with x86_64-unknown-linux-musl for the images' static
+# shim (the training runs that static binary here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -21,6 +22,7 @@ PGO_TARGET_DIR=${PGO_TARGET_DIR:-target/pgo}
 TRAIN_SECONDS=${TRAIN_SECONDS:-1}
 read -r -a TRAIN_MODELS <<< "${TRAIN_MODELS:-gbm_multinomial gbm_regression drf_binomial glm_regression glm_multinomial xgboost_regression xgboost_onehot_binomial deeplearning_binomial kmeans stacked_ensemble_binomial}"
 HOST=$(rustc -vV | sed -n 's/^host: //p')
+TRIPLE=${PGO_TRIPLE:-$HOST}
 DATA=$(realpath -m "$PGO_TARGET_DIR/profiles")
 REL=${CARGO_TARGET_DIR:-target}/release
 
@@ -30,13 +32,13 @@ PROFDATA=$(rustc --print sysroot)/lib/rustlib/$HOST/bin/llvm-profdata
 
 build() { # RUSTFLAGS
   RUSTFLAGS="$1" CARGO_TARGET_DIR="$PGO_TARGET_DIR" "$CARGO" build --release --locked \
-    --target "$HOST" -p runtime-shim --bin runtime-shim >&2
+    --target "$TRIPLE" -p runtime-shim --bin runtime-shim >&2
 }
 echo "pgo: instrumented build" >&2
 rm -rf "$DATA"
 build "-Cprofile-generate=$DATA"
 "$CARGO" build --release --locked -p shim-load -p h2o3-mojo >&2
-SHIM=$PGO_TARGET_DIR/$HOST/release/runtime-shim
+SHIM=$PGO_TARGET_DIR/$TRIPLE/release/runtime-shim
 
 work=$(mktemp -d)
 pid=
