@@ -40,8 +40,7 @@
 #   CARGO_BUILD_FLAGS extra flags for cargo build (default --locked)
 #   PGO               1: the static runtime shim of the musl images is a profile-guided
 #                     build (bench/pgo.sh: built instrumented, trained on ten testdata
-#                     MOJOs, built again; ~9 more minutes, 8-17% less CPU per scoring
-#                     request in bench/serve.sh's A/B); default 0
+#                     MOJOs, built again); default 0
 #
 # Labels: org.opencontainers.image.{title,version,source,revision,licenses} from
 # Cargo.toml's [workspace.package] and `git rev-parse HEAD` (with -dirty when the
@@ -183,10 +182,10 @@ $needs_musl && cargo_for musl --target "$TARGET_TRIPLE"
 pgo_shim=
 if [ "${PGO:-0}" = 1 ]; then
   for i in "${!IMAGES[@]}"; do
-    if [ "${BINARIES[$i]}" = runtime-shim ] && [ "${LIBCS[$i]}" = musl ] && [ -z "$pgo_shim" ]; then
-      echo "images: PGO=1: bench/pgo.sh for $TARGET_TRIPLE"
-      pgo_shim=$(PGO_TRIPLE=$TARGET_TRIPLE PGO_TARGET_DIR="$target_dir/pgo" CARGO="$CARGO" bench/pgo.sh)
-    fi
+    [ "${BINARIES[$i]}" = runtime-shim ] && [ "${LIBCS[$i]}" = musl ] || continue
+    echo "images: PGO=1: bench/pgo.sh for $TARGET_TRIPLE"
+    pgo_shim=$(PGO_TRIPLE=$TARGET_TRIPLE PGO_TARGET_DIR="$target_dir/pgo" CARGO="$CARGO" bench/pgo.sh)
+    break
   done
 fi
 $needs_glibc && cargo_for glibc
