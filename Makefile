@@ -10,7 +10,7 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
-.PHONY: threaded all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
+.PHONY: threaded musl-unit all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
 
 all: build
 
@@ -68,8 +68,10 @@ serve-demo: build
 ## Everything CI checks: formatting, lints, unit and integration tests (with the
 ## conformance corpus when CONFORMANCE_DIR exists), then the processors' tests again with
 ## every archive read by the threaded readers (ARTIFACT_PARALLEL_MIN_BYTES=0; by default
-## only sources over 4 MiB are, and test artifacts are small).
-test: fmt clippy unit threaded
+## only sources over 4 MiB are, and test artifacts are small), then the static musl
+## build's memcpy and memmove (runtime-shim/copy-routines) for that target, when it and
+## musl-gcc are installed (.ci/setup-podman.sh installs both; otherwise skipped, saying so).
+test: fmt clippy unit threaded musl-unit
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -84,6 +86,13 @@ unit:
 threaded:
 	ARTIFACT_PARALLEL_MIN_BYTES=0 $(CARGO) test --locked -p artifact-core -p h2o3-mojo \
 	  -p mlflow-model -p dai-mojo -p fuzz-targets
+
+musl-unit:
+	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+	  && command -v musl-gcc >/dev/null; then \
+	  echo "$(CARGO) test --locked --target x86_64-unknown-linux-musl -p copy-routines"; \
+	  $(CARGO) test --locked --target x86_64-unknown-linux-musl -p copy-routines; \
+	else echo "(no musl target or musl-gcc: the static build's copy routines were not tested; skipped)"; fi
 
 ## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
 ## SCORE_MODELS: testdata MOJOs for the scoring benchmark (default: bench/score.sh's list).

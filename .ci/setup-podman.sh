@@ -6,8 +6,8 @@
 #   slirp4netns and fuse-overlayfs (rootless use);
 # - /etc/containers/containers.conf: runtime = "runc" and file/process ulimits that the
 #   machine's defaults would otherwise make podman refuse to set.
-# - the musl Rust target the images are built for, and musl-gcc (musl-tools) for the one
-#   C dependency of the runtime shim's musl build (mimalloc).
+# - the musl Rust target the images are built for, and musl-gcc (musl-tools) for the C of
+#   the runtime shim's musl build (mimalloc, runtime-shim/copy-routines).
 #
 # Needs root (or sudo) for apt and /etc; does nothing that needs a registry.
 set -euo pipefail
