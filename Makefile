@@ -10,6 +10,10 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
+# "yes" when the images' static build can be made here: the rustup target and musl-gcc.
+MUSL_READY := $(shell rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+  && command -v musl-gcc >/dev/null && echo yes)
+
 .PHONY: threaded musl-unit all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
 
 all: build
@@ -88,11 +92,11 @@ threaded:
 	  -p mlflow-model -p dai-mojo -p fuzz-targets
 
 musl-unit:
-	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
-	  && command -v musl-gcc >/dev/null; then \
-	  echo "$(CARGO) test --locked --target x86_64-unknown-linux-musl -p copy-routines"; \
-	  $(CARGO) test --locked --target x86_64-unknown-linux-musl -p copy-routines; \
-	else echo "(no musl target or musl-gcc: the static build's copy routines were not tested; skipped)"; fi
+ifeq ($(MUSL_READY),yes)
+	$(CARGO) test --locked --target x86_64-unknown-linux-musl -p copy-routines
+else
+	@echo "(no musl target or musl-gcc: the static build's copy routines were not tested; skipped)"
+endif
 
 ## Speed and memory benchmarks (not run by `make test`). BENCH_SIZES in MiB.
 ## SCORE_MODELS: testdata MOJOs for the scoring benchmark (default: bench/score.sh's list).
@@ -104,7 +108,9 @@ SCORE_MODELS ?=
 ## ONNX_MODELS: testdata/onnx models for bench/onnx.sh (native ONNX runtime vs MLflow).
 ONNX_MODELS ?=
 ## bench/serve.sh: the shim's REST path against h2o-genmodel in a JIT-warmed Java HTTP
-## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load);
+## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load),
+## the shim being the images' static musl build when its target and musl-gcc are
+## installed, else the host build;
 ## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list). Its environment
 ## (ROWS_SOURCE=distinct, PIN=1, ROUNDS, ...) is described at the top of the script.
 SERVE_MODELS ?=
@@ -126,10 +132,11 @@ bench: build
 	bench/onnx.sh $(ONNX_MODELS)
 	CARGO="$(CARGO)" bench/proxy.sh $(PROXY_MODELS)
 	bench/s3.sh $(S3_BENCH_MIB)
-	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
-	  && command -v musl-gcc >/dev/null; then \
-	  CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh; \
-	else echo "(no musl target or musl-gcc: the images' build of the shim is not benchmarked)"; fi
+ifeq ($(MUSL_READY),yes)
+	CARGO="$(CARGO)" SHIM_TARGET=musl WRK=0 bench/load.sh
+else
+	@echo "(no musl target or musl-gcc: the images' build of the shim is not benchmarked by bench/load.sh)"
+endif
 
 ## Container images (images/images.txt): FROM scratch around static musl builds, and the
 ## runtimes on the Debian/Python bases images/base/build.sh makes (podman, or docker when

@@ -40,6 +40,13 @@ wait_addr() {
   echo "a server did not start; its log:" >&2; cat "$1" >&2; return 1
 }
 
+# musl_build_ready: whether the images' static build can be made here: the rustup target
+# x86_64-unknown-linux-musl and musl-gcc (mimalloc's and copy-routines' C) are installed.
+musl_build_ready() {
+  rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+    && command -v musl-gcc >/dev/null
+}
+
 # hwm_kb PID: the peak RSS (VmHWM) of a process, in KiB.
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 # load1: the 1-minute load average now.

@@ -36,8 +36,12 @@
 # Environment: ROWS ("1 100 1000"), ROUNDS (3), CONNECTIONS (32), DURATION (5s), WARMUP
 # (1s), JAVA_WARMUP (5s), JAVA_THREADS (32: one per connection), JAVA (java), JAVA_OPTS
 # (none), CLIENT_THREADS (1), BENCH_DIR (target/bench), BUILD (1; 0: use the release
-# binaries already built), SHIM (the shim binary: target/release/runtime-shim; another
-# build to compare, e.g. SHIM=$(bench/pgo.sh) for a profile-guided one), GENMODEL_JAR.
+# binaries already built), SHIM_TARGET (musl when the rustup target and musl-gcc are
+# installed, else host: the shim is the static build the runtime-shim image ships,
+# target/x86_64-unknown-linux-musl/release/runtime-shim, or the host's build,
+# target/release/runtime-shim; the client and the processor are the host's either way),
+# SHIM (another shim binary, e.g. SHIM=$(bench/pgo.sh) for a profile-guided one; then
+# SHIM_TARGET is not used), GENMODEL_JAR.
 #
 # CPUs: with PIN=1 (on a machine with 2 or more CPUs; default 0) the client runs on
 # CLIENT_CPUS (default: CPU 0) and each server on SERVER_CPUS (default: all the others), with
@@ -56,7 +60,17 @@ MODELS=("$@")
 [ $# -gt 0 ] || MODELS=(gbm_binomial drf_multinomial glm_binomial xgboost_binomial gbm_onehot_binomial)
 CARGO=${CARGO:-cargo}
 REL=${CARGO_TARGET_DIR:-target}/release
-SHIM=${SHIM:-$REL/runtime-shim}
+shim_given=${SHIM:-}
+if [ -z "${SHIM_TARGET:-}" ]; then
+  if musl_build_ready; then SHIM_TARGET=musl; else SHIM_TARGET=host; fi
+fi
+case "$SHIM_TARGET" in
+  host) SHIM=${SHIM:-$REL/runtime-shim} ;;
+  musl) SHIM=${SHIM:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/runtime-shim} ;;
+  *) echo "SHIM_TARGET is host or musl, not $SHIM_TARGET" >&2; exit 2 ;;
+esac
+shim_label="$SHIM_TARGET build"
+[ -z "$shim_given" ] || shim_label=SHIM
 BENCH_DIR=${BENCH_DIR:-target/bench}
 read -r -a SIZES <<< "${ROWS:-1 100 1000}"
 ROUNDS=${ROUNDS:-3}
@@ -88,6 +102,8 @@ command -v "$JAVA" >/dev/null && command -v javac >/dev/null \
 JAR=$(find_genmodel_jar)
 if [ "${BUILD:-1}" != 0 ]; then
   "$CARGO" build --release --locked -p runtime-shim -p shim-load -p h2o3-mojo
+  [ "$SHIM_TARGET" = host ] || [ -n "$shim_given" ] \
+    || "$CARGO" build --release --locked --target x86_64-unknown-linux-musl -p runtime-shim
 fi
 mkdir -p "$BENCH_DIR/serve-java"
 javac -cp "$JAR" -d "$BENCH_DIR/serve-java" bench/java/GenmodelServer.java
@@ -153,7 +169,7 @@ for _ in range(n):
 EOF
 }
 
-echo "serving benchmark: runtime-shim ($SHIM) vs h2o-genmodel in the JDK's HTTP server ($JAR, $("$JAVA" -version 2>&1 | head -1), $JAVA_THREADS threads, TCP_NODELAY)"
+echo "serving benchmark: runtime-shim ($shim_label: $SHIM) vs h2o-genmodel in the JDK's HTTP server ($JAR, $("$JAVA" -version 2>&1 | head -1), $JAVA_THREADS threads, TCP_NODELAY)"
 echo "rows: $ROWS_SOURCE$([ "$ROWS_SOURCE" = distinct ] && echo " ($DISTINCT_ROWS generated per model)")"
 echo "machine: $NCPU CPUs; before: $(uptime | sed 's/.*load average/load average/')"
 if [ "$PIN" = 1 ]; then
