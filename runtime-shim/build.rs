@@ -1,14 +1,13 @@
-//! On x86_64 musl (the images' static build), routes every memcpy and memmove of the
-//! `runtime-shim` binary to runtime-shim/copy-routines (see its copy.c): with `--wrap`,
-//! each reference becomes one to `__wrap_memcpy` / `__wrap_memmove`, whatever the order of
-//! the objects and libc.a on the link line (with LTO, libc.a comes first).
+//! Links the `runtime-shim` binary with `-Wl,--wrap=<routine>` for each routine
+//! runtime-shim/copy-routines defines on this target (`DEP_COPY_ROUTINES_WRAP`: memcpy and
+//! memmove on x86_64 musl, the images' static build; none elsewhere). Each reference then
+//! becomes one to `__wrap_<routine>`, defined by copy-routines' copy.c, whatever the order
+//! of the objects and libc.a on the link line (with LTO, libc.a comes first).
 
 fn main() {
-    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if arch == "x86_64" && env == "musl" {
-        for routine in ["memcpy", "memmove"] {
-            println!("cargo:rustc-link-arg-bins=-Wl,--wrap={routine}");
-        }
+    println!("cargo:rerun-if-env-changed=DEP_COPY_ROUTINES_WRAP");
+    let wrap = std::env::var("DEP_COPY_ROUTINES_WRAP").unwrap_or_default();
+    for routine in wrap.split(',').filter(|r| !r.is_empty()) {
+        println!("cargo:rustc-link-arg-bins=-Wl,--wrap={routine}");
     }
 }

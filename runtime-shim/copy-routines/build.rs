@@ -1,8 +1,9 @@
 //! Compiles `src/copy.c` into the crate for x86_64 musl targets only (glibc's routines are
 //! already fast; other architectures keep musl's), always at -O2 so that the unit tests
-//! (debug profile) check the code the release build links, and links the crate's tests
-//! with the `--wrap` flags that route memcpy and memmove to it (runtime-shim/build.rs
-//! does the same for the shim).
+//! (debug profile) check the code the release build links. The routines to route here
+//! with `-Wl,--wrap=<routine>` go to this crate's tests as link flags and to dependents'
+//! build scripts as `DEP_COPY_ROUTINES_WRAP` (runtime-shim/build.rs forwards them to the
+//! shim's link), so that this file alone decides when the wrapping happens.
 
 fn main() {
     println!("cargo:rerun-if-changed=src/copy.c");
@@ -22,7 +23,9 @@ fn main() {
         .extra_warnings(true)
         .warnings_into_errors(true)
         .compile("copy_routines");
-    for routine in ["memcpy", "memmove"] {
+    const WRAP: &str = "memcpy,memmove";
+    for routine in WRAP.split(',') {
         println!("cargo:rustc-link-arg=-Wl,--wrap={routine}");
     }
+    println!("cargo:wrap={WRAP}");
 }
