@@ -5,7 +5,8 @@
 //! copies per cell: in the images' static build they were about a third of a 100-row
 //! request's CPU time. build.rs compiles `copy.c` for x86_64 musl targets only; the shim
 //! names this crate (`use copy_routines as _`) so that it is linked, and links with
-//! `-Wl,--wrap=memcpy,--wrap=memmove` (runtime-shim/build.rs) so that every copy calls
+//! `-Wl,--wrap=memcpy,--wrap=memmove` (the list this crate's build script passes on as
+//! `DEP_COPY_ROUTINES_WRAP`, forwarded by runtime-shim/build.rs) so that every copy calls
 //! these. On every other target the crate is empty and the platform's routines are used.
 //!
 //! There is no Rust API: the tests below copy through the safe slice methods
