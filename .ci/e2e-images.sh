@@ -275,6 +275,9 @@ for m in $H2O3_MODELS mlflow-h2o3; do
     fail "$runtime $name: /model/score differs from H2O's reference"; sed 's/^/     /' "$work/$name.score" >&2
   fi
   stop_checked "$runtime" "$name"
+  # The static shim copies with runtime-shim/copy-routines, not musl's slow routines.
+  grep -q "copies=copy-routines" "$work/$name.log" \
+    || fail "$runtime $name: the start-up log does not say copies=copy-routines (musl's memcpy linked?)"
 done
 [ -f "$out/mlflow-sklearn_pipeline/model.json" ] \
   && refuse "$runtime" "$out/mlflow-sklearn_pipeline" shim-pyfunc 5 "is not served by this runtime" --network=none

@@ -9,12 +9,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// On x86_64 musl (the images' static build), memcpy and memmove from
-/// runtime-shim/copy-routines instead of musl's, which cost tens of cycles per call
-/// whatever the length; naming the crate links it, the `--wrap` flags build.rs forwards
-/// from it route the calls there.
-use copy_routines as _;
-
 fn main() -> std::process::ExitCode {
     runtime_shim::cli::main()
 }

@@ -4,14 +4,56 @@
 //! and `std; rep movsb` for a backward memmove), and the shim's REST path makes a few short
 //! copies per cell: in the images' static build they were about a third of a 100-row
 //! request's CPU time. build.rs compiles `copy.c` for x86_64 musl targets only; the shim
-//! names this crate (`use copy_routines as _`) so that it is linked, and links with
+//! calls [`in_use`], so the crate is linked, and links with
 //! `-Wl,--wrap=memcpy,--wrap=memmove` (the list this crate's build script passes on as
 //! `DEP_COPY_ROUTINES_WRAP`, forwarded by runtime-shim/build.rs) so that every copy calls
 //! these. On every other target the crate is empty and the platform's routines are used.
 //!
-//! There is no Rust API: the tests below copy through the safe slice methods
-//! (`copy_from_slice` is a memcpy call for lengths the compiler cannot see,
-//! `copy_within` a memmove call), so on musl they test `copy.c`, elsewhere the platform.
+//! The one Rust function, [`in_use`], tells a binary whose routines it calls (the shim
+//! logs it at start-up, and `make e2e-images` checks the image's log). The tests copy
+//! through the safe slice methods (`copy_from_slice` is a memcpy call for lengths the
+//! compiler cannot see, `copy_within` a memmove call), so on musl they test `copy.c`,
+//! elsewhere the platform.
+
+/// Whose memcpy and memmove this binary calls: `"copy-routines"` (x86_64 musl, linked
+/// with the `--wrap` flags), `"musl"` (an x86_64 musl binary linked without them: musl's
+/// slow routines; a build mistake) or `"libc"` (every other target: the platform's).
+pub fn in_use() -> &'static str {
+    #[cfg(all(target_arch = "x86_64", target_env = "musl"))]
+    {
+        if wrapped::routed() {
+            "copy-routines"
+        } else {
+            "musl"
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_env = "musl")))]
+    {
+        "libc"
+    }
+}
+
+/// With `--wrap=memcpy`, this crate's reference to `memcpy` is linked to `__wrap_memcpy`;
+/// without it, to musl's. Comparing the two addresses (through `black_box`, so that the
+/// compiler cannot assume two declarations differ) tells which happened.
+#[cfg(all(target_arch = "x86_64", target_env = "musl"))]
+mod wrapped {
+    use std::hint::black_box;
+
+    type Copy = unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8;
+
+    extern "C" {
+        fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        fn __wrap_memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        fn __wrap_memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+    }
+
+    pub(crate) fn routed() -> bool {
+        let same = |a: Copy, b: Copy| std::ptr::fn_addr_eq(black_box(a), black_box(b));
+        same(memcpy, __wrap_memcpy) && same(memmove, __wrap_memmove)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -99,6 +141,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// This test binary is linked as the shim is (`--wrap`): `in_use` must say so.
+    #[test]
+    fn in_use_names_the_routines() {
+        let expected = if cfg!(all(target_arch = "x86_64", target_env = "musl")) {
+            "copy-routines"
+        } else {
+            "libc"
+        };
+        assert_eq!(super::in_use(), expected);
     }
 
     /// The musl build must copy with `copy.c`, not musl's routines: `nm` (binutils,
