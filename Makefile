@@ -10,9 +10,9 @@ ifneq ($(CONFORMANCE_DIR),)
 export CONFORMANCE_DIR
 endif
 
-# "yes" when the images' static build can be made here: the rustup target and musl-gcc.
-MUSL_READY := $(shell rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
-  && command -v musl-gcc >/dev/null && echo yes)
+# "yes" when the images' static build can be made here (bench/lib.sh's musl_build_ready:
+# the rustup target and musl-gcc).
+MUSL_READY := $(shell bash -c '. bench/lib.sh && musl_build_ready' && echo yes)
 
 .PHONY: threaded musl-unit all build demo serve-demo test lint fmt clippy unit bench images e2e-images clean
 
