@@ -164,7 +164,12 @@ pub(crate) fn features(mojo: &Mojo, n: usize) -> Vec<InputColumn> {
 
 /// Whether PredictCsv treats a cell as missing.
 pub(crate) fn is_missing(cell: Option<&str>) -> bool {
-    matches!(cell, None | Some("" | "NA" | "N/A" | "-"))
+    // Byte patterns: string patterns compare through `memcmp` (a call per cell of the
+    // same length, e.g. every 3-byte number against "N/A").
+    matches!(
+        cell.map(str::as_bytes),
+        None | Some([] | [b'N', b'A'] | [b'N', b'/', b'A'] | [b'-'])
+    )
 }
 
 /// Parses a numeric cell; missing cells are NaN.
@@ -215,6 +220,20 @@ pub(crate) fn encode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_cells_are_exactly_predictcsvs() {
+        let missing = [None, Some(""), Some("NA"), Some("N/A"), Some("-")];
+        let present = [
+            "na", "N", "N/", "NA ", " NA", "N/AB", "--", "-1", "0", "NaN", "N\\A", "A/N",
+        ];
+        for cell in missing {
+            assert!(is_missing(cell), "{cell:?}");
+        }
+        for cell in present {
+            assert!(!is_missing(Some(cell)), "{cell:?}");
+        }
+    }
 
     fn columns() -> Vec<InputColumn> {
         let domain: Vec<String> = ["blue", "red", "color.green"].map(String::from).to_vec();

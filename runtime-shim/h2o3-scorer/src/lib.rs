@@ -785,3 +785,50 @@ pub(crate) fn build(mojo: &Mojo, files: &MojoFiles, with_contributions: bool) ->
         outputs,
     })
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::test_support::ns_per_call;
+
+    /// ns per row of [`H2oScorer::score_json_into`] (cells to answer text, as the REST
+    /// path calls it) over the rows of `testdata/h2o3/<model>.input.csv`, cycled as
+    /// `bench/serve.sh` cycles them; `SCORE_MODELS` (comma-separated) picks the models:
+    /// `cargo test -p h2o3-scorer --release --lib -- --ignored --nocapture time_score_json_into`.
+    #[test]
+    #[ignore = "timing, run in release by hand"]
+    fn time_score_json_into() {
+        let models = std::env::var("SCORE_MODELS").unwrap_or_else(|_| {
+            "gbm_binomial,drf_multinomial,glm_binomial,xgboost_binomial,gbm_onehot_binomial".into()
+        });
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/h2o3");
+        for model in models.split(',') {
+            let scorer = H2oScorer::load(&data.join(format!("{model}.zip"))).unwrap();
+            let csv = std::fs::read_to_string(data.join(format!("{model}.input.csv"))).unwrap();
+            let mut lines = csv.lines();
+            let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+            let order: Vec<usize> = scorer
+                .input_names()
+                .iter()
+                .map(|n| header.iter().position(|h| h == n).unwrap())
+                .collect();
+            let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+            let rows: Vec<Vec<Option<&str>>> = rows
+                .iter()
+                .map(|r| order.iter().map(|&i| Some(r[i])).collect())
+                .collect();
+            let n = 100_000;
+            let mut out = Vec::with_capacity(1 << 20);
+            let ns = ns_per_call(n, || {
+                out.clear();
+                for row in rows.iter().cycle().take(n) {
+                    scorer.score_json_into(row, &mut out).unwrap();
+                    if out.len() > 1 << 19 {
+                        out.clear();
+                    }
+                }
+            });
+            println!("{model}: {ns:.1} ns per row");
+        }
+    }
+}
