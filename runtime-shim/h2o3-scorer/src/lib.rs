@@ -804,18 +804,18 @@ mod timing {
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/h2o3");
         for model in models.split(',') {
             let scorer = H2oScorer::load(&data.join(format!("{model}.zip"))).unwrap();
-            let csv = std::fs::read_to_string(data.join(format!("{model}.input.csv"))).unwrap();
-            let mut lines = csv.lines();
-            let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-            let order: Vec<usize> = scorer
+            let mut csv = csv::Reader::from_path(data.join(format!("{model}.input.csv"))).unwrap();
+            let header = csv.headers().unwrap().clone();
+            // The scorer's inputs in its order; a column the file lacks is missing.
+            let order: Vec<Option<usize>> = scorer
                 .input_names()
                 .iter()
-                .map(|n| header.iter().position(|h| h == n).unwrap())
+                .map(|n| header.iter().position(|h| h == n))
                 .collect();
-            let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-            let rows: Vec<Vec<Option<&str>>> = rows
+            let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+            let rows: Vec<Vec<Option<&str>>> = records
                 .iter()
-                .map(|r| order.iter().map(|&i| Some(r[i])).collect())
+                .map(|r| order.iter().map(|i| i.and_then(|i| r.get(i))).collect())
                 .collect();
             let n = 100_000;
             let mut out = Vec::with_capacity(1 << 20);
