@@ -247,7 +247,9 @@ mod tests {
         };
         for len in 0..=24 {
             for fill in [0u8, 1, 0x7f, 0x80, 0xff] {
-                let bytes: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8 * 37)).collect();
+                let bytes: Vec<u8> = (0..len)
+                    .map(|i| fill.wrapping_add((i as u8).wrapping_mul(37)))
+                    .collect();
                 let mut h = LevelHasher::default();
                 h.write(&bytes);
                 assert_eq!(h.finish(), reference(&bytes), "length {len}, fill {fill}");
