@@ -54,9 +54,9 @@ impl Hasher for LevelHasher {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             // The last bytes, little-endian, gathered in a register. (Copied into an
-            // 8-byte array and read back as one word, the load waited for the byte
-            // stores to retire: the multiply after it was a quarter of a one-hot
-            // encoder's time under `perf`.)
+            // 8-byte array and read back as one word, the wide load could not take its
+            // bytes from the pending byte stores and waited for them: the multiply
+            // after it was a quarter of a one-hot encoder's time under `perf`.)
             let last = rest
                 .iter()
                 .rev()
@@ -228,7 +228,7 @@ mod tests {
     use super::*;
 
     /// The tail of a key is the little-endian word of its bytes padded with zeros, as
-    /// the array copy made it: every length up to three words, every byte value.
+    /// the array copy made it: every length up to three words, low and high bytes.
     #[test]
     fn level_hashes_read_the_tail_as_a_padded_word() {
         let reference = |bytes: &[u8]| {
