@@ -109,8 +109,9 @@ SCORE_MODELS ?=
 ONNX_MODELS ?=
 ## bench/serve.sh: the shim's REST path against h2o-genmodel in a JIT-warmed Java HTTP
 ## server on the same MOJOs (1, 100 and 1000 rows per request, 32 connections, shim-load),
-## the shim being the images' static musl build when its target and musl-gcc are
-## installed, else the host build;
+## the shim being the images' static musl build, profile-guided as the images build it
+## (bench/pgo.sh; PGO=0: the plain one), when its target and musl-gcc are installed, else
+## the host build;
 ## SERVE_MODELS: testdata MOJOs for it (default: bench/serve.sh's list). Its environment
 ## (ROWS_SOURCE=distinct, PIN=1, ROUNDS, ...) is described at the top of the script.
 SERVE_MODELS ?=
@@ -142,7 +143,8 @@ endif
 ## runtimes on the Debian/Python bases images/base/build.sh makes (podman, or docker when
 ## podman is absent). IMAGES names some of them (default: all); IMAGE_PREFIX (e.g.
 ## registry.example.com/ml/), IMAGE_TAG (default: the version), BASE_IMAGE_DEBIAN,
-## BASE_IMAGE_PYTHON, EXTRA_BUILD_ARGS, PGO=1 (a profile-guided shim; images/build.sh).
+## BASE_IMAGE_PYTHON, EXTRA_BUILD_ARGS. The musl runtimes' shim is a profile-guided build
+## (bench/pgo.sh: two more builds of the shim and a training run); PGO=0 builds it plainly.
 IMAGES ?=
 images:
 	CARGO="$(CARGO)" images/build.sh $(IMAGES)

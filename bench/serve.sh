@@ -37,11 +37,12 @@
 # (1s), JAVA_WARMUP (5s), JAVA_THREADS (32: one per connection), JAVA (java), JAVA_OPTS
 # (none), CLIENT_THREADS (1), BENCH_DIR (target/bench), BUILD (1; 0: use the release
 # binaries already built), SHIM_TARGET (musl when the rustup target and musl-gcc are
-# installed, else host: the shim is the static build the runtime-shim image ships,
-# target/x86_64-unknown-linux-musl/release/runtime-shim, or the host's build,
-# target/release/runtime-shim; the client and the processor are the host's either way),
-# SHIM (another shim binary, e.g. SHIM=$(bench/pgo.sh) for a profile-guided one; then
-# SHIM_TARGET is not used), GENMODEL_JAR.
+# installed, else host: the shim is the static build the runtime-shim image ships, or the
+# host's build, target/release/runtime-shim; the client and the processor are the host's
+# either way), PGO (1, as images/build.sh: the musl shim is the profile-guided build
+# bench/pgo.sh makes, target/pgo/x86_64-unknown-linux-musl/release/runtime-shim; 0: the
+# plain one, target/x86_64-unknown-linux-musl/release/runtime-shim), SHIM (another shim
+# binary; then SHIM_TARGET and PGO are not used), GENMODEL_JAR.
 #
 # CPUs: with PIN=1 (on a machine with 2 or more CPUs; default 0) the client runs on
 # CLIENT_CPUS (default: CPU 0) and each server on SERVER_CPUS (default: all the others), with
@@ -64,12 +65,20 @@ shim_given=${SHIM:-}
 if [ -z "${SHIM_TARGET:-}" ]; then
   if musl_build_ready; then SHIM_TARGET=musl; else SHIM_TARGET=host; fi
 fi
+PGO=${PGO:-1}
+case "$PGO" in 0 | 1) ;; *) echo "PGO is 1 or 0, not $PGO" >&2; exit 2 ;; esac
+MUSL=x86_64-unknown-linux-musl
 case "$SHIM_TARGET" in
-  host) SHIM=${SHIM:-$REL/runtime-shim} ;;
-  musl) SHIM=${SHIM:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/runtime-shim} ;;
+  host) SHIM=${SHIM:-$REL/runtime-shim} PGO=0 ;;
+  musl) if [ "$PGO" = 1 ]; then
+      SHIM=${SHIM:-${CARGO_TARGET_DIR:-target}/pgo/$MUSL/release/runtime-shim}
+    else
+      SHIM=${SHIM:-${CARGO_TARGET_DIR:-target}/$MUSL/release/runtime-shim}
+    fi ;;
   *) echo "SHIM_TARGET is host or musl, not $SHIM_TARGET" >&2; exit 2 ;;
 esac
 shim_label="$SHIM_TARGET build"
+[ "$PGO" = 0 ] || shim_label="profile-guided $SHIM_TARGET build"
 [ -z "$shim_given" ] || shim_label=SHIM
 BENCH_DIR=${BENCH_DIR:-target/bench}
 read -r -a SIZES <<< "${ROWS:-1 100 1000}"
@@ -102,9 +111,15 @@ command -v "$JAVA" >/dev/null && command -v javac >/dev/null \
 JAR=$(find_genmodel_jar)
 if [ "${BUILD:-1}" != 0 ]; then
   "$CARGO" build --release --locked -p runtime-shim -p shim-load -p h2o3-mojo
-  [ "$SHIM_TARGET" = host ] || [ -n "$shim_given" ] \
-    || "$CARGO" build --release --locked --target x86_64-unknown-linux-musl -p runtime-shim
+  if [ "$SHIM_TARGET" = musl ] && [ -z "$shim_given" ]; then
+    if [ "$PGO" = 1 ]; then
+      PGO_TRIPLE=$MUSL PGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/pgo CARGO="$CARGO" bench/pgo.sh >/dev/null
+    else
+      "$CARGO" build --release --locked --target $MUSL -p runtime-shim
+    fi
+  fi
 fi
+[ -x "$SHIM" ] || { echo "no runtime shim at $SHIM (BUILD=1 builds it)" >&2; exit 1; }
 mkdir -p "$BENCH_DIR/serve-java"
 javac -cp "$JAR" -d "$BENCH_DIR/serve-java" bench/java/GenmodelServer.java
 

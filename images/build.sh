@@ -12,8 +12,9 @@
 #    installs), from the staging folder with an empty stand-in binary, so that downloads
 #    overlap the compilation (tagged toolkit-layers-<image>:cache);
 # 4. the binaries: one static musl release build of every binary the musl images need in
-#    a single cargo invocation, and the host's glibc release build for the glibc ones
-#    (the onnx-native-runtime: a static binary cannot load libonnxruntime);
+#    a single cargo invocation, but the runtime shim, which is a profile-guided build
+#    (PGO below), and the host's glibc release build for the glibc ones (the
+#    onnx-native-runtime: a static binary cannot load libonnxruntime);
 # 5. `<engine> build` of images/<image>.Dockerfile with the binary added: FROM scratch
 #    images with --network=none; the others with the base as BASE_IMAGE, the host's CA
 #    bundle mounted at /etc/ssl/certs/ca-certificates.crt (pip inside the build, TLS is
@@ -38,9 +39,11 @@
 #                     ${XDG_CACHE_HOME:-$HOME/.cache}/artifact-toolkit/pip; "none": no cache)
 #   CARGO             cargo command (default cargo); CARGO_TARGET_DIR is honoured
 #   CARGO_BUILD_FLAGS extra flags for cargo build (default --locked)
-#   PGO               1: the static runtime shim of the musl images is a profile-guided
-#                     build (bench/pgo.sh: built instrumented, trained on ten testdata
-#                     MOJOs, built again); default 0
+#   PGO               1 (default): the static runtime shim of the musl images is a
+#                     profile-guided build (bench/pgo.sh: built instrumented, trained on
+#                     ten testdata MOJOs, built again, in target/pgo; needs rustup's
+#                     llvm-tools); 0: the plain release build (two builds and a training
+#                     run fewer: CI builds so)
 #
 # Labels: org.opencontainers.image.{title,version,source,revision,licenses} from
 # Cargo.toml's [workspace.package] and `git rev-parse HEAD` (with -dirty when the
@@ -165,29 +168,37 @@ if [ "${#missing[@]}" -gt 0 ]; then
   printf 'images: %s\n' "${missing[@]}" >&2
   exit 1
 fi
+# Whether the musl images' runtime shim is the profile-guided build (then bench/pgo.sh
+# makes it, and the plain musl build leaves it out).
+pgo_shim_of() { # INDEX
+  [ "$PGO" = 1 ] && [ "${BINARIES[$1]}" = runtime-shim ] && [ "${LIBCS[$1]}" = musl ]
+}
+PGO=${PGO:-1}
+case "$PGO" in 0 | 1) ;; *) die "PGO is 1 (a profile-guided runtime shim, the default) or 0, not $PGO" ;; esac
 cargo_for() { # LIBC [cargo flags]: one cargo build of every binary the LIBC images need
   local libc=$1 args=() seen=" " i
   shift
   for i in "${!IMAGES[@]}"; do
     [ "${LIBCS[$i]}" = "$libc" ] || continue
+    ! pgo_shim_of "$i" || continue
     case "$seen" in *" ${PACKAGES[$i]}/${BINARIES[$i]} "*) continue ;; esac
     seen="$seen${PACKAGES[$i]}/${BINARIES[$i]} "
     args+=(-p "${PACKAGES[$i]}" --bin "${BINARIES[$i]}")
   done
+  [ "${#args[@]}" -gt 0 ] || return 0
   echo "images: cargo build --release $* ${args[*]}"
   # shellcheck disable=SC2086  # CARGO_BUILD_FLAGS is a list of flags
   $CARGO build --release "$@" $CARGO_BUILD_FLAGS "${args[@]}"
 }
 $needs_musl && cargo_for musl --target "$TARGET_TRIPLE"
 pgo_shim=
-if [ "${PGO:-0}" = 1 ]; then
-  for i in "${!IMAGES[@]}"; do
-    [ "${BINARIES[$i]}" = runtime-shim ] && [ "${LIBCS[$i]}" = musl ] || continue
-    echo "images: PGO=1: bench/pgo.sh for $TARGET_TRIPLE"
-    pgo_shim=$(PGO_TRIPLE=$TARGET_TRIPLE PGO_TARGET_DIR="$target_dir/pgo" CARGO="$CARGO" bench/pgo.sh)
-    break
-  done
-fi
+for i in "${!IMAGES[@]}"; do
+  pgo_shim_of "$i" || continue
+  echo "images: PGO=1: bench/pgo.sh for $TARGET_TRIPLE (PGO=0: the plain build)"
+  pgo_shim=$(PGO_TRIPLE=$TARGET_TRIPLE PGO_TARGET_DIR="$target_dir/pgo" CARGO="$CARGO" bench/pgo.sh) \
+    || die "the profile-guided build of the runtime shim failed (see above); PGO=0 builds the images without it"
+  break
+done
 $needs_glibc && cargo_for glibc
 bin_dir_of() {
   case "$1" in
@@ -203,14 +214,11 @@ done
 # --- the images -----------------------------------------------------------------------
 for i in "${!IMAGES[@]}"; do
   image=${IMAGES[$i]} binary=${BINARIES[$i]} base=${BASES[$i]}
-  bin_dir=$(bin_dir_of "${LIBCS[$i]}")
-  [ -x "$bin_dir/$binary" ] || die "$image: $bin_dir/$binary was not built"
+  built=$(bin_dir_of "${LIBCS[$i]}")/$binary
+  ! pgo_shim_of "$i" || built=$pgo_shim
+  [ -x "$built" ] || die "$image: $built was not built"
   ctx="$target_dir/images-context/$image"
-  if [ -n "$pgo_shim" ] && [ "$binary" = runtime-shim ] && [ "${LIBCS[$i]}" = musl ]; then
-    cp "$pgo_shim" "$ctx/$binary"
-  else
-    cp "$bin_dir/$binary" "$ctx/$binary"
-  fi
+  cp "$built" "$ctx/$binary"
   flags_of "$i"
   ref="$IMAGE_PREFIX$image:$IMAGE_TAG"
   echo "images: $ENGINE build $ref${base:+ (base: $base)}"

@@ -177,7 +177,8 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25.0)]
     pub shutdown_grace_secs: f64,
-    /// Threads that serve connections, each with its own runtime (default: one per CPU).
+    /// Threads that serve connections, each with its own runtime (default: one per CPU;
+    /// each pinned to one when the process may run on exactly that many CPUs).
     #[arg(long, env = "WORKER_THREADS")]
     pub worker_threads: Option<usize>,
     /// Serve the Prometheus metrics alone on this port (open, for the scraper; 0 picks a

@@ -10,6 +10,12 @@
 //! `epoll_wait`, nothing is handed between threads, no work-stealing queue is touched.
 //! A connection goes to the thread serving the fewest connections at its accept.
 //!
+//! Each thread is pinned to a CPU of its own when the process may run on exactly as many
+//! CPUs as it has threads ([`pin_plan`]): a thread under steady load never sleeps, so a
+//! second one the scheduler had put on the same CPU waited for the next scheduler tick
+//! (4 ms at `HZ=250`) while the other CPU served neither; `bench/serve.sh` saw such
+//! 4 ms p99s (runtime-shim/README.md, Serving speed).
+//!
 //! What stays on the main runtime: the accept loops, model loading, the proxy backends'
 //! child supervision, signals. Blocking work of a request (`spawn_blocking`) goes to its
 //! thread's runtime's blocking pool.
@@ -36,12 +42,16 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` threads (at least one), named `shim-conn-<i>`.
+    /// Starts `n` threads (at least one), named `shim-conn-<i>`, pinned as [`pin_plan`]
+    /// says for the CPUs this process may run on.
     pub fn start(n: usize) -> io::Result<Arc<Workers>> {
         let n = n.max(1);
+        let plan = pin_plan(&allowed_cpus(), n);
+        let pinned: Vec<usize> = plan.iter().flatten().copied().collect();
+        tracing::info!(threads = n, pinned_to_cpus = ?pinned, "connection threads");
         let mut workers = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, cpu) in plan.into_iter().enumerate() {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -54,6 +64,9 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("shim-conn-{i}"))
                 .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        pin_to(cpu);
+                    }
                     // Runs the thread's tasks until the `Workers` is dropped.
                     let _ = rt.block_on(stop_rx);
                 })?;
@@ -88,6 +101,41 @@ impl Workers {
     #[cfg(test)]
     fn open(&self) -> Vec<usize> {
         self.workers.iter().map(|w| w.open.load(Relaxed)).collect()
+    }
+}
+
+/// The CPU each of `threads` threads is pinned to, from the CPUs the process may run on
+/// (`allowed`, ascending): the i-th thread on the i-th CPU when there are exactly as many
+/// CPUs as threads (a CPU set of its own: `--cpuset-cpus`, Kubernetes' static CPU
+/// manager, a machine of that size); none otherwise. With more CPUs allowed than threads
+/// (a CPU quota on a shared machine) pinning would put every replica's first thread on the
+/// same CPU; with fewer, two threads would share one.
+fn pin_plan(allowed: &[usize], threads: usize) -> Vec<Option<usize>> {
+    if allowed.len() == threads {
+        allowed.iter().copied().map(Some).collect()
+    } else {
+        vec![None; threads]
+    }
+}
+
+/// The CPUs this process may run on (its affinity mask), ascending; none when it cannot
+/// be read (then nothing is pinned).
+fn allowed_cpus() -> Vec<usize> {
+    use rustix::thread::{sched_getaffinity, CpuSet};
+    match sched_getaffinity(None) {
+        Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Pins the calling thread to `cpu`. A refusal (a seccomp profile, a CPU taken away
+/// meanwhile) leaves the thread where the scheduler puts it: pinning is an optimisation.
+fn pin_to(cpu: usize) {
+    use rustix::thread::{sched_setaffinity, CpuSet};
+    let mut set = CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = sched_setaffinity(None, &set) {
+        tracing::debug!(cpu, error = %e, "connection thread not pinned");
     }
 }
 
@@ -144,6 +192,66 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn pins_one_thread_per_cpu_only_when_the_cpus_are_as_many_as_the_threads() {
+        /// Name, allowed CPUs, threads, the plan.
+        type Case = (&'static str, &'static [usize], usize, Vec<Option<usize>>);
+        let cases: [Case; 5] = [
+            (
+                "a cpuset of two, two threads",
+                &[2, 5],
+                2,
+                vec![Some(2), Some(5)],
+            ),
+            ("one CPU, one thread", &[3], 1, vec![Some(3)]),
+            (
+                "a quota on a larger machine",
+                &[0, 1, 2, 3],
+                2,
+                vec![None, None],
+            ),
+            ("more threads than CPUs", &[0, 1], 4, vec![None; 4]),
+            ("affinity unreadable", &[], 2, vec![None, None]),
+        ];
+        for (name, allowed, threads, want) in cases {
+            assert_eq!(pin_plan(allowed, threads), want, "{name}");
+        }
+    }
+
+    /// On a machine whose CPUs are all allowed, as many threads as CPUs each run on
+    /// their own CPU.
+    #[test]
+    fn threads_run_on_their_pinned_cpus() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty(), "the affinity mask is readable here");
+        let workers = Workers::start(cpus.len()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut holds = Vec::new();
+        for _ in 0..cpus.len() {
+            let tx = tx.clone();
+            let (hold_tx, hold_rx) = oneshot::channel::<()>();
+            holds.push(hold_tx);
+            workers.spawn(async move {
+                let name = std::thread::current().name().map(str::to_owned).unwrap();
+                let mask: Vec<usize> = {
+                    use rustix::thread::{sched_getaffinity, CpuSet};
+                    let set = sched_getaffinity(None).unwrap();
+                    (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect()
+                };
+                tx.send((name, mask)).unwrap();
+                let _ = hold_rx.await;
+            });
+        }
+        let mut seen: Vec<(String, Vec<usize>)> =
+            (0..cpus.len()).map(|_| rx.recv().unwrap()).collect();
+        seen.sort();
+        for (i, (name, mask)) in seen.iter().enumerate() {
+            assert_eq!(name, &format!("shim-conn-{i}"));
+            assert_eq!(mask, &vec![cpus[i]], "{name}");
+        }
+        drop(holds);
     }
 
     #[test]
