@@ -89,11 +89,9 @@ pub async fn score(model: &Arc<LoadedModel>, body: &Bytes) -> Result<Option<Answ
     .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?
 }
 
-/// The CPUs, read once (`available_parallelism` reads the cgroup's quota files on Linux,
-/// not something to do per request).
+/// The process's CPUs ([`crate::workers::process_cpus`]).
 fn cpus() -> usize {
-    static CPUS: OnceLock<usize> = OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    crate::workers::process_cpus()
 }
 
 /// The large requests that may be parsed and scored at once: one per CPU.

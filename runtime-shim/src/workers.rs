@@ -23,7 +23,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -46,14 +46,25 @@ impl Workers {
     /// says for the CPUs this process may run on.
     pub fn start(n: usize) -> io::Result<Arc<Workers>> {
         let n = n.max(1);
-        let plan = pin_plan(&allowed_cpus(), n);
+        process_cpus();
+        let allowed = allowed_cpus();
+        let plan = pin_plan(&allowed, n);
         let pinned: Vec<usize> = plan.iter().flatten().copied().collect();
         tracing::info!(threads = n, pinned_to_cpus = ?pinned, "connection threads");
         let mut workers = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
         for (i, cpu) in plan.into_iter().enumerate() {
+            // A thread inherits its creator's affinity: the blocking pool's threads (and
+            // the threads a large request's rows are split over, which they start) get
+            // back every allowed CPU.
+            let all = allowed.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .on_thread_start(move || {
+                    if cpu.is_some() {
+                        set_affinity(&all);
+                    }
+                })
                 .build()?;
             let (stop_tx, stop_rx) = oneshot::channel::<()>();
             workers.push(Worker {
@@ -65,7 +76,7 @@ impl Workers {
                 .name(format!("shim-conn-{i}"))
                 .spawn(move || {
                     if let Some(cpu) = cpu {
-                        pin_to(cpu);
+                        set_affinity(&[cpu]);
                     }
                     // Runs the thread's tasks until the `Workers` is dropped.
                     let _ = rt.block_on(stop_rx);
@@ -104,6 +115,14 @@ impl Workers {
     }
 }
 
+/// The CPUs this process may use (`available_parallelism`: its affinity and its cgroup's
+/// CPU quota), read once ([`Workers::start`] reads it before any thread is pinned: read on
+/// a pinned thread it would say 1; and the quota files are not to be read per request).
+pub fn process_cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The CPU each of `threads` threads is pinned to, from the CPUs the process may run on
 /// (`allowed`, ascending): the i-th thread on the i-th CPU when there are exactly as many
 /// CPUs as threads (a CPU set of its own: `--cpuset-cpus`, Kubernetes' static CPU
@@ -128,14 +147,16 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-/// Pins the calling thread to `cpu`. A refusal (a seccomp profile, a CPU taken away
-/// meanwhile) leaves the thread where the scheduler puts it: pinning is an optimisation.
-fn pin_to(cpu: usize) {
+/// Lets the calling thread run on `cpus` only. A refusal (a seccomp profile, a CPU taken
+/// away meanwhile) leaves the thread where it was: pinning is an optimisation.
+fn set_affinity(cpus: &[usize]) {
     use rustix::thread::{sched_setaffinity, CpuSet};
     let mut set = CpuSet::new();
-    set.set(cpu);
+    for &cpu in cpus {
+        set.set(cpu);
+    }
     if let Err(e) = sched_setaffinity(None, &set) {
-        tracing::debug!(cpu, error = %e, "connection thread not pinned");
+        tracing::debug!(?cpus, error = %e, "thread affinity not set");
     }
 }
 
@@ -220,12 +241,13 @@ mod tests {
         }
     }
 
-    /// On a machine whose CPUs are all allowed, as many threads as CPUs each run on
-    /// their own CPU.
+    /// As many threads as allowed CPUs each run on their own CPU; their blocking pools'
+    /// threads (where large requests are scored, over several threads) on all of them.
     #[test]
     fn threads_run_on_their_pinned_cpus() {
         let cpus = allowed_cpus();
         assert!(!cpus.is_empty(), "the affinity mask is readable here");
+        let process = std::thread::available_parallelism().unwrap().get();
         let workers = Workers::start(cpus.len()).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let mut holds = Vec::new();
@@ -235,21 +257,19 @@ mod tests {
             holds.push(hold_tx);
             workers.spawn(async move {
                 let name = std::thread::current().name().map(str::to_owned).unwrap();
-                let mask: Vec<usize> = {
-                    use rustix::thread::{sched_getaffinity, CpuSet};
-                    let set = sched_getaffinity(None).unwrap();
-                    (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect()
-                };
-                tx.send((name, mask)).unwrap();
+                let mask = allowed_cpus();
+                let blocking = tokio::task::spawn_blocking(allowed_cpus).await.unwrap();
+                tx.send((name, mask, blocking, process_cpus())).unwrap();
                 let _ = hold_rx.await;
             });
         }
-        let mut seen: Vec<(String, Vec<usize>)> =
-            (0..cpus.len()).map(|_| rx.recv().unwrap()).collect();
+        let mut seen: Vec<_> = (0..cpus.len()).map(|_| rx.recv().unwrap()).collect();
         seen.sort();
-        for (i, (name, mask)) in seen.iter().enumerate() {
+        for (i, (name, mask, blocking, cpus_seen)) in seen.iter().enumerate() {
             assert_eq!(name, &format!("shim-conn-{i}"));
             assert_eq!(mask, &vec![cpus[i]], "{name}");
+            assert_eq!(blocking, &cpus, "{name}'s blocking pool runs on every CPU");
+            assert_eq!(*cpus_seen, process, "{name} sees the process's CPUs");
         }
         drop(holds);
     }
