@@ -11,10 +11,10 @@
 //! A connection goes to the thread serving the fewest connections at its accept.
 //!
 //! Each thread is pinned to a CPU of its own when the process may run on exactly as many
-//! CPUs as it has threads ([`pin_plan`]): a thread under steady load never sleeps, so a
-//! second one the scheduler had put on the same CPU waited for the next scheduler tick
-//! (4 ms at `HZ=250`) while the other CPU served neither; `bench/serve.sh` saw such
-//! 4 ms p99s (runtime-shim/README.md, Serving speed).
+//! CPUs as it has threads ([`pin_plan`]). Unpinned, the scheduler put both threads on one
+//! CPU in 13–17% of samples under load; a thread under steady load never sleeps, so the
+//! other can wait up to a scheduler tick (4 ms at `HZ=250`), and `bench/serve.sh` saw
+//! 4 ms p99s, which did not recur pinned (runtime-shim/README.md, Serving speed).
 //!
 //! What stays on the main runtime: the accept loops, model loading, the proxy backends'
 //! child supervision, signals. Blocking work of a request (`spawn_blocking`) goes to its
