@@ -168,13 +168,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   printf 'images: %s\n' "${missing[@]}" >&2
   exit 1
 fi
+PGO=${PGO:-1}
+case "$PGO" in 0 | 1) ;; *) die "PGO is 1 (a profile-guided runtime shim, the default) or 0, not $PGO" ;; esac
 # Whether the musl images' runtime shim is the profile-guided build (then bench/pgo.sh
 # makes it, and the plain musl build leaves it out).
 pgo_shim_of() { # INDEX
   [ "$PGO" = 1 ] && [ "${BINARIES[$1]}" = runtime-shim ] && [ "${LIBCS[$1]}" = musl ]
 }
-PGO=${PGO:-1}
-case "$PGO" in 0 | 1) ;; *) die "PGO is 1 (a profile-guided runtime shim, the default) or 0, not $PGO" ;; esac
 cargo_for() { # LIBC [cargo flags]: one cargo build of every binary the LIBC images need
   local libc=$1 args=() seen=" " i
   shift

@@ -359,7 +359,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 worker_threads: a
                     .worker_threads
                     .filter(|n| *n > 0)
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                    .unwrap_or_else(crate::workers::process_cpus),
             };
             // Connections are served on their own threads (`crate::workers`); this
             // runtime accepts them, loads the model and watches a proxy's child.
@@ -381,7 +381,7 @@ pub fn run(command: Command) -> Result<(), ShimError> {
                 id_field: a.id_field,
                 fsync: a.fsync,
                 threads: match a.threads {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+                    0 => crate::workers::process_cpus().min(8),
                     n => n,
                 },
             };

@@ -58,10 +58,8 @@ impl Shared {
 
     /// Writes out whatever is buffered. The buffer is swapped for the empty one and let
     /// go before the write, so that request threads appending lines never wait on a slow
-    /// stderr or on this thread being descheduled mid-write (with the buffer locked
-    /// through the write, 100-row `bench/serve.sh` runs had a ~4 ms p99 case or two; the
-    /// run after this change had none); the writing turn, taken first, keeps the batches
-    /// in order.
+    /// stderr or on this thread being descheduled mid-write; the writing turn, taken
+    /// first, keeps the batches in order.
     fn write_out(&self, mut buf: MutexGuard<'_, Vec<u8>>) {
         if buf.is_empty() {
             return;

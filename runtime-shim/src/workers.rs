@@ -116,8 +116,9 @@ impl Workers {
 }
 
 /// The CPUs this process may use (`available_parallelism`: its affinity and its cgroup's
-/// CPU quota), read once ([`Workers::start`] reads it before any thread is pinned: read on
-/// a pinned thread it would say 1; and the quota files are not to be read per request).
+/// CPU quota), read once: before any thread is pinned ([`Workers::start`] reads it
+/// first; read on a pinned thread it would say 1), and not per request (the quota
+/// files). Every count of the process's CPUs in the shim comes from here.
 pub fn process_cpus() -> usize {
     static CPUS: OnceLock<usize> = OnceLock::new();
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

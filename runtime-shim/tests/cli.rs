@@ -1125,7 +1125,7 @@ fn a_request_over_the_timeout_gets_503() {
     let dir = process("gbm_binomial", tmp.path());
     let server = Server::start(&dir, &[("REQUEST_TIMEOUT_SECS", "0.15")]);
     // 500 000 rows go to the blocking pool and take far longer than 150 ms to score: a
-    // debug build took 0.13–0.15 s for 100 000 of them on a 2-CPU Xeon, whole request.
+    // debug build took 0.15–0.16 s for 100 000 of them on a 2-CPU Xeon, whole request.
     let rows = vec![r#"["1.5","2.0","3.0","blue"]"#; 500_000].join(",");
     let big = format!(r#"{{"fields":["x1","x2","x3","color"],"rows":[{rows}]}}"#);
     let r = server.post("/model/score", &big);

@@ -300,9 +300,7 @@ impl Auth {
             oidc,
             accepted: ArcSwap::from_pointee(HashMap::new()),
             refused: ArcSwap::from_pointee(HashSet::new()),
-            hashing: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ),
+            hashing: tokio::sync::Semaphore::new(crate::workers::process_cpus()),
             waiting: AtomicUsize::new(0),
             hash_runs: AtomicUsize::new(0),
         };
