@@ -278,15 +278,25 @@ impl<'a> Parser<'a> {
         loop {
             match b.get(i) {
                 Some(b'"') => {
-                    let start = i + 1;
-                    let end = start + plain_len(&b[start..])?;
-                    if b[end] == b'"' {
+                    let mut start = i + 1;
+                    loop {
+                        let end = start + plain_len(&b[start..])?;
+                        if b[end] != b'"' {
+                            cells.push(Some(Cow::Owned(self.escaped(start, end)?)));
+                            i = self.i;
+                            break;
+                        }
                         // Quotes are ASCII, so both ends are on character boundaries.
                         cells.push(Some(Cow::Borrowed(&text[start..end])));
-                        i = end + 1;
-                    } else {
-                        cells.push(Some(Cow::Owned(self.escaped(start, end)?)));
-                        i = self.i;
+                        // The usual separator, `","`: straight on to the next cell, whose
+                        // start then depends on this one's end alone (not on the three
+                        // byte tests in between, each waiting for the one before).
+                        if b.get(end + 1..end + 3) == Some(b",\"") {
+                            start = end + 3;
+                        } else {
+                            i = end + 1;
+                            break;
+                        }
                     }
                 }
                 Some(b'n') if b[i..].starts_with(b"null") => {
@@ -962,7 +972,8 @@ mod tests {
     /// `CARGO_TARGET_DIR=/work/prof-target cargo test --release -p runtime-shim --lib
     /// rest_score::request::tests::parse_time -- --ignored --nocapture`. Measured on a
     /// 2-core AMD EPYC: serde 68.6 µs, this 26.6 µs (cachegrind: 1.27M against 0.50M
-    /// instructions per body, some 317 against 125 per cell).
+    /// instructions per body, some 317 against 125 per cell). On a 2-core Xeon, 25.0 µs
+    /// before the `","` step in [`Parser::row`], 23.6–24.0 after.
     #[test]
     #[ignore]
     fn parse_time() {
