@@ -12,15 +12,15 @@
 //! written at other offsets. Alone zmij is faster (`time_push_f64` on a 2-core Xeon:
 //! 15.5 ns per value, ryu 23.9), but with that copy `push_f64` took 46.8 ns through zmij
 //! and takes 30.8 through ryu, which writes the digits in their place; per row of
-//! `time_score_json_into`, 12–22% less on the five benchmark models.
+//! `time_score_json_into`, 12–21% less on the five benchmark models (means of two runs).
 //!
-//! The two agree on the digits except at a tie, where two shortest decimals are equally
-//! close to the binary value (`314641.125f32`: zmij rounds to even, `314641.12`,
+//! Both agree with `Display` on the digits except at a tie, where two shortest decimals
+//! are equally close to the binary value (`314641.125f32`: zmij rounds to even, `314641.12`,
 //! `Display` up, `314641.13`). A tie needs the value's exact decimal expansion to be one
 //! digit longer than the shortest, so at most 18 significant digits for an `f64` (10 for
 //! an `f32`); the few values that short (dyadic fractions such as `0.125`, integers with
-//! a factor of a power of five) go through `format!`. The unit tests compare the two on
-//! millions of values.
+//! a factor of a power of five) go through `format!`. The unit tests compare `push_f64`
+//! with `Display` on millions of values.
 
 /// `format!("{v}")` for an `f64`.
 #[cfg(test)]
@@ -232,7 +232,7 @@ mod tests {
     use crate::test_support::{ns_per_call, Rng};
 
     /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000), and
-    /// per call of zmij alone and of `Display` on the same values:
+    /// per call of zmij alone, ryu alone and `Display` on the same values:
     /// `cargo test -p h2o3-scorer --release -- --ignored --nocapture time_push_f64`.
     #[test]
     #[ignore = "timing, run in release by hand"]
@@ -250,7 +250,7 @@ mod tests {
             }
         });
         println!("push_f64: {ns:.1} ns per call");
-        // The same values through zmij alone and through `Display`, for scale.
+        // The same values through zmij alone, ryu alone and `Display`, for scale.
         let ns = ns_per_call(values.len(), || {
             for &v in &values {
                 let mut buf = zmij::Buffer::new();
@@ -412,7 +412,7 @@ mod tests {
             assert_eq!(f64_cell(q), format!("{q}"), "{q:e} ({:#x})", q.to_bits());
             let v = f64::from_bits(rng.next());
             assert_eq!(f64_cell(v), format!("{v}"), "{v:e} ({:#x})", v.to_bits());
-            // A float model's probability widened to a double (XGBoost, DRF votes).
+            // A float model's probability widened to a double (XGBoost's).
             let w = f64::from(p as f32);
             assert_eq!(f64_cell(w), format!("{w}"), "{w:e} ({:#x})", w.to_bits());
         }
