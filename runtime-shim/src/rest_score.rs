@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 use crate::api::{cell_value, ApiError, Endpoint, Layout, RequestOptions};
 use crate::model::LoadedModel;
+use crate::workers::process_cpus;
 
 mod request;
 
@@ -69,7 +70,7 @@ pub async fn score(model: &Arc<LoadedModel>, body: &Bytes) -> Result<Option<Answ
         .acquire()
         .await
         .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let threads = threads_for(cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
+    let threads = threads_for(process_cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
     if threads == 1 {
         // Not alone: scored right here, on the connection's thread, which is one CPU's
         // worth already (`crate::workers`); a hand-over to the blocking pool and back
@@ -82,22 +83,17 @@ pub async fn score(model: &Arc<LoadedModel>, body: &Bytes) -> Result<Option<Answ
     let (model, body) = (Arc::clone(model), body.clone());
     tokio::task::spawn_blocking(move || {
         let (_permit, _counted) = (permit, counted);
-        let threads = threads_for(cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
+        let threads = threads_for(process_cpus(), LARGE_IN_FLIGHT.load(Ordering::Relaxed));
         answer(&model, &body, threads)
     })
     .await
     .map_err(|e| ApiError::failed(StatusCode::INTERNAL_SERVER_ERROR, e))?
 }
 
-/// The process's CPUs ([`crate::workers::process_cpus`]).
-fn cpus() -> usize {
-    crate::workers::process_cpus()
-}
-
 /// The large requests that may be parsed and scored at once: one per CPU.
 fn large_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(cpus()))
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(process_cpus()))
 }
 
 /// Large requests being answered or waiting for a slot right now (see [`threads_for`]).
@@ -453,7 +449,7 @@ mod tests {
             let a = a.await.unwrap().unwrap().expect("taken");
             assert_eq!(a.body, want, "request {i}");
         }
-        assert_eq!(large_slots().available_permits(), cpus());
+        assert_eq!(large_slots().available_permits(), process_cpus());
         assert_eq!(LARGE_IN_FLIGHT.load(Ordering::Relaxed), 0);
     }
 

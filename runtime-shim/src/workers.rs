@@ -46,6 +46,7 @@ impl Workers {
     /// says for the CPUs this process may run on.
     pub fn start(n: usize) -> io::Result<Arc<Workers>> {
         let n = n.max(1);
+        // Counted before any thread is pinned (see `process_cpus`).
         process_cpus();
         let allowed = allowed_cpus();
         let plan = pin_plan(&allowed, n);

@@ -391,7 +391,8 @@ mod tests {
         for e in -323..=308 {
             check_around(format!("1e{e}").parse().unwrap());
         }
-        // Around the positional/exponent switches, where the digit count varies.
+        // Around the positional/exponent switches, where the digit count varies, and
+        // (10^-1) inside the range spelled through ryu.
         for e in [-8, -7, -6, -5, -4, -1, 14, 15, 16, 17] {
             let scale = 10f64.powi(e);
             let mut rng = Rng(0x1234_5678_9ABC_DEF0 ^ e as u64);
