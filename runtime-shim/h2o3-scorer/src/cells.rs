@@ -6,21 +6,24 @@
 //! the scorer's time through `format!`, so the shortest digits come from `zmij`, several
 //! times faster, and are laid out here the way `Display` lays them out.
 //!
-//! Except from 1e-5 to 1, where probabilities live: there they come from `ryu`. zmij
-//! writes such a value's digits and then moves them right to make room for `0.` (a
-//! `memmove` and a `memset`), and the copy into the answer that follows reads bytes just
-//! written at other offsets. Alone zmij is faster (`time_push_f64` on a 2-core Xeon:
-//! 15.5 ns per value, ryu 23.9), but with that copy `push_f64` took 46.8 ns through zmij
-//! and takes 30.8 through ryu, which writes the digits in their place; per row of
-//! `time_score_json_into`, 12–21% less on the five benchmark models (means of two runs).
+//! Except from 2^-17 (7.6e-6) to 1, where probabilities live: there [`crate::fraction`]
+//! finds the digits in exact 64-bit arithmetic and stores them into the answer at fixed
+//! sizes. zmij writes such a value's digits and then moves them right to make room for
+//! `0.` (a `memmove` and a `memset`), and its text is then copied into the answer (a
+//! `memcpy` call of variable length); ryu, used here before, writes `0.` first but was
+//! still 28–33 ns per probability with that copy against 18–21 now (a scratch benchmark
+//! of the two on random probabilities, widened `f32`s and values below 0.001).
 //!
-//! Both agree with `Display` on the digits except at a tie, where two shortest decimals
-//! are equally close to the binary value (`314641.125f32`: zmij rounds to even, `314641.12`,
-//! `Display` up, `314641.13`). A tie needs the value's exact decimal expansion to be one
-//! digit longer than the shortest, so at most 18 significant digits for an `f64` (10 for
-//! an `f32`); the few values that short (dyadic fractions such as `0.125`, integers with
-//! a factor of a power of five) go through `format!`. The unit tests compare `push_f64`
-//! with `Display` on millions of values.
+//! zmij agrees with `Display` on the digits except at a tie, where two shortest decimals
+//! are equally close to the binary value (`314641.125f32`: zmij rounds to even,
+//! `314641.12`, `Display` up, `314641.13`). A tie needs the value's exact decimal
+//! expansion to be one digit longer than the shortest, so at most 18 significant digits
+//! for an `f64` (10 for an `f32`); the few values that short (dyadic fractions such as
+//! `0.125`, integers with a factor of a power of five) go through `format!`, as do the
+//! ties [`crate::fraction`] finds exactly. The unit tests compare `push_f64` with
+//! `Display` on millions of values.
+
+use crate::fraction;
 
 /// `format!("{v}")` for an `f64`.
 #[cfg(test)]
@@ -35,6 +38,8 @@ fn f64_cell(v: f64) -> String {
 pub(crate) trait Sink {
     fn put(&mut self, s: &str);
     fn put_fmt(&mut self, args: std::fmt::Arguments<'_>);
+    /// Appends [`fraction::write`]'s text.
+    fn put_fraction(&mut self, digits: u64, k: i32);
 }
 
 impl Sink for String {
@@ -45,6 +50,13 @@ impl Sink for String {
     fn put_fmt(&mut self, args: std::fmt::Arguments<'_>) {
         let _ = std::fmt::Write::write_fmt(self, args);
     }
+    #[inline]
+    fn put_fraction(&mut self, digits: u64, k: i32) {
+        // The bytes without a copy: the check is over one cell's ASCII.
+        let mut bytes = std::mem::take(self).into_bytes();
+        fraction::write(digits, k, &mut bytes);
+        *self = String::from_utf8(bytes).unwrap_or_default();
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -54,6 +66,10 @@ impl Sink for Vec<u8> {
     }
     fn put_fmt(&mut self, args: std::fmt::Arguments<'_>) {
         let _ = std::io::Write::write_fmt(self, args);
+    }
+    #[inline]
+    fn put_fraction(&mut self, digits: u64, k: i32) {
+        fraction::write(digits, k, self);
     }
 }
 
@@ -67,6 +83,19 @@ pub(crate) fn push_f64(v: f64, out: &mut impl Sink) {
         out.put_fmt(format_args!("{}", v as i64));
         return;
     }
+    // Probabilities (see the module's docs); a tie or a power of two, rare, declined.
+    if (7.62939453125e-6..1.0).contains(&v.abs()) {
+        match fraction::shortest(v.abs()) {
+            Some((digits, k)) => {
+                if v < 0.0 {
+                    out.put("-");
+                }
+                out.put_fraction(digits, k);
+            }
+            None => out.put_fmt(format_args!("{v}")),
+        }
+        return;
+    }
     let bits = v.to_bits();
     let field = ((bits >> 52) & 0x7FF) as i32;
     let frac = bits & ((1 << 52) - 1);
@@ -78,11 +107,6 @@ pub(crate) fn push_f64(v: f64, out: &mut impl Sink) {
     if !v.is_finite() || may_tie(m, e, 1e40, 1_000_000_000_000_000_000, v.abs()) {
         out.put_fmt(format_args!("{v}"));
         return;
-    }
-    // Probabilities: ryu writes them in place (see the module's docs).
-    if (1e-5..1.0).contains(&v.abs()) {
-        let mut buf = ryu::Buffer::new();
-        return push_shortest(buf.format_finite(v), out);
     }
     let mut buf = zmij::Buffer::new();
     push_shortest(buf.format_finite(v), out)
@@ -231,8 +255,9 @@ mod tests {
 
     use crate::test_support::{ns_per_call, Rng};
 
-    /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000), and
-    /// per call of zmij alone, ryu alone and `Display` on the same values:
+    /// ns per `push_f64` on random probabilities (best of five runs of 1,000,000), into
+    /// an answer (`Vec<u8>`, the REST path) and into a cell (`String`, the batch path),
+    /// and per call of zmij alone and `Display` on the same values:
     /// `cargo test -p h2o3-scorer --release -- --ignored --nocapture time_push_f64`.
     #[test]
     #[ignore = "timing, run in release by hand"]
@@ -241,6 +266,16 @@ mod tests {
         let values: Vec<f64> = (0..1_000_000)
             .map(|_| (rng.next() >> 11) as f64 / (1u64 << 53) as f64)
             .collect();
+        let mut answer: Vec<u8> = Vec::with_capacity(32 << 20);
+        let ns = ns_per_call(values.len(), || {
+            answer.clear();
+            for &v in &values {
+                push_f64(std::hint::black_box(v), &mut answer);
+                answer.push(b',');
+            }
+            std::hint::black_box(&answer);
+        });
+        println!("push_f64 into an answer: {ns:.1} ns per call");
         let mut cell = String::with_capacity(32);
         let ns = ns_per_call(values.len(), || {
             for &v in &values {
@@ -249,8 +284,8 @@ mod tests {
                 std::hint::black_box(&cell);
             }
         });
-        println!("push_f64: {ns:.1} ns per call");
-        // The same values through zmij alone, ryu alone and `Display`, for scale.
+        println!("push_f64 into a cell: {ns:.1} ns per call");
+        // The same values through zmij alone and `Display`, for scale.
         let ns = ns_per_call(values.len(), || {
             for &v in &values {
                 let mut buf = zmij::Buffer::new();
@@ -258,13 +293,6 @@ mod tests {
             }
         });
         println!("zmij alone: {ns:.1} ns per call");
-        let ns = ns_per_call(values.len(), || {
-            for &v in &values {
-                let mut buf = ryu::Buffer::new();
-                std::hint::black_box(buf.format_finite(std::hint::black_box(v)));
-            }
-        });
-        println!("ryu alone: {ns:.1} ns per call");
         let ns = ns_per_call(values.len(), || {
             for &v in &values {
                 cell.clear();
@@ -392,7 +420,7 @@ mod tests {
             check_around(format!("1e{e}").parse().unwrap());
         }
         // Around the positional/exponent switches, where the digit count varies, and
-        // (10^-1) inside the range spelled through ryu.
+        // (10^-1) inside the range spelled by `crate::fraction`.
         for e in [-8, -7, -6, -5, -4, -1, 14, 15, 16, 17] {
             let scale = 10f64.powi(e);
             let mut rng = Rng(0x1234_5678_9ABC_DEF0 ^ e as u64);

@@ -84,6 +84,7 @@ mod deeplearning;
 pub mod domains;
 mod encoding;
 mod ensemble;
+mod fraction;
 mod gam;
 mod glm;
 mod glrm;
