@@ -45,10 +45,11 @@ pub(crate) fn shortest(v: f64) -> Option<(u64, i32)> {
         return None;
     }
     let c = frac | (1 << 52);
-    let q = field - 1075; // v = c 2^q, -69 <= q <= -53
-    let k = (q * 78_913) >> 18; // floor(q log10 2), -21..=-16 (tested for every q)
-                                // In units of 10^k: v = 2c 5^-k / 2^e, whole part `s`, fraction `f / 2^e`; the
-                                // rounding interval reaches 5^-k / 2^e either side.
+    // v = c 2^q, -69 <= q <= -53; k = floor(q log10 2), -21..=-16 (tested for every q).
+    let q = field - 1075;
+    let k = (q * 78_913) >> 18;
+    // In units of 10^k: v = 2c 5^-k / 2^e, whole part `s`, fraction `f / 2^e`; the
+    // rounding interval reaches 5^-k / 2^e either side.
     let reach = POW5[(-k - 16) as usize];
     let e = (1 - q + k) as u32; // 33..=54
     let scaled = u128::from(c << 1) * u128::from(reach);
@@ -81,8 +82,9 @@ pub(crate) fn shortest(v: f64) -> Option<(u64, i32)> {
     Some((digits, k))
 }
 
-/// Eight ASCII digits of `x < 10^8`, the first in the lowest byte: halves, quarters and
-/// eighths split in parallel lanes of one register (a multiply and a shift per step).
+/// Eight ASCII digits of `x < 10^8`, the first in the lowest byte: split into two
+/// four-digit lanes of one register, then four two-digit lanes, then eight digits (a
+/// multiply and a shift per step for all lanes at once).
 #[inline]
 fn eight(x: u32) -> u64 {
     let halves = u64::from(x / 10_000) | (u64::from(x % 10_000) << 32);
