@@ -83,17 +83,13 @@ pub(crate) fn push_f64(v: f64, out: &mut impl Sink) {
         out.put_fmt(format_args!("{}", v as i64));
         return;
     }
-    // Probabilities (see the module's docs); a tie or a power of two, rare, declined.
-    if (7.62939453125e-6..1.0).contains(&v.abs()) {
-        match fraction::shortest(v.abs()) {
-            Some((digits, k)) => {
-                if v < 0.0 {
-                    out.put("-");
-                }
-                out.put_fraction(digits, k);
-            }
-            None => out.put_fmt(format_args!("{v}")),
+    // Probabilities (see the module's docs). What it declines in its range, ties and
+    // powers of two, has a short exact expansion, so `may_tie` sends it to `format!`.
+    if let Some((digits, k)) = fraction::shortest(v.abs()) {
+        if v < 0.0 {
+            out.put("-");
         }
+        out.put_fraction(digits, k);
         return;
     }
     let bits = v.to_bits();
